@@ -1,0 +1,23 @@
+"""leakguard: catch the tests that leak threads, tasks, processes, sockets, ports and descriptors."""
+
+from __future__ import annotations
+
+from leakguard.context import check
+from leakguard.errors import LeakError, LeakguardInternalWarning, LeakWarning
+from leakguard.origin import Origin
+from leakguard.registry import TrackerRegistry
+from leakguard.settings import Settings
+from leakguard.tracker import Key, Resource, Tracker
+
+__all__ = [
+    "Key",
+    "LeakError",
+    "LeakWarning",
+    "LeakguardInternalWarning",
+    "Origin",
+    "Resource",
+    "Settings",
+    "Tracker",
+    "TrackerRegistry",
+    "check",
+]

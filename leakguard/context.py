@@ -1,0 +1,81 @@
+"""``leakguard.check``: the same checking outside pytest, as a context manager or decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import ContextDecorator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from leakguard.engine import Engine, Snapshot
+from leakguard.errors import LeakError
+from leakguard.registry import TrackerRegistry
+from leakguard.report import format_leaks
+from leakguard.settings import DEFAULT_TRACKERS, Settings, parse_grace, parse_ignore, parse_trackers
+from leakguard.tracker import Resource
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class check(ContextDecorator):  # noqa: N801  # a lowercase name reads as the verb it is
+    """Check a block (or a decorated function) for leaks; raise `LeakError` if any remain.
+
+    >>> with leakguard.check(trackers=["threads"], grace=0.5):
+    ...     run_something()
+    """
+
+    def __init__(
+        self,
+        trackers: Iterable[str] | None = None,
+        *,
+        grace: float = 1.0,
+        cleanup: bool = True,
+        ignore: Iterable[str] = (),
+        registry: TrackerRegistry | None = None,
+        name: str = "block",
+    ) -> None:
+        self._registry = registry or TrackerRegistry.default()
+        known = self._registry.names()
+        self.settings = Settings(
+            trackers=parse_trackers(DEFAULT_TRACKERS if trackers is None else trackers, known, "trackers"),
+            grace=parse_grace(grace, "grace"),
+            cleanup=bool(cleanup),
+            ignore=parse_ignore(ignore, known, "ignore"),
+        )
+        self.name = name
+        self.leaks: list[Resource] = []
+        self._engine: Engine | None = None
+        self._before: Snapshot = {}
+
+    def _recreate_cm(self) -> check:
+        # A decorated function may run concurrently or recursively: each call gets its own block.
+        clone = check.__new__(check)
+        clone.__dict__.update(self.__dict__)
+        clone.leaks = []
+        clone._engine = None
+        return clone
+
+    def __enter__(self) -> check:
+        self._engine = Engine(self._registry)
+        self._engine.activate(self.settings.trackers)
+        self._before = self._engine.snapshot(self.settings.trackers)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        engine = self._engine
+        assert engine is not None, "check.__exit__ without __enter__"
+        try:
+            self.leaks = engine.find_leaks(self._before, self.settings)
+            if self.leaks and self.settings.cleanup:
+                engine.cleanup(self.leaks, timeout=max(self.settings.grace, 1.0))
+        finally:
+            engine.close()
+        if self.leaks and exc_type is None:
+            # An exception already leaving the block is the real story: never replace it.
+            text = format_leaks(self.name, self.leaks, cleanup_enabled=self.settings.cleanup)
+            raise LeakError(text, self.leaks)

@@ -1,0 +1,213 @@
+"""The engine: snapshot the active trackers, settle new resources through the grace period,
+describe what stayed, and clean it up. Knows nothing of pytest."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from leakguard.grace import settle
+from leakguard.registry import TrackerRegistry
+from leakguard.settings import IgnoreRule, Settings
+from leakguard.tracker import Key, Resource, Tracker
+
+Snapshot = dict[str, Mapping[Key, Any]]
+_NO_KEYS: frozenset[Key] = frozenset()
+
+
+@dataclass(frozen=True)
+class InternalProblem:
+    """A fault inside a tracker: reported once; the tracker is off for the rest of the run."""
+
+    tracker: str
+    phase: str
+    error: str
+
+    def message(self) -> str:
+        return (
+            f"leakguard internal problem: tracker {self.tracker!r} failed in {self.phase} "
+            f"({self.error}); it is disabled for the rest of this run"
+        )
+
+
+class Engine:
+    """Owns the tracker instances of one run (or one ``leakguard.check`` block)."""
+
+    def __init__(
+        self,
+        registry: TrackerRegistry,
+        on_problem: Callable[[InternalProblem], None] | None = None,
+    ) -> None:
+        self._registry = registry
+        self._on_problem = on_problem
+        self._trackers: dict[str, Tracker] = {}
+        self.problems: dict[str, InternalProblem] = {}
+        self.disabled: set[str] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def activate(self, names: Iterable[str]) -> None:
+        """Create and install trackers now, so they record origins before the first test."""
+        for name in names:
+            self.tracker(name)
+
+    def tracker(self, name: str) -> Tracker | None:
+        if name in self.disabled:
+            return None
+        tracker = self._trackers.get(name)
+        if tracker is None:
+            try:
+                tracker = self._registry.create(name)
+                tracker.install()
+            except Exception as exc:
+                self._fail(name, "install", exc)
+                return None
+            self._trackers[name] = tracker
+        return tracker
+
+    def close(self) -> None:
+        for name, tracker in list(self._trackers.items()):
+            try:
+                tracker.uninstall()
+            except Exception as exc:
+                self._fail(name, "uninstall", exc)
+        self._trackers.clear()
+
+    # --- the clean path --------------------------------------------------------------------
+    def snapshot(self, names: Iterable[str]) -> Snapshot:
+        """Identities of every active tracker's resources (cheap: no descriptions)."""
+        snap: Snapshot = {}
+        for name in names:
+            tracker = self._trackers.get(name) or self.tracker(name)
+            if tracker is None:
+                continue
+            try:
+                snap[name] = tracker.snapshot()
+            except Exception as exc:
+                self._fail(name, "snapshot", exc)
+        return snap
+
+    def find_leaks(
+        self,
+        before: Snapshot,
+        settings: Settings,
+        *,
+        exclude: Mapping[str, Collection[Key]] | None = None,
+        extra_rules: Sequence[IgnoreRule] = (),
+        grace: float | None = None,
+    ) -> list[Resource]:
+        """Resources new since ``before`` that are still there when the grace period ends.
+
+        Only trackers that still show something new are polled again; descriptions (and
+        ignore matching) happen once per new resource.
+        """
+        exclude = exclude or {}
+        rules = (*settings.ignore, *extra_rules)
+        described: dict[tuple[str, Key], Resource | None] = {}
+        pending = [name for name in before if name not in self.disabled]
+
+        def poll() -> list[Resource]:
+            found: list[Resource] = []
+            still: list[str] = []
+            for name in pending:
+                tracker = self._trackers.get(name)
+                if tracker is None:
+                    continue
+                try:
+                    new = tracker.new_since(before[name], tracker.snapshot())
+                except Exception as exc:
+                    self._fail(name, "snapshot", exc)
+                    continue
+                if not new:
+                    continue
+                skip = exclude.get(name, _NO_KEYS)
+                count = len(found)
+                for key, handle in new.items():
+                    if key in skip:
+                        continue
+                    if (name, key) not in described:
+                        described[name, key] = self._describe(tracker, key, handle, settings, rules)
+                    resource = described[name, key]
+                    if resource is not None:
+                        found.append(resource)
+                if len(found) > count:
+                    still.append(name)
+            pending[:] = still
+            return found
+
+        leaks = settle(poll, lambda found: not found, settings.grace if grace is None else grace)
+        order = {name: i for i, name in enumerate(settings.trackers)}
+        leaks.sort(key=lambda r: (order.get(r.tracker, len(order)), r.description))
+        return leaks
+
+    def _describe(
+        self,
+        tracker: Tracker,
+        key: Key,
+        handle: Any,
+        settings: Settings,
+        rules: Sequence[IgnoreRule],
+    ) -> Resource | None:
+        try:
+            resource = tracker.describe(key, handle)
+            if tracker.builtin_ignore(resource) is not None:
+                return None
+        except Exception as exc:
+            self._report(tracker.name, "describe", exc)
+            resource = Resource(tracker.name, key, tracker.name, repr(key), "(description failed)")
+        if not settings.traceback:
+            resource.origin = None
+        for rule in rules:
+            if rule.matches(resource):
+                return None
+        return resource
+
+    # --- after a leak ----------------------------------------------------------------------
+    def cleanup(self, leaks: Sequence[Resource], timeout: float) -> None:
+        """Let each tracker remove its leaks; record one outcome per resource."""
+        by_tracker: dict[str, list[Resource]] = {}
+        for resource in leaks:
+            by_tracker.setdefault(resource.tracker, []).append(resource)
+        for name, group in by_tracker.items():
+            tracker = self._trackers.get(name)
+            if tracker is None:
+                outcomes = [f"{r.kind} not cleaned up (tracker disabled)" for r in group]
+            else:
+                try:
+                    outcomes = list(tracker.cleanup(group, timeout))
+                except Exception as exc:
+                    self._fail(name, "cleanup", exc)
+                    outcomes = [f"{r.kind} not cleaned up (cleanup failed)" for r in group]
+            for resource, outcome in zip(group, outcomes, strict=False):
+                resource.cleanup = outcome
+
+    def identify(self, obj: object, names: Iterable[str]) -> tuple[str, Key] | None:
+        """Which tracker knows ``obj`` and by which key (for ``leakguard.ignore(obj)``)."""
+        for name in names:
+            tracker = self._trackers.get(name)
+            if tracker is None:
+                continue
+            try:
+                key = tracker.identify(obj)
+            except Exception:
+                key = None
+            if key is not None:
+                return name, key
+        return None
+
+    # --- faults ----------------------------------------------------------------------------
+    def _fail(self, name: str, phase: str, exc: BaseException) -> None:
+        """A tracker fault: disable the tracker and report it once."""
+        self._report(name, phase, exc)
+        self.disabled.add(name)
+        self._trackers.pop(name, None)
+
+    def _report(self, name: str, phase: str, exc: BaseException) -> None:
+        if name in self.problems:
+            return
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        problem = InternalProblem(name, phase, error)
+        self.problems[name] = problem
+        if self._on_problem is not None:
+            self._on_problem(problem)

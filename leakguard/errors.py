@@ -1,0 +1,25 @@
+"""The exception and warning types leakguard raises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from leakguard.tracker import Resource
+
+
+class LeakError(AssertionError):
+    """Resources outlived the checked block; ``.leaks`` lists them."""
+
+    def __init__(self, message: str, leaks: Sequence[Resource]) -> None:
+        super().__init__(message)
+        self.leaks: list[Resource] = list(leaks)
+
+
+class LeakWarning(pytest.PytestWarning):
+    """Issued for a leak when ``leakguard_action = warn``."""
+
+
+class LeakguardInternalWarning(pytest.PytestWarning):
+    """A tracker failed inside leakguard; it is disabled and the user's test result stands."""

@@ -1,0 +1,112 @@
+"""The tracker protocol: what every resource tracker, built-in or third-party, implements."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from leakguard.origin import Origin
+
+Key = Hashable
+"""A resource's stable identity: equal keys mean the same resource, never merely the same number."""
+
+
+@dataclass
+class Resource:
+    """One leaked (or live) resource, described for people and for `leakguard_ignore` patterns.
+
+    ``description`` (``kind label detail``) is the text ignore patterns match; the report shows
+    ``kind``, ``label`` and the origin in columns.
+    """
+
+    tracker: str
+    key: Key
+    kind: str
+    label: str
+    detail: str = ""
+    origin: Origin | None = None
+    verb: str = "created"
+    handle: Any = field(default=None, repr=False, compare=False)
+    cleanup: str | None = None
+    owner: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def description(self) -> str:
+        text = f"{self.kind} {self.label}"
+        return f"{text} {self.detail}" if self.detail else text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form: what xdist carries to the controller and the JSON report holds."""
+        return {
+            "tracker": self.tracker,
+            "kind": self.kind,
+            "label": self.label,
+            "detail": self.detail,
+            "description": self.description,
+            "origin": self.origin.to_dict() if self.origin else None,
+            "verb": self.verb,
+            "cleanup": self.cleanup,
+            "owner": self.owner,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resource:
+        origin = data.get("origin")
+        return cls(
+            tracker=data["tracker"],
+            key=None,
+            kind=data["kind"],
+            label=data["label"],
+            detail=data.get("detail", ""),
+            origin=Origin.from_dict(origin) if origin else None,
+            verb=data.get("verb", "created"),
+            cleanup=data.get("cleanup"),
+            owner=data.get("owner", ""),
+            notes=list(data.get("notes", [])),
+        )
+
+
+class Tracker:
+    """Base class of a tracker: snapshot → diff → describe → clean up.
+
+    ``snapshot()`` runs twice around every checked test, so it must return identities only and
+    cost next to nothing; ``describe()`` and ``cleanup()`` run only for what leaked.
+    Subclasses set ``name`` and implement ``snapshot`` and ``describe``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def install(self) -> None:
+        """Called once when the tracker becomes active (e.g. to start recording origins)."""
+
+    def uninstall(self) -> None:
+        """Undo `install`; called once at the end of the run or the `check` block."""
+
+    def snapshot(self) -> Mapping[Key, Any]:
+        """Return ``{identity: handle}`` for every resource of this kind alive now."""
+        raise NotImplementedError
+
+    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+        """What is in ``after`` and not in ``before`` (override to drop benign newcomers)."""
+        if after.keys() <= before.keys():
+            return {}
+        return {key: after[key] for key in after.keys() - before.keys()}
+
+    def describe(self, key: Key, handle: Any) -> Resource:
+        """Describe one new resource (only called for resources that changed)."""
+        raise NotImplementedError
+
+    def builtin_ignore(self, resource: Resource) -> str | None:
+        """A reason when this resource is legitimately outliving the test, else ``None``."""
+        return None
+
+    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+        """Remove what leaked; return one outcome per resource (e.g. ``"process 4711 killed"``)."""
+        return [f"{r.kind} left as is (no cleanup for this kind)" for r in resources]
+
+    def identify(self, obj: object) -> Key | None:
+        """The key of a live object of this kind (for ``leakguard.ignore(obj)``), else ``None``."""
+        return None

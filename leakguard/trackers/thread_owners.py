@@ -1,0 +1,81 @@
+"""Known owners of threads (a ``ThreadPoolExecutor``, a ``socketserver`` server, a ``Timer``):
+a thread cannot be stopped from outside, but its owner can be asked to stop it."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+
+def executor_of(thread: object) -> Any | None:
+    """The ``ThreadPoolExecutor`` whose worker ``thread`` is, if any."""
+    futures_thread = sys.modules.get("concurrent.futures.thread")
+    if futures_thread is None or getattr(thread, "_target", None) is not getattr(futures_thread, "_worker", 0):
+        return None
+    for arg in getattr(thread, "_args", ()):
+        if isinstance(arg, weakref.ref):
+            owner = arg()
+            if isinstance(owner, futures_thread.ThreadPoolExecutor):
+                return owner
+    return None
+
+
+def server_of(thread: object) -> Any | None:
+    """The ``socketserver.BaseServer`` whose ``serve_forever`` runs in ``thread``, if any."""
+    socketserver = sys.modules.get("socketserver")
+    target = getattr(thread, "_target", None)
+    owner = getattr(target, "__self__", None)
+    if socketserver is not None and isinstance(owner, socketserver.BaseServer):
+        if getattr(target, "__name__", "") == "serve_forever":
+            return owner
+    return None
+
+
+def _join(thread: threading.Thread, deadline: float) -> bool:
+    thread.join(max(0.0, deadline - time.monotonic()))
+    return not thread.is_alive()
+
+
+def stop_threads(threads: Sequence[Any], timeout: float) -> list[str]:
+    """Ask each thread's owner to stop it; one outcome per thread."""
+    deadline = time.monotonic() + timeout
+    shut: set[int] = set()
+    outcomes: list[str] = []
+    for thread in threads:
+        if not isinstance(thread, threading.Thread):
+            outcomes.append("thread still running (threads cannot be stopped)")
+            continue
+        if not thread.is_alive():
+            outcomes.append(f"thread {thread.name!r} ended")
+            continue
+        pool = executor_of(thread)
+        server = server_of(thread) if pool is None else None
+        if pool is not None:
+            if id(pool) not in shut:
+                shut.add(id(pool))
+                pool.shutdown(wait=False, cancel_futures=True)
+            stopped = _join(thread, deadline)
+            outcomes.append(
+                f"ThreadPoolExecutor shut down, worker {thread.name!r} "
+                + ("stopped" if stopped else "still busy (a task is still running)")
+            )
+        elif server is not None:
+            # shutdown() would block if serve_forever has not started; the flag it sets does not.
+            server._BaseServer__shutdown_request = True
+            stopped = _join(thread, deadline)
+            server.server_close()
+            outcomes.append(
+                f"{type(server).__name__} shut down and closed, thread {thread.name!r} "
+                + ("stopped" if stopped else "still running")
+            )
+        elif isinstance(thread, threading.Timer):
+            thread.cancel()
+            stopped = _join(thread, deadline)
+            outcomes.append(f"Timer {thread.name!r} " + ("cancelled" if stopped else "still running"))
+        else:
+            outcomes.append(f"thread {thread.name!r} still running (threads cannot be stopped)")
+    return outcomes
