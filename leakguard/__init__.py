@@ -1,4 +1,4 @@
-"""leakguard: catch the tests that leak threads, tasks, processes, sockets, ports and descriptors."""
+"""leakguard: catch the tests that leak threads, tasks, processes, sockets, ports and fds."""
 
 from __future__ import annotations
 

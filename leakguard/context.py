@@ -17,7 +17,7 @@ from leakguard.tracker import Resource
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class check(ContextDecorator):  # noqa: N801  # a lowercase name reads as the verb it is
+class check(ContextDecorator):  # a lowercase name reads as the verb it is
     """Check a block (or a decorated function) for leaks; raise `LeakError` if any remain.
 
     >>> with leakguard.check(trackers=["threads"], grace=0.5):
@@ -37,7 +37,9 @@ class check(ContextDecorator):  # noqa: N801  # a lowercase name reads as the ve
         self._registry = registry or TrackerRegistry.default()
         known = self._registry.names()
         self.settings = Settings(
-            trackers=parse_trackers(DEFAULT_TRACKERS if trackers is None else trackers, known, "trackers"),
+            trackers=parse_trackers(
+                DEFAULT_TRACKERS if trackers is None else trackers, known, "trackers"
+            ),
             grace=parse_grace(grace, "grace"),
             cleanup=bool(cleanup),
             ignore=parse_ignore(ignore, known, "ignore"),

@@ -141,6 +141,58 @@ class Engine:
         leaks.sort(key=lambda r: (order.get(r.tracker, len(order)), r.description))
         return leaks
 
+    def find_survivors(
+        self,
+        owned: Mapping[str, Mapping[Key, Any]],
+        settings: Settings,
+        *,
+        grace: float | None = None,
+    ) -> list[Resource]:
+        """Which of ``owned`` (e.g. what a fixture created) still exist once the grace ends."""
+        rules = settings.ignore
+        described: dict[tuple[str, Key], Resource | None] = {}
+        pending = [name for name, keys in owned.items() if keys and name not in self.disabled]
+
+        def poll() -> list[Resource]:
+            found: list[Resource] = []
+            still: list[str] = []
+            for name in pending:
+                tracker = self._trackers.get(name)
+                if tracker is None:
+                    continue
+                try:
+                    now = tracker.snapshot()
+                except Exception as exc:
+                    self._fail(name, "snapshot", exc)
+                    continue
+                count = len(found)
+                for key, handle in owned[name].items():
+                    if key not in now:
+                        continue
+                    if (name, key) not in described:
+                        described[name, key] = self._describe(tracker, key, handle, settings, rules)
+                    resource = described[name, key]
+                    if resource is not None:
+                        found.append(resource)
+                if len(found) > count:
+                    still.append(name)
+            pending[:] = still
+            return found
+
+        return settle(poll, lambda found: not found, settings.grace if grace is None else grace)
+
+    def still_present(self, resources: Sequence[Resource]) -> list[Resource]:
+        """Those of ``resources`` that a fresh snapshot still shows (what cleanup left behind)."""
+        snaps: dict[str, Mapping[Key, Any]] = {}
+        left: list[Resource] = []
+        for resource in resources:
+            name = resource.tracker
+            if name not in snaps:
+                snaps.update(self.snapshot([name]))
+            if resource.key in snaps.get(name, {}):
+                left.append(resource)
+        return left
+
     def _describe(
         self,
         tracker: Tracker,

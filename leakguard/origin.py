@@ -80,7 +80,7 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
 
     A raw walk over ``f_back`` costs ≈ 1–2 µs; ``traceback.extract_stack`` costs ~10×.
     """
-    f = frame if frame is not None else sys._getframe(1)
+    f: FrameType | None = frame if frame is not None else sys._getframe(1)
     while f is not None and limit > 0:
         code = f.f_code
         if not is_library_frame_file(code.co_filename):

@@ -43,7 +43,9 @@ class TrackerRegistry:
         """Add a tracker; ``factory`` is a `Tracker` subclass or any callable returning one."""
         tracker_name = name or getattr(factory, "name", "")
         if not isinstance(tracker_name, str) or not _NAME.match(tracker_name):
-            raise ValueError(f"a tracker needs a name made of letters, digits, '_', '-', '.': got {tracker_name!r}")
+            raise ValueError(
+                f"a tracker needs a name of letters, digits, '_', '-', '.': got {tracker_name!r}"
+            )
         self._factories[tracker_name] = factory
 
     def names(self) -> list[str]:

@@ -23,10 +23,10 @@ def format_leaks(
 ) -> str:
     """Format like::
 
-        leakguard: tests/test_api.py::test_start_server leaked 2 resources
-          thread  'http-worker' (non-daemon)   started at tests/test_api.py:12 in test_start_server
-          process 4711 'sleep 30' (child of test)   spawned at tests/test_api.py:15 in test_x
-        cleanup: process 4711 terminated; thread still running (threads cannot be stopped)
+    leakguard: tests/test_api.py::test_start_server leaked 2 resources
+      thread  'http-worker' (non-daemon)   started at tests/test_api.py:12 in test_start_server
+      process 4711 'sleep 30' (child of test)   spawned at tests/test_api.py:15 in test_x
+    cleanup: process 4711 terminated; thread still running (threads cannot be stopped)
     """
     lines = [f"leakguard: {owner} leaked {plural(len(leaks), 'resource')}"]
     kind_width = max(len(r.kind) for r in leaks) if leaks else 0

@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 from leakguard.tracker import Resource
 
@@ -33,7 +33,9 @@ class IgnoreRule:
     pattern: re.Pattern[str]
 
     def matches(self, resource: Resource) -> bool:
-        return self.tracker == resource.tracker and self.pattern.search(resource.description) is not None
+        if self.tracker not in (resource.tracker, "*"):
+            return False
+        return self.pattern.search(resource.description) is not None
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # keys checked by callers
 
 
-def parse_trackers(value: str | Iterable[str], known: Collection[str], source: str) -> tuple[str, ...]:
+def parse_trackers(
+    value: str | Iterable[str], known: Collection[str], source: str
+) -> tuple[str, ...]:
     names = value.replace(",", " ").split() if isinstance(value, str) else list(value)
     result: list[str] = []
     for name in names:
@@ -65,8 +69,10 @@ def parse_trackers(value: str | Iterable[str], known: Collection[str], source: s
 def parse_action(value: object, source: str) -> Action:
     text = str(value).strip().lower()
     if text not in ACTIONS:
-        raise SettingsError(f"{source}: {value!r} is not an action; use one of: {', '.join(ACTIONS)}")
-    return cast(Action, text)
+        raise SettingsError(
+            f"{source}: {value!r} is not an action; use one of: {', '.join(ACTIONS)}"
+        )
+    return text
 
 
 def parse_bool(value: object, source: str) -> bool:
@@ -92,12 +98,16 @@ def parse_grace(value: object, source: str) -> float:
     return seconds
 
 
-def parse_ignore(lines: Iterable[object], known: Collection[str], source: str) -> tuple[IgnoreRule, ...]:
+def parse_ignore(
+    lines: Iterable[object], known: Collection[str], source: str
+) -> tuple[IgnoreRule, ...]:
     """Parse ``TRACKER: REGEX`` lines; blank lines and ``#`` comments are skipped."""
     rules: list[IgnoreRule] = []
     for number, raw in enumerate(lines, start=1):
         if not isinstance(raw, str):
-            raise SettingsError(f"{source}, entry {number}: {raw!r} is not a 'TRACKER: REGEX' string")
+            raise SettingsError(
+                f"{source}, entry {number}: {raw!r} is not a 'TRACKER: REGEX' string"
+            )
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

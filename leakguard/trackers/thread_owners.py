@@ -14,7 +14,9 @@ from typing import Any
 def executor_of(thread: object) -> Any | None:
     """The ``ThreadPoolExecutor`` whose worker ``thread`` is, if any."""
     futures_thread = sys.modules.get("concurrent.futures.thread")
-    if futures_thread is None or getattr(thread, "_target", None) is not getattr(futures_thread, "_worker", 0):
+    if futures_thread is None or getattr(thread, "_target", None) is not getattr(
+        futures_thread, "_worker", 0
+    ):
         return None
     for arg in getattr(thread, "_args", ()):
         if isinstance(arg, weakref.ref):
@@ -29,9 +31,12 @@ def server_of(thread: object) -> Any | None:
     socketserver = sys.modules.get("socketserver")
     target = getattr(thread, "_target", None)
     owner = getattr(target, "__self__", None)
-    if socketserver is not None and isinstance(owner, socketserver.BaseServer):
-        if getattr(target, "__name__", "") == "serve_forever":
-            return owner
+    if (
+        socketserver is not None
+        and isinstance(owner, socketserver.BaseServer)
+        and getattr(target, "__name__", "") == "serve_forever"
+    ):
+        return owner
     return None
 
 
@@ -75,7 +80,9 @@ def stop_threads(threads: Sequence[Any], timeout: float) -> list[str]:
         elif isinstance(thread, threading.Timer):
             thread.cancel()
             stopped = _join(thread, deadline)
-            outcomes.append(f"Timer {thread.name!r} " + ("cancelled" if stopped else "still running"))
+            outcomes.append(
+                f"Timer {thread.name!r} " + ("cancelled" if stopped else "still running")
+            )
         else:
             outcomes.append(f"thread {thread.name!r} still running (threads cannot be stopped)")
     return outcomes

@@ -74,7 +74,9 @@ class ThreadTracker(Tracker):
         raw_threads = self._raw
         serials = self._serials
 
-        def start_new_thread(function: Callable[..., Any], args: tuple[Any, ...], kwargs: Any = None) -> int:
+        def start_new_thread(
+            function: Callable[..., Any], args: tuple[Any, ...], kwargs: Any = None
+        ) -> int:
             raw = RawThread(next(serials), function, capture())
 
             def run(*a: Any, **kw: Any) -> Any:
@@ -110,10 +112,11 @@ class ThreadTracker(Tracker):
             pool = thread_owners.executor_of(thread)
             if pool is not None and any(t in before for t in getattr(pool, "_threads", ())):
                 del new[thread]
-            elif isinstance(thread, threading._DummyThread):  # type: ignore[attr-defined]  # private but stable
-                # A foreign thread that touched threading: the raw record (if any) reports it.
-                if any(raw.ident == thread.ident for raw in self._raw.values()):
-                    del new[thread]
+            elif isinstance(thread, threading._DummyThread) and any(
+                raw.ident == thread.ident for raw in self._raw.values()
+            ):
+                # A foreign thread that touched threading: its raw record reports it.
+                del new[thread]
         return new
 
     def describe(self, key: Key, handle: Any) -> Resource:
@@ -131,10 +134,7 @@ class ThreadTracker(Tracker):
         thread: threading.Thread = key  # type: ignore[assignment]  # snapshot keys are threads
         daemon = "daemon" if thread.daemon else "non-daemon"
         target = getattr(thread, "_target", None)
-        if target is None:
-            target_text = _qualified(type(thread).run)
-        else:
-            target_text = _qualified(target)
+        target_text = _qualified(type(thread).run if target is None else target)
         raw_origin = getattr(thread, _ORIGIN_ATTR, None)
         return Resource(
             self.name,
@@ -162,7 +162,9 @@ class ThreadTracker(Tracker):
         return None
 
 
-def _recording_start(original: Callable[[threading.Thread], None]) -> Callable[[threading.Thread], None]:
+def _recording_start(
+    original: Callable[[threading.Thread], None],
+) -> Callable[[threading.Thread], None]:
     def start(self: threading.Thread) -> None:
         # Where the thread was started: a raw frame walk (≈ 1–2 µs), formatted only on a leak.
         setattr(self, _ORIGIN_ATTR, capture())

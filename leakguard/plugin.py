@@ -1,0 +1,251 @@
+"""Every pytest hook of leakguard, and nothing else: the phase boundaries call into `Run`.
+
+Snapshot at the start of setup (before any fixture of the test); check at the end of teardown
+(after every finalizer); raise there so pytest prints ``ERROR at teardown of …``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from leakguard import markers, options
+from leakguard.engine import Engine, InternalProblem
+from leakguard.errors import LeakguardInternalWarning, LeakWarning
+from leakguard.handle import LeakguardHandle
+from leakguard.registry import TrackerRegistry
+from leakguard.runstate import Finding, Run, TestState, fixture_owner
+from leakguard.settings import SettingsError
+from leakguard.summary import Summary
+
+AUTOUSE = pytest.StashKey[bool]()
+RUN = pytest.StashKey[Run]()
+RUN_OPTIONS = pytest.StashKey[options.RunOptions]()
+REGISTRY = pytest.StashKey[TrackerRegistry]()
+SUMMARY = pytest.StashKey[Summary]()
+PLAN = pytest.StashKey["markers.Plan | None"]()
+STATE = pytest.StashKey[TestState]()
+FINDINGS = pytest.StashKey[list[Finding]]()
+REPORTER_NAME = "leakguard-reporter"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from leakguard import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for help_text in markers.MARKER_HELP.values():
+        config.addinivalue_line("markers", help_text)
+    registry = TrackerRegistry.default()
+    config.hook.pytest_leakguard_register_trackers.call_historic(kwargs={"registry": registry})
+    run_options = options.read_run_options(config, registry.names())
+    summary = Summary()
+
+    def on_problem(problem: InternalProblem) -> None:
+        summary.add_problem(problem.message())
+        # -W error must not turn leakguard's own fault into the user's failure.
+        with contextlib.suppress(Warning):
+            warnings.warn(LeakguardInternalWarning(problem.message()), stacklevel=2)
+
+    run = Run(Engine(registry, on_problem), root=str(config.rootpath))
+    config.stash[REGISTRY] = registry
+    config.stash[RUN_OPTIONS] = run_options
+    config.stash[SUMMARY] = summary
+    config.stash[RUN] = run
+    config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
+    if _globally_on(config):
+        # Install now so origins (where a thread was started) are recorded from the first test.
+        run.engine.activate(run_options.settings.trackers)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        run.engine.close()
+    reporter = config.pluginmanager.get_plugin(REPORTER_NAME)
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter)
+
+
+def _globally_on(config: pytest.Config) -> bool:
+    return config.stash[RUN_OPTIONS].enabled or config.stash.get(AUTOUSE, False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    s = config.stash[RUN_OPTIONS].settings
+    if not _globally_on(config):
+        return "leakguard: off (marked tests and tests using the leakguard fixture are checked)"
+    return (
+        f"leakguard: on; trackers: {' '.join(s.trackers) or 'none'}; action: {s.action}; "
+        f"grace: {s.grace:g}s; cleanup: {'on' if s.cleanup else 'off'}"
+    )
+
+
+# --- collection: resolve each test's plan; a bad marker is a collection error ------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    config = collector.config
+    if report.outcome != "passed" or RUN not in config.stash:
+        return report
+    errors = []
+    base = config.stash[RUN_OPTIONS].settings
+    on = _globally_on(config)
+    known = config.stash[REGISTRY].names()
+    for node in report.result:
+        if isinstance(node, pytest.Item):
+            try:
+                node.stash[PLAN] = markers.plan_for(node, base, on, known)
+            except SettingsError as exc:
+                errors.append(f"{node.nodeid}: {exc}")
+    if errors:
+        report.outcome = "failed"
+        report.longrepr = "leakguard: bad marker arguments\n" + "\n".join(errors)
+        report.result = []
+    return report
+
+
+# --- the test's phases ---------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    plan = item.stash.get(PLAN, None)
+    if plan is not None:
+        item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    # Resources a longer-lived fixture creates belong to it, not to the test that first asked.
+    run = request.config.stash.get(RUN, None)
+    state = run.current if run is not None else None
+    if state is None or fixturedef.scope == "function":
+        return (yield)
+    assert run is not None
+    before = run.engine.snapshot(state.settings.trackers)
+    try:
+        return (yield)
+    finally:
+        owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+        run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+
+
+def pytest_fixture_post_finalizer(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> None:
+    run = request.config.stash.get(RUN, None)
+    if run is not None and run.fixtures:
+        run.fixture_finished(id(fixturedef))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    state = item.stash.get(STATE, None)
+    if state is None:
+        return (yield)
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        error = exc
+    findings = _end_test(item, state)
+    if error is not None:
+        raise error  # the user's own teardown failure is the story; the summary keeps the leaks
+    failures = [f.message for f in findings if f.action == "fail"]
+    for finding in findings:
+        if finding.action == "warn":
+            warnings.warn(LeakWarning(finding.message), stacklevel=1)
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
+    run = item.config.stash[RUN]
+    try:
+        findings = run.end_test(state)
+    except Exception as exc:  # a fault in leakguard must never hide the user's result
+        message = f"leakguard internal problem while checking {item.nodeid}: {exc!r}"
+        item.config.stash[SUMMARY].add_problem(message)
+        findings = []
+    item.stash[FINDINGS] = findings
+    return findings
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    state = item.stash.get(STATE, None)
+    if state is None:
+        return report
+    if call.when == "teardown":
+        findings = item.stash.get(FINDINGS, [])
+        if findings:
+            # On the report, not in memory: xdist carries it to the controller's summary.
+            report.leakguard = [f.payload() for f in findings]  # type: ignore[attr-defined]  # reports take extra attributes
+    if report.failed and state.residue_note and call.when != "teardown":
+        report.sections.append(("leakguard", state.residue_note))
+    return report
+
+
+# --- the end of the run --------------------------------------------------------------------------
+@pytest.fixture
+def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
+    """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
+    config = request.config
+    state = request.node.stash.get(STATE, None)
+    return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
+
+
+class RunReporter:
+    """Per-run hooks that need the config but do not receive it (logreport), and the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "leakguard", None)
+        if payload and not self.is_worker:
+            self.config.stash[SUMMARY].add(payload)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Fixtures finalized outside any test's teardown (e.g. after -x stopped the run).
+        run = self.config.stash[RUN]
+        summary = self.config.stash[SUMMARY]
+        findings = run.check_finished_fixtures()
+        if findings and not self.is_worker:
+            summary.add([f.payload() for f in findings])
+            if any(f.action == "fail" for f in findings) and session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        path = self.config.stash[RUN_OPTIONS].report_path
+        if path and not self.is_worker:
+            summary.write_json(path)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        summary = self.config.stash[SUMMARY]
+        if self.is_worker or not (summary.findings or summary.problems):
+            return
+        terminalreporter.section("leakguard")
+        summary.write_terminal(terminalreporter.write_line)
+        path = self.config.stash[RUN_OPTIONS].report_path
+        if path:
+            terminalreporter.write_line(f"JSON report: {path}")

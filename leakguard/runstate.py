@@ -1,0 +1,178 @@
+"""The state of one pytest run: the engine, what higher-scoped fixtures own, residue, findings.
+
+Kept free of hook functions: `leakguard.plugin` calls into it at the phase boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leakguard.engine import Engine, InternalProblem, Snapshot
+from leakguard.report import format_leaks, plural
+from leakguard.settings import IgnoreRule, Settings
+from leakguard.tracker import Key, Resource
+
+
+@dataclass
+class Finding:
+    """One owner's leaks, concluded: what the report says and what the summary and JSON keep."""
+
+    owner: str
+    action: str
+    message: str
+    leaks: list[Resource]
+    residue: list[Resource]
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "action": self.action,
+            "message": self.message,
+            "leaks": [r.to_dict() for r in self.leaks],
+            "residue": [r.to_dict() for r in self.residue],
+        }
+
+
+@dataclass
+class TestState:
+    """A checked test between its setup snapshot and its teardown check."""
+
+    nodeid: str
+    settings: Settings
+    before: Snapshot
+    exclude: dict[str, set[Key]] = field(default_factory=dict)
+    rules: list[IgnoreRule] = field(default_factory=list)
+    residue_note: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class FixtureRecord:
+    """What a class/module/package/session fixture created while it was set up."""
+
+    owner: str
+    settings: Settings
+    owned: dict[str, Mapping[Key, Any]]
+
+
+@dataclass
+class ResidueEntry:
+    owner: str
+    resource: Resource
+
+
+class Run:
+    def __init__(self, engine: Engine, root: str | None = None) -> None:
+        self.engine = engine
+        self.root = root
+        self.current: TestState | None = None
+        self.fixtures: dict[int, FixtureRecord] = {}
+        self.finished: list[FixtureRecord] = []
+        self.residue: dict[tuple[str, Key], ResidueEntry] = {}
+
+    # --- tests -----------------------------------------------------------------------------
+    def begin_test(self, nodeid: str, settings: Settings) -> TestState:
+        before = self.engine.snapshot(settings.trackers)
+        state = TestState(nodeid, settings, before)
+        if self.residue:
+            state.residue_note = self._residue_note(before)
+        self.current = state
+        return state
+
+    def end_test(self, state: TestState) -> list[Finding]:
+        """Check the test, then any higher-scoped fixture finalized during its teardown."""
+        self.current = None
+        exclude = self._owned_keys(state.exclude)
+        leaks = self.engine.find_leaks(
+            state.before, state.settings, exclude=exclude, extra_rules=state.rules
+        )
+        if leaks:
+            state.findings.append(self.conclude(state.nodeid, leaks, state.settings))
+        state.findings.extend(self.check_finished_fixtures())
+        return state.findings
+
+    def check_now(self, state: TestState) -> Finding | None:
+        """A mid-test check (``leakguard.check()`` on the fixture handle)."""
+        exclude = self._owned_keys(state.exclude)
+        leaks = self.engine.find_leaks(
+            state.before, state.settings, exclude=exclude, extra_rules=state.rules
+        )
+        if not leaks:
+            return None
+        for resource in leaks:  # reported once: the end-of-test check does not repeat them
+            state.exclude.setdefault(resource.tracker, set()).add(resource.key)
+        return self.conclude(state.nodeid, leaks, state.settings)
+
+    # --- fixtures --------------------------------------------------------------------------
+    def fixture_set_up(self, token: int, owner: str, before: Snapshot, settings: Settings) -> None:
+        after = self.engine.snapshot(before)
+        owned: dict[str, Mapping[Key, Any]] = {}
+        for name, snap in after.items():
+            tracker = self.engine.tracker(name)
+            if tracker is not None and name in before:
+                new = tracker.new_since(before[name], snap)
+                if new:
+                    owned[name] = new
+        if owned:
+            self.fixtures[token] = FixtureRecord(owner, settings, owned)
+
+    def fixture_finished(self, token: int) -> None:
+        record = self.fixtures.pop(token, None)
+        if record is not None:
+            self.finished.append(record)
+
+    def check_finished_fixtures(self) -> list[Finding]:
+        findings = []
+        while self.finished:
+            record = self.finished.pop(0)
+            leaks = self.engine.find_survivors(record.owned, record.settings)
+            if leaks:
+                findings.append(self.conclude(record.owner, leaks, record.settings))
+        return findings
+
+    def _owned_keys(self, extra: dict[str, set[Key]]) -> dict[str, set[Key]]:
+        if not self.fixtures:
+            return extra
+        merged: dict[str, set[Key]] = {name: set(keys) for name, keys in extra.items()}
+        for record in self.fixtures.values():
+            for name, keys in record.owned.items():
+                merged.setdefault(name, set()).update(keys)
+        return merged
+
+    # --- after a leak ----------------------------------------------------------------------
+    def conclude(self, owner: str, leaks: list[Resource], settings: Settings) -> Finding:
+        """Describe (done), clean up, note residue, format: in that order."""
+        for resource in leaks:
+            resource.owner = owner
+        residue: list[Resource] = []
+        if settings.cleanup:
+            self.engine.cleanup(leaks, timeout=max(settings.grace, 0.5))
+            residue = self.engine.still_present(leaks)
+            for resource in residue:
+                self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
+        message = format_leaks(owner, leaks, cleanup_enabled=settings.cleanup, root=self.root)
+        return Finding(owner, settings.action, message, leaks, residue)
+
+    def _residue_note(self, before: Snapshot) -> str | None:
+        present = []
+        for (name, key), entry in list(self.residue.items()):
+            if key in before.get(name, {}):
+                present.append(f"{entry.resource.description} (from {entry.owner})")
+            else:
+                del self.residue[name, key]
+        if not present:
+            return None
+        return (
+            f"ran with residue from earlier tests ({plural(len(present), 'resource')}): "
+            + "; ".join(present)
+        )
+
+
+def fixture_owner(argname: str, scope: str, baseid: str) -> str:
+    where = f" in {baseid}" if baseid else ""
+    return f"fixture {argname!r} ({scope}-scoped{where})"
+
+
+ProblemSink = Callable[[InternalProblem], None]

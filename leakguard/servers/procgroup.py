@@ -1,0 +1,148 @@
+"""Stopping the process group of a server, signalling only processes proven to be ours.
+
+A process is ``psutil.Process`` — pid *and* create time — and psutil re-checks that identity in
+every ``send_signal``. A group is signalled with ``killpg`` only while a member we know by
+identity is still in it: a pid cannot be reused as a new group id while any process of the old
+group lives, so that member proves the group is still the one we started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterable
+
+import psutil
+
+from leakguard.grace import settle
+
+
+class ProcessGroup:
+    """The leader we started (own session, so pgid == sid == pid) and the members seen since."""
+
+    def __init__(
+        self,
+        leader: psutil.Process,
+        members: Iterable[psutil.Process] = (),
+        popen: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        self.leader = leader
+        self.pgid = leader.pid
+        self.popen = popen  # set when the leader is our child: we reap it, and only at the end
+        self.members: dict[int, psutil.Process] = {p.pid: p for p in members}
+
+    def refresh(self) -> None:
+        """Remember every process now in our session or group (leader unreaped or running)."""
+        if not _running(self.leader):
+            return
+        try:
+            pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        except OSError:  # not Linux: descendants are the best we can know
+            pids = [p.pid for p in _children(self.leader)]
+        for pid in pids:
+            if pid == self.pgid or pid in self.members:
+                continue
+            try:
+                ours = os.getsid(pid) == self.pgid or os.getpgid(pid) == self.pgid
+                if ours:
+                    self.members[pid] = psutil.Process(pid)
+            except (OSError, psutil.Error):
+                continue
+        # While the leader lives, its session is ours: the scan above cannot pick up strangers.
+        # A member found after the leader is gone would prove nothing, hence the early return.
+
+    def alive(self) -> list[psutil.Process]:
+        procs = [self.leader, *self.members.values()]
+        return [p for p in procs if _running(p) and not _zombie(p)]
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the group if still provably ours, and to each known member directly."""
+        if any(_running(p) and _pgid(p) == self.pgid for p in [self.leader, *self.members.values()]):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+        # Members that left the group (setpgid, setsid) are reached one by one.
+        for proc in [self.leader, *self.members.values()]:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)  # psutil raises NoSuchProcess if the pid was reused
+
+    def stop(self, timeout: float) -> list[str]:
+        """TERM the group, wait, KILL survivors, reap the leader; return notes for the report."""
+        notes: list[str] = []
+        self.refresh()
+        if not self.alive():
+            self._reap()
+            return notes
+        self.signal(signal.SIGTERM)
+        self.signal(signal.SIGCONT)  # a stopped process only acts on TERM once continued
+        survivors = settle(self.alive, _empty, timeout)
+        if survivors:
+            self.refresh()
+            survivors = self.alive()
+            described = ", ".join(_describe(p) for p in survivors)
+            notes.append(f"did not stop on SIGTERM within {timeout:g} s, killed: {described}")
+            self.signal(signal.SIGKILL)
+            survivors = settle(self.alive, _empty, max(timeout, 2.0))
+            if survivors:
+                left = ", ".join(_describe(p) for p in survivors)
+                notes.append(f"still running after SIGKILL: {left}")
+        self._reap()
+        return notes
+
+    def leader_exited(self) -> bool:
+        """Whether the leader has exited, without reaping it (its pid keeps our group id safe)."""
+        if self.popen is None:
+            return not _running(self.leader) or _zombie(self.leader)
+        if self.popen.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
+    def _reap(self) -> None:
+        if self.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=1.0)
+
+
+def _empty(procs: list[psutil.Process]) -> bool:
+    return not procs
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running()  # compares create time: False once the pid is reused
+    except psutil.Error:
+        return False
+
+
+def _zombie(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _pgid(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        name = " ".join(proc.cmdline()) or proc.name()
+    except psutil.Error:
+        name = "?"
+    return f"pid {proc.pid} {name[:60]!r}"
