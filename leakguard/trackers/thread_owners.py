@@ -40,6 +40,18 @@ def server_of(thread: object) -> Any | None:
     return None
 
 
+def owner_label(thread: object) -> str | None:
+    """A short name of the thread's known owner, shown in the report row."""
+    if executor_of(thread) is not None:
+        return "ThreadPoolExecutor worker"
+    server = server_of(thread)
+    if server is not None:
+        return f"{type(server).__name__}.serve_forever"
+    if isinstance(thread, threading.Timer):
+        return "Timer"
+    return None
+
+
 def _join(thread: threading.Thread, deadline: float) -> bool:
     thread.join(max(0.0, deadline - time.monotonic()))
     return not thread.is_alive()

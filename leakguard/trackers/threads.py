@@ -133,6 +133,9 @@ class ThreadTracker(Tracker):
             )
         thread: threading.Thread = key  # type: ignore[assignment]  # snapshot keys are threads
         daemon = "daemon" if thread.daemon else "non-daemon"
+        owner = thread_owners.owner_label(thread)
+        if owner:
+            daemon = f"{daemon}, {owner}"
         target = getattr(thread, "_target", None)
         target_text = _qualified(type(thread).run if target is None else target)
         raw_origin = getattr(thread, _ORIGIN_ATTR, None)

@@ -1,0 +1,46 @@
+"""Shared helpers: every behaviour test runs real pytest (pytester) on small files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+SHORT_GRACE = ("-o", "leakguard_grace=0.05")
+# Inner runs: no cache dir, no pytest-asyncio unless a test asks for it, short grace.
+QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio")
+
+RunLeakguard = Callable[..., pytest.RunResult]
+
+
+@pytest.fixture
+def run_leakguard(pytester: pytest.Pytester) -> RunLeakguard:
+    """Run pytest in-process on this test's files, leakguard on, threads tracker only."""
+
+    def run(*args: str, on: bool = True, trackers: str | None = "threads") -> pytest.RunResult:
+        base = [*QUIET, *SHORT_GRACE]
+        if on:
+            base.insert(0, "--leakguard")
+        if trackers is not None:
+            base += ["-o", f"leakguard_trackers={trackers}"]
+        return pytester.runpytest(*base, *args)
+
+    return run
+
+
+# A thread body that ends by itself, so in-process inner runs never leave the outer process
+# with a thread that outlives the suite.
+LEAKY_THREAD = """
+import threading, time
+
+def start_leaky(name="leaky", daemon=False, seconds=3.0):
+    t = threading.Thread(target=time.sleep, args=(seconds,), name=name, daemon=daemon)
+    t.start()
+    return t
+"""
+
+
+@pytest.fixture
+def leaky_module(pytester: pytest.Pytester) -> None:
+    """A helper module ``leaky`` importable by the inner test files."""
+    pytester.makepyfile(leaky=LEAKY_THREAD)

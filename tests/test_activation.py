@@ -1,0 +1,147 @@
+"""Each way of turning leakguard on (and off), from the contract's table."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunLeakguard
+
+LEAKY_TEST = """
+from leaky import start_leaky
+
+def test_leaky():
+    start_leaky()
+"""
+
+
+@pytest.fixture
+def leaky_test(pytester: pytest.Pytester, leaky_module: None) -> None:
+    pytester.makepyfile(test_it=LEAKY_TEST)
+
+
+def test_installed_plugin_is_dormant_until_turned_on(run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*leakguard: test_it.py::test_leaky leaked*")
+
+
+def test_cli_flag_turns_checking_on(run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaky*", "leakguard: test_it.py::test_leaky leaked 1 resource"])
+
+
+def test_ini_option_turns_checking_on(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    pytester.makeini("[pytest]\nleakguard = true\n")
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=1, errors=1)
+
+
+def test_pyproject_table_turns_checking_on(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\nleakguard = true\n")
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=1, errors=1)
+
+
+def test_no_leakguard_flag_wins_over_the_ini(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    pytester.makeini("[pytest]\nleakguard = true\n")
+    result = run_leakguard("--no-leakguard", on=False)
+    result.assert_outcomes(passed=1)
+
+
+def test_disabling_the_plugin_removes_it(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    pytester.makeini("[pytest]\nleakguard = true\n")
+    result = run_leakguard("-p", "no:leakguard", on=False, trackers=None)
+    # The ini key is unknown without the plugin: pytest only warns about it.
+    result.assert_outcomes(passed=1)
+
+
+def test_autouse_module_in_root_conftest_checks_every_test(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    pytester.makeconftest('pytest_plugins = ["leakguard.autouse"]\n')
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=1, errors=1)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(
+            "import pytest\nfrom leaky import start_leaky\n\n@pytest.mark.leakguard\ndef test_leaky():\n    start_leaky()\n",
+            id="on-the-test",
+        ),
+        pytest.param(
+            "import pytest\nfrom leaky import start_leaky\n\n@pytest.mark.leakguard\nclass TestLeaky:\n    def test_leaky(self):\n        start_leaky()\n",
+            id="on-the-class",
+        ),
+        pytest.param(
+            "import pytest\nfrom leaky import start_leaky\npytestmark = pytest.mark.leakguard\n\ndef test_leaky():\n    start_leaky()\n",
+            id="on-the-module",
+        ),
+    ],
+)
+def test_leakguard_marker_checks_a_test_when_off_globally(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None, source: str
+) -> None:
+    pytester.makepyfile(
+        test_it=source,
+        test_other="from leaky import start_leaky\n\ndef test_unmarked_leaks_unseen():\n    start_leaky()\n",
+    )
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of *test_leaky*"])
+
+
+def test_requesting_the_fixture_turns_checking_on(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None) -> None:
+    pytester.makepyfile(
+        test_it="""
+        from leaky import start_leaky
+
+        def test_with_fixture(leakguard):
+            start_leaky()
+
+        def test_without_fixture():
+            start_leaky()
+        """
+    )
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_with_fixture*"])
+
+
+def test_fixture_requested_by_an_autouse_conftest_fixture_checks_the_tests_below(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
+) -> None:
+    sub = pytester.mkpydir("checked")
+    sub.joinpath("conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture(autouse=True)\ndef _checked(leakguard):\n    yield\n"
+    )
+    sub.joinpath("test_a.py").write_text("from leaky import start_leaky\n\ndef test_a():\n    start_leaky()\n")
+    pytester.makepyfile(test_b="from leaky import start_leaky\n\ndef test_b():\n    start_leaky()\n")
+    result = run_leakguard(on=False)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_a*"])
+
+
+def test_report_header_says_what_is_active(run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    result = run_leakguard("-o", "leakguard_action=warn")
+    result.stdout.fnmatch_lines(["leakguard: on; trackers: threads; action: warn; grace: 0.05s; cleanup: on"])
+
+
+def test_report_header_when_off(run_leakguard: RunLeakguard, leaky_test: None) -> None:
+    result = run_leakguard(on=False)
+    result.stdout.fnmatch_lines(["leakguard: off (marked tests and tests using the leakguard fixture are checked)"])
+
+
+def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+
+        @pytest.mark.leakguard(grace=0.1)
+        @pytest.mark.no_resource_tracking("processes")
+        def test_marked():
+            pass
+        """
+    )
+    result = run_leakguard("--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", on=False)
+    result.assert_outcomes(passed=1)

@@ -1,0 +1,138 @@
+"""Third-party trackers (conftest hook and entry point), and faults inside a tracker."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import QUIET, SHORT_GRACE
+
+# A real third-party tracker: marker files in a folder the suite names.
+FILES_TRACKER = """
+import os
+from leakguard import Resource, Tracker
+
+class SpoolTracker(Tracker):
+    name = "spool"
+
+    def __init__(self):
+        self.folder = os.environ["SPOOL_DIR"]
+
+    def snapshot(self):
+        return dict.fromkeys(os.listdir(self.folder))
+
+    def describe(self, key, handle):
+        return Resource(self.name, key, "spool", repr(key), verb="written")
+
+    def cleanup(self, resources, timeout):
+        for r in resources:
+            os.remove(os.path.join(self.folder, r.key))
+        return [f"spool file {r.key} removed" for r in resources]
+"""
+
+SPOOL_TESTS = """
+import os, pathlib
+
+def test_writes_spool():
+    pathlib.Path(os.environ["SPOOL_DIR"], "job-1").write_text("x")
+
+def test_after():
+    assert os.listdir(os.environ["SPOOL_DIR"]) == []
+"""
+
+
+@pytest.fixture
+def spool(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = pytester.mkdir("spool")
+    monkeypatch.setenv("SPOOL_DIR", str(folder))
+    pytester.makepyfile(spooltracker=FILES_TRACKER, test_spool=SPOOL_TESTS)
+
+
+def test_conftest_registered_tracker_works_like_a_builtin(pytester: pytest.Pytester, spool: None) -> None:
+    pytester.makeconftest(
+        """
+        from spooltracker import SpoolTracker
+
+        def pytest_leakguard_register_trackers(registry):
+            registry.register(SpoolTracker)
+        """
+    )
+    result = pytester.runpytest(*QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads spool")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_spool.py::test_writes_spool leaked 1 resource",
+            "  spool 'job-1'",
+            "cleanup: spool file job-1 removed",
+        ]
+    )
+
+
+def test_entry_point_tracker_is_found_and_named_in_ignore_lines(pytester: pytest.Pytester, spool: None) -> None:
+    dist = pytester.mkdir("spool_plugin-1.0.dist-info")
+    dist.joinpath("METADATA").write_text("Metadata-Version: 2.1\nName: spool-plugin\nVersion: 1.0\n")
+    dist.joinpath("entry_points.txt").write_text("[leakguard.trackers]\nspool = spooltracker:SpoolTracker\n")
+    result = pytester.runpytest_subprocess(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=spool",
+        "-o", "leakguard_ignore=spool: job-\\d",
+    )
+    # test_after fails because the ignored file stays: the ignore line really let it go.
+    result.assert_outcomes(passed=1, failed=1)
+
+
+FAULTY = """
+from leakguard import Tracker, Resource
+
+class Faulty(Tracker):
+    name = "faulty"
+
+    def __init__(self):
+        self.calls = 0
+
+    def snapshot(self):
+        self.calls += 1
+        if "{mode}" == "snapshot":
+            raise OSError("cannot read /proc today")
+        # One new resource appears after the first snapshot, and stays.
+        return dict.fromkeys(range(1 if self.calls == 1 else 2))
+
+    def describe(self, key, handle):
+        return Resource(self.name, key, "thing", str(key))
+
+    def cleanup(self, resources, timeout):
+        raise RuntimeError("cleanup exploded")
+
+def pytest_leakguard_register_trackers(registry):
+    registry.register(Faulty)
+"""
+
+
+@pytest.mark.parametrize("mode", ["snapshot", "cleanup"])
+def test_faulty_tracker_is_reported_once_and_disabled_without_changing_results(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    pytester.makeconftest(FAULTY.format(mode=mode))
+    pytester.makepyfile(
+        test_it="""
+        def test_passes():
+            pass
+
+        def test_fails():
+            assert 1 == 2
+
+        def test_passes_too():
+            pass
+        """
+    )
+    result = pytester.runpytest(*QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads faulty")
+    # In cleanup mode the one leak it saw is still reported (its cleanup failed, and says so).
+    extra = {"errors": 1} if mode == "cleanup" else {}
+    result.assert_outcomes(passed=2, failed=1, **extra)
+    if mode == "cleanup":
+        result.stdout.fnmatch_lines(["cleanup: thing not cleaned up (cleanup failed)"])
+    lines = [
+        line for line in result.stdout.lines
+        if line.startswith("leakguard internal problem: tracker 'faulty' failed in")
+    ]
+    assert len(lines) == 1, result.stdout.str()
+    assert lines[0].startswith(f"leakguard internal problem: tracker 'faulty' failed in {mode}")
+    assert lines[0].endswith("it is disabled for the rest of this run")

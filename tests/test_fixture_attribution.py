@@ -1,0 +1,96 @@
+"""Resources a longer-lived fixture makes belong to that fixture, not to the first test using it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunLeakguard
+
+FIXTURE = """
+import threading, pytest
+
+@pytest.fixture(scope="{scope}")
+def server():
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, args=(3,), name="{scope}-server", daemon=True)
+    t.start()
+    yield t
+    {teardown}
+"""
+
+
+@pytest.mark.parametrize("scope", ["class", "module", "package", "session"])
+def test_thread_of_a_higher_scoped_fixture_is_not_blamed_on_the_test(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, scope: str
+) -> None:
+    pytester.makeconftest(FIXTURE.format(scope=scope, teardown="stop.set(); t.join()"))
+    pytester.makepyfile(
+        test_it="""
+        class TestServer:
+            def test_first(self, server):
+                assert server.is_alive()
+
+            def test_second(self, server):
+                assert server.is_alive()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("scope", ["module", "session"])
+def test_fixture_that_never_stops_its_thread_is_reported_by_name(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, scope: str
+) -> None:
+    pytester.makeconftest(FIXTURE.format(scope=scope, teardown="pass"))
+    pytester.makepyfile(
+        test_it="""
+        def test_first(server):
+            pass
+
+        def test_last(server):
+            pass
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_last*",
+            f"leakguard: fixture 'server' ({scope}-scoped) leaked 1 resource",
+            f"  thread '{scope}-server' (daemon)   started at conftest.py:7 in server",
+        ]
+    )
+    result.stdout.no_fnmatch_line("leakguard: test_it.py::test_first leaked*")
+
+
+def test_function_scoped_fixture_resources_belong_to_the_test(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makeconftest(FIXTURE.format(scope="function", teardown="pass"))
+    pytester.makepyfile(test_it="def test_uses(server):\n    pass\n")
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_uses leaked 1 resource"])
+
+
+def test_thread_closed_in_fixture_teardown_is_not_a_false_alarm(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makeconftest(FIXTURE.format(scope="function", teardown="stop.set(); t.join()"))
+    pytester.makepyfile(test_it="def test_uses(server):\n    pass\n")
+    run_leakguard().assert_outcomes(passed=1)
+
+
+def test_resources_from_before_the_test_never_count(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, args=(3,), name="import-time", daemon=True).start()
+
+        def test_nothing():
+            pass
+        """
+    )
+    run_leakguard().assert_outcomes(passed=1)

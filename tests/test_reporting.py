@@ -1,0 +1,131 @@
+"""The report's text, the terminal summary, the JSON report, residue notes, and pytest-xdist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUIET, SHORT_GRACE, RunLeakguard
+
+TWO_LEAKS = """
+import threading, time
+
+def test_clean():
+    pass
+
+def test_two_threads():
+    threading.Thread(target=time.sleep, args=(2,), name="a", daemon=True).start()
+    threading.Timer(30, print).start()
+"""
+
+
+def test_json_report_holds_every_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(test_it=TWO_LEAKS)
+    result = run_leakguard("-o", "leakguard_report=out/leaks.json")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["JSON report: out/leaks.json"])
+    data = json.loads(Path(pytester.path, "out/leaks.json").read_text())
+    assert data["totals"] == {"threads": 2}
+    (finding,) = data["findings"]
+    assert finding["owner"] == "test_it.py::test_two_threads"
+    assert finding["action"] == "fail"
+    by_line = {leak["origin"]["lineno"]: leak["description"] for leak in finding["leaks"]}
+    assert by_line[7] == "thread 'a' (daemon) target=time:sleep"
+    assert by_line[8].startswith("thread 'Thread-") and "(non-daemon, Timer)" in by_line[8]
+    assert [r["description"] for r in finding["residue"]] == ["thread 'a' (daemon) target=time:sleep"]
+
+
+def test_clean_run_prints_no_leakguard_section(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(test_it="def test_ok():\n    pass\n")
+    result = run_leakguard("-o", "leakguard_report=leaks.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*= leakguard =*")
+    assert json.loads(Path(pytester.path, "leaks.json").read_text())["findings"] == []
+
+
+def test_summary_lists_owners_counts_cleanup_and_residue(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(test_it=TWO_LEAKS)
+    result = run_leakguard()
+    result.stdout.fnmatch_lines(
+        [
+            "*= leakguard =*",
+            "1 owner leaked 2 resources (threads: 2)",
+            "test_it.py::test_two_threads [[]fail]",
+            "    thread * -> Timer * cancelled",
+            "    thread 'a' (daemon) target=time:sleep -> thread 'a' still running (threads cannot be stopped)",
+            "residue (cleanup could not remove 1 resource):",
+            "    thread 'a' (daemon) target=time:sleep (from test_it.py::test_two_threads)",
+        ]
+    )
+
+
+def test_failing_test_says_it_ran_with_residue(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_leaves_a_thread():
+            threading.Thread(target=time.sleep, args=(2,), name="stuck", daemon=True).start()
+
+        def test_fails_later():
+            assert False
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(failed=1, passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- leakguard -*",
+            "ran with residue from earlier tests (1 resource): thread 'stuck' (daemon) target=time:sleep (from test_it.py::test_leaves_a_thread)",
+        ]
+    )
+
+
+def test_users_teardown_error_is_not_hidden_by_a_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time, pytest
+
+        @pytest.fixture
+        def broken():
+            yield
+            raise RuntimeError("the user's own teardown bug")
+
+        def test_it(broken):
+            threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: the user's own teardown bug*", "*= leakguard =*"])
+
+
+def test_xdist_workers_fail_their_own_tests_and_the_controller_summarizes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a="""
+        import threading, time
+
+        def test_a_leaks():
+            threading.Thread(target=time.sleep, args=(2,), name="from-a", daemon=True).start()
+
+        def test_a_clean():
+            pass
+        """,
+        test_b="""
+        import threading, time
+
+        def test_b_leaks():
+            threading.Thread(target=time.sleep, args=(2,), name="from-b", daemon=True).start()
+        """,
+    )
+    result = pytester.runpytest_subprocess(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads",
+        "-o", "leakguard_report=leaks.json", "-n", "2",
+    )
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(["*= leakguard =*", "2 owners leaked 2 resources (threads: 2)"])
+    data = json.loads(Path(pytester.path, "leaks.json").read_text())
+    owners = sorted(f["owner"] for f in data["findings"])
+    assert owners == ["test_a.py::test_a_leaks", "test_b.py::test_b_leaks"]

@@ -1,0 +1,184 @@
+"""The threads tracker: what it reports, what it lets go, and what its cleanup can do."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunLeakguard
+
+
+def test_leaked_non_daemon_thread_is_reported_with_name_and_start_site(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_start_server():
+            threading.Thread(target=time.sleep, args=(2,), name="http-worker").start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_start_server*",
+            "leakguard: test_it.py::test_start_server leaked 1 resource",
+            "  thread 'http-worker' (non-daemon)   started at test_it.py:4 in test_start_server",
+            "cleanup: thread 'http-worker' still running (threads cannot be stopped)",
+        ]
+    )
+
+
+def test_leaked_daemon_thread_is_reported_as_daemon(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_daemon():
+            threading.Thread(target=time.sleep, args=(2,), name="bg", daemon=True).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["  thread 'bg' (daemon)   started at test_it.py:4 in test_daemon"])
+
+
+def test_thread_that_ends_within_grace_is_not_a_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_short_lived():
+            threading.Thread(target=time.sleep, args=(0.2,)).start()
+        """
+    )
+    # 0.2 s of work against a 1 s grace: the poll with back-off sees it end.
+    result = run_leakguard("-o", "leakguard_grace=1.0")
+    result.assert_outcomes(passed=1)
+
+
+def test_thread_that_outlives_the_grace_is_a_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_short_lived():
+            threading.Thread(target=time.sleep, args=(0.5,)).start()
+        """
+    )
+    result = run_leakguard("-o", "leakguard_grace=0.05")
+    result.assert_outcomes(passed=1, errors=1)
+
+
+def test_thread_pool_left_open_is_reported_and_shut_down(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        POOLS = []
+
+        def test_pool():
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool")
+            POOLS.append(pool)  # still referenced: its worker waits for work forever
+            pool.submit(lambda: None).result()
+
+        def test_after():
+            assert not any(t.name.startswith("pool") for t in threading.enumerate())
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  thread 'pool_0' (non-daemon, ThreadPoolExecutor worker)   started at test_it.py:9 in test_pool",
+            "cleanup: ThreadPoolExecutor shut down, worker 'pool_0' stopped",
+        ]
+    )
+
+
+def test_socketserver_thread_is_shut_down_through_its_server(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import socketserver, threading
+
+        def test_server():
+            server = socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler)
+            threading.Thread(target=server.serve_forever, name="srv", daemon=True).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: TCPServer shut down and closed, thread 'srv' stopped"])
+
+
+def test_timer_left_pending_is_cancelled(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+
+        def test_timer():
+            threading.Timer(30, print).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: Timer * cancelled"])
+
+
+def test_raw_thread_started_with_start_new_thread_is_reported(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import _thread, time
+
+        def test_raw():
+            _thread.start_new_thread(time.sleep, (1.5,))
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["  thread (raw _thread, ident *)   started at test_it.py:4 in test_raw"])
+
+
+def test_finished_thread_object_still_referenced_is_not_a_leak(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        KEEP = []
+
+        def test_joined():
+            t = threading.Thread(target=lambda: None)
+            t.start()
+            t.join()
+            KEEP.append(t)
+        """
+    )
+    run_leakguard().assert_outcomes(passed=1)
+
+
+def test_thread_started_by_a_library_names_the_library_line(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        myapp="""
+        import threading, time
+
+        def start():
+            threading.Thread(target=time.sleep, args=(2,), name="app").start()
+        """,
+        test_it="""
+        import myapp
+
+        def test_app():
+            myapp.start()
+        """,
+    )
+    result = run_leakguard()
+    result.stdout.fnmatch_lines(["  thread 'app' (non-daemon)   started at myapp.py:4 in start"])
