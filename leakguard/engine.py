@@ -102,10 +102,25 @@ class Engine:
         Only trackers that still show something new are polled again; descriptions (and
         ignore matching) happen once per new resource.
         """
+        # The clean path: one snapshot per tracker and a key-subset test. Nothing new means
+        # nothing to describe and nothing to wait for.
+        pending: list[str] = []
+        for name, snap in before.items():
+            tracker = self._trackers.get(name)
+            if tracker is None:
+                continue
+            try:
+                now = tracker.snapshot()
+            except Exception as exc:
+                self._fail(name, "snapshot", exc)
+                continue
+            if not now.keys() <= snap.keys():
+                pending.append(name)
+        if not pending:
+            return []
         exclude = exclude or {}
         rules = (*settings.ignore, *extra_rules)
         described: dict[tuple[str, Key], Resource | None] = {}
-        pending = [name for name in before if name not in self.disabled]
 
         def poll() -> list[Resource]:
             found: list[Resource] = []

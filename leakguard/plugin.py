@@ -29,7 +29,6 @@ REGISTRY = pytest.StashKey[TrackerRegistry]()
 SUMMARY = pytest.StashKey[Summary]()
 PLAN = pytest.StashKey["markers.Plan | None"]()
 STATE = pytest.StashKey[TestState]()
-FINDINGS = pytest.StashKey[list[Finding]]()
 REPORTER_NAME = "leakguard-reporter"
 
 
@@ -131,11 +130,12 @@ def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, Any, Any]:
     # Resources a longer-lived fixture creates belong to it, not to the test that first asked.
+    if fixturedef.scope == "function":
+        return (yield)
     run = request.config.stash.get(RUN, None)
     state = run.current if run is not None else None
-    if state is None or fixturedef.scope == "function":
+    if run is None or state is None:
         return (yield)
-    assert run is not None
     before = run.engine.snapshot(state.settings.trackers)
     try:
         return (yield)
@@ -183,29 +183,13 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         message = f"leakguard internal problem while checking {item.nodeid}: {exc!r}"
         item.config.stash[SUMMARY].add_problem(message)
         findings = []
-    item.stash[FINDINGS] = findings
+    if findings:
+        # Carried on the teardown report (not kept in this process): under xdist the report
+        # is what reaches the controller's summary and JSON.
+        run.payloads[item.nodeid] = [f.payload() for f in findings]
     return findings
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    state = item.stash.get(STATE, None)
-    if state is None:
-        return report
-    if call.when == "teardown":
-        findings = item.stash.get(FINDINGS, [])
-        if findings:
-            # On the report, not in memory: xdist carries it to the controller's summary.
-            report.leakguard = [f.payload() for f in findings]  # type: ignore[attr-defined]  # reports take extra attributes
-    if report.failed and state.residue_note and call.when != "teardown":
-        report.sections.append(("leakguard", state.residue_note))
-    return report
-
-
-# --- the end of the run --------------------------------------------------------------------------
 @pytest.fixture
 def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
     """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
@@ -219,9 +203,25 @@ class RunReporter:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.run = config.stash[RUN]
         self.is_worker = hasattr(config, "workerinput")
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: attach before xdist's worker serializes the report for the controller.
+        run = self.run
+        if run.residue_notes and report.failed and report.when != "teardown":
+            note = run.residue_notes.get(report.nodeid)
+            if note:
+                report.sections.append(("leakguard", note))
+        if report.when != "teardown":
+            return
+        if run.residue_notes:
+            run.residue_notes.pop(report.nodeid, None)
+        if run.payloads:
+            payload = run.payloads.pop(report.nodeid, None)
+            if payload:
+                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
         payload = getattr(report, "leakguard", None)
         if payload and not self.is_worker:
             self.config.stash[SUMMARY].add(payload)

@@ -71,6 +71,9 @@ class Run:
         self.fixtures: dict[int, FixtureRecord] = {}
         self.finished: list[FixtureRecord] = []
         self.residue: dict[tuple[str, Key], ResidueEntry] = {}
+        # Per test, until its reports are logged: leak payloads and "ran with residue" notes.
+        self.payloads: dict[str, list[dict[str, Any]]] = {}
+        self.residue_notes: dict[str, str] = {}
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:
@@ -78,6 +81,8 @@ class Run:
         state = TestState(nodeid, settings, before)
         if self.residue:
             state.residue_note = self._residue_note(before)
+            if state.residue_note:
+                self.residue_notes[nodeid] = state.residue_note
         self.current = state
         return state
 
@@ -90,7 +95,8 @@ class Run:
         )
         if leaks:
             state.findings.append(self.conclude(state.nodeid, leaks, state.settings))
-        state.findings.extend(self.check_finished_fixtures())
+        if self.finished:
+            state.findings.extend(self.check_finished_fixtures())
         return state.findings
 
     def check_now(self, state: TestState) -> Finding | None:

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import QUIET, SHORT_GRACE
 
-# A real third-party tracker: marker files in a folder the suite names.
-FILES_TRACKER = """
-import os
-from leakguard import Resource, Tracker
-
-class SpoolTracker(Tracker):
-    name = "spool"
-
-    def __init__(self):
-        self.folder = os.environ["SPOOL_DIR"]
-
-    def snapshot(self):
-        return dict.fromkeys(os.listdir(self.folder))
-
-    def describe(self, key, handle):
-        return Resource(self.name, key, "spool", repr(key), verb="written")
-
-    def cleanup(self, resources, timeout):
-        for r in resources:
-            os.remove(os.path.join(self.folder, r.key))
-        return [f"spool file {r.key} removed" for r in resources]
-"""
+# A real third-party tracker, the one docs/how-to/write-a-tracker.md shows.
+FILES_TRACKER = (Path(__file__).parent.parent / "docs" / "examples" / "spool_tracker.py").read_text()
 
 SPOOL_TESTS = """
 import os, pathlib

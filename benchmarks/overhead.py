@@ -1,0 +1,187 @@
+"""What leakguard adds to each test: N empty tests, with no plugin and with each tracker on.
+
+Run:  python benchmarks/overhead.py [--n 2000] [--rounds 5] [--only NAME ...]
+
+Each run times pytest's test loop only (``pytest_runtestloop``, start to end, in CPU time of
+the pytest process, which other load on the machine disturbs far less than wall time), so interpreter start-up and collection do not dilute the per-test figure.
+Rows show the median over rounds of µs per test, the µs leakguard adds over the same files
+run with ``-p no:leakguard``, the ratio of the two totals, and the *floor*: the raw cost of
+the tracker's two ``snapshot()`` calls per test measured in this process. "added / floor"
+is what the plugin machinery costs on top of the primitives themselves.
+
+Scenario files ``benchmarks/scenarios_*.py`` add rows: ``SCENARIOS`` (dicts with ``name``,
+``args``, optional ``test_source``, ``conftest``, ``baseline_args``) and ``FLOORS``
+(``{name: callable() -> µs per test}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+EMPTY_TESTS = """
+import os
+import pytest
+
+N = int(os.environ["LEAKGUARD_BENCH_N"])
+
+@pytest.mark.parametrize("i", range(N))
+def test_empty(i):
+    pass
+"""
+
+LOOP_TIMER = """
+import json, os, time
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    # CPU time of this process: what leakguard costs, and far less disturbed than wall time
+    # by whatever else the machine runs.
+    start = time.process_time()
+    try:
+        return (yield)
+    finally:
+        elapsed = time.process_time() - start
+        with open(os.environ["LEAKGUARD_BENCH_OUT"], "w") as f:
+            json.dump({"seconds": elapsed, "tests": session.testscollected}, f)
+"""
+
+COMMON = ["-q", "-p", "no:cacheprovider", "-p", "benchtimer", "-o", "leakguard_grace=0"]
+TRACKERS = ["threads", "tasks", "processes", "sockets", "ports", "fds"]
+
+
+def builtin_scenarios() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"name": "installed, off", "args": []},
+        {"name": "engine, no trackers", "args": ["--leakguard", "-o", "leakguard_trackers="]},
+    ]
+    rows += [{"name": t, "args": ["--leakguard", "-o", f"leakguard_trackers={t}"]} for t in TRACKERS]
+    rows.append({"name": "all six", "args": ["--leakguard"], "floor": TRACKERS})
+    return rows
+
+
+def load_extensions() -> tuple[list[dict[str, Any]], dict[str, Callable[[], float]]]:
+    scenarios: list[dict[str, Any]] = []
+    floors: dict[str, Callable[[], float]] = {}
+    for path in sorted(HERE.glob("scenarios_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        scenarios += getattr(module, "SCENARIOS", [])
+        floors.update(getattr(module, "FLOORS", {}))
+    return scenarios, floors
+
+
+def tracker_floor(names: list[str]) -> float | None:
+    """µs for two raw ``snapshot()`` calls of these trackers, in this process."""
+    from leakguard.registry import TrackerRegistry
+
+    registry = TrackerRegistry.default()
+    trackers = []
+    for name in names:
+        try:
+            tracker = registry.create(name)
+            tracker.install()
+        except Exception:
+            return None
+        trackers.append(tracker)
+
+    def both() -> None:
+        for tracker in trackers:
+            tracker.snapshot()
+            tracker.snapshot()
+
+    number = 2000
+    best = min(timeit.repeat(both, number=number, repeat=5)) / number
+    for tracker in trackers:
+        tracker.uninstall()
+    return best * 1e6
+
+
+def run_once(folder: Path, args: list[str], n: int) -> float:
+    out = folder / "timing.json"
+    env = dict(os.environ, LEAKGUARD_BENCH_N=str(n), LEAKGUARD_BENCH_OUT=str(out))
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *COMMON, *args, str(folder / "test_bench.py")],
+        cwd=folder, env=env, capture_output=True, text=True, check=False,
+    )
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"benchmark run failed ({args}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    data = json.loads(out.read_text())
+    return float(data["seconds"]) / max(int(data["tests"]), 1) * 1e6
+
+
+def prepare(root: Path, scenario: dict[str, Any]) -> Path:
+    key = str(abs(hash((scenario.get("test_source"), scenario.get("conftest")))))
+    folder = root / key
+    if not folder.exists():
+        folder.mkdir()
+        (folder / "benchtimer.py").write_text(LOOP_TIMER)
+        (folder / "test_bench.py").write_text(scenario.get("test_source") or EMPTY_TESTS)
+        (folder / "conftest.py").write_text(scenario.get("conftest") or "")
+        (folder / "pytest.ini").write_text("[pytest]\n")
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="empty tests per run (default 2000)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is shown (default 5)")
+    parser.add_argument("--only", nargs="*", help="only scenarios whose name contains one of these")
+    opts = parser.parse_args()
+
+    extra, floors = load_extensions()
+    scenarios = builtin_scenarios() + extra
+    if opts.only:
+        scenarios = [s for s in scenarios if any(word in s["name"] for word in opts.only)]
+
+    with tempfile.TemporaryDirectory(prefix="leakguard-bench-") as tmp:
+        root = Path(tmp)
+        samples: dict[str, list[float]] = {}
+        baselines: dict[tuple[Path, tuple[str, ...]], list[float]] = {}
+        for _ in range(opts.rounds):
+            for scenario in scenarios:
+                folder = prepare(root, scenario)
+                base_args = tuple(scenario.get("baseline_args", ()))
+                base_key = (folder, base_args)
+                # Interleave baseline and scenario runs so machine noise hits both alike.
+                baselines.setdefault(base_key, []).append(run_once(folder, ["-p", "no:leakguard", *base_args], opts.n))
+                samples.setdefault(scenario["name"], []).append(run_once(folder, list(scenario["args"]), opts.n))
+
+        print(f"leakguard overhead: {opts.n} tests per run, median of {opts.rounds} rounds, Python {sys.version.split()[0]}")
+        header = f"{'scenario':<34} {'µs/test':>9} {'no plugin':>10} {'added µs':>9} {'ratio':>7} {'floor µs':>9} {'added/floor':>12}"
+        print(header)
+        print("-" * len(header))
+        for scenario in scenarios:
+            folder = prepare(root, scenario)
+            base = statistics.median(baselines[(folder, tuple(scenario.get("baseline_args", ())))])
+            value = statistics.median(samples[scenario["name"]])
+            added = value - base
+            floor_names = scenario.get("floor") or ([scenario["name"]] if scenario["name"] in TRACKERS else [])
+            floor: float | None = None
+            if scenario["name"] in floors:
+                floor = floors[scenario["name"]]()
+            elif floor_names:
+                floor = tracker_floor(floor_names)
+            floor_text = f"{floor:9.1f}" if floor is not None else f"{'-':>9}"
+            ratio_floor = f"{added / floor:12.1f}" if floor else f"{'-':>12}"
+            print(f"{scenario['name']:<34} {value:9.1f} {base:10.1f} {added:9.1f} {value / base:7.2f} {floor_text} {ratio_floor}")
+
+
+if __name__ == "__main__":
+    main()
