@@ -182,3 +182,15 @@ def test_thread_started_by_a_library_names_the_library_line(
     )
     result = run_leakguard()
     result.stdout.fnmatch_lines(["  thread 'app' (non-daemon)   started at myapp.py:4 in start"])
+
+
+def test_thread_started_inside_a_library_package_is_reported_at_the_library_line(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pkg = pytester.mkpydir("vendorlib")
+    pkg.joinpath("worker.py").write_text(
+        "import threading, time\n\ndef spawn():\n    threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n"
+    )
+    pytester.makepyfile(test_it="from vendorlib.worker import spawn\n\ndef test_lib():\n    spawn()\n")
+    result = run_leakguard()
+    result.stdout.fnmatch_lines(["*started at vendorlib/worker.py:4 in spawn"])
