@@ -28,6 +28,7 @@ HELP = {
     "ignore": "'TRACKER: REGEX' lines; a resource whose description matches is not a leak",
     "traceback": "record and show where each resource was created (default: true)",
     "report": "write a JSON report of every leak to this path",
+    "baseline": "a file of known leaks: reported, but they do not fail",
 }
 
 
@@ -38,6 +39,8 @@ class RunOptions:
     enabled: bool
     settings: Settings
     report_path: str | None
+    baseline_path: str | None = None
+    update_baseline: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -92,6 +95,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="do not show where resources were created",
     )
     group.addoption("--leakguard-report", metavar="PATH", default=None, help=HELP["report"])
+    group.addoption("--leakguard-baseline", metavar="PATH", default=None, help=HELP["baseline"])
+    group.addoption(
+        "--leakguard-update-baseline",
+        action="store_true",
+        default=False,
+        help="write every leak of this run to the baseline file (leakguard_baseline)",
+    )
 
     parser.addini("leakguard", HELP["leakguard"], type="string", default="false")
     parser.addini(
@@ -103,6 +113,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("leakguard_ignore", HELP["ignore"], type="linelist", default=[])
     parser.addini("leakguard_traceback", HELP["traceback"], type="string", default="true")
     parser.addini("leakguard_report", HELP["report"], type="string", default="")
+    parser.addini("leakguard_baseline", HELP["baseline"], type="string", default="")
 
 
 def _pick(config: pytest.Config, flag: str, ini: str) -> tuple[object, str]:
@@ -141,4 +152,13 @@ def read_run_options(config: pytest.Config, known: Collection[str]) -> RunOption
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     report = config.getoption("leakguard_report") or str(config.getini("leakguard_report")).strip()
-    return RunOptions(enabled=enabled, settings=settings, report_path=report or None)
+    baseline = (
+        config.getoption("leakguard_baseline") or str(config.getini("leakguard_baseline")).strip()
+    )
+    update = bool(config.getoption("leakguard_update_baseline"))
+    if update and not baseline:
+        raise pytest.UsageError(
+            "--leakguard-update-baseline needs a file: "
+            "set leakguard_baseline or --leakguard-baseline"
+        )
+    return RunOptions(enabled, settings, report or None, baseline or None, update)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from leakguard import markers, options
+from leakguard.baseline import Baseline, BaselineError
 from leakguard.engine import Engine, InternalProblem
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
 from leakguard.handle import LeakguardHandle
@@ -56,7 +57,13 @@ def pytest_configure(config: pytest.Config) -> None:
         with contextlib.suppress(Warning):
             warnings.warn(LeakguardInternalWarning(problem.message()), stacklevel=2)
 
-    run = Run(Engine(registry, on_problem), root=str(config.rootpath))
+    baseline = None
+    if run_options.baseline_path and not run_options.update_baseline:
+        try:
+            baseline = Baseline.load(run_options.baseline_path, "leakguard_baseline")
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    run = Run(Engine(registry, on_problem), root=str(config.rootpath), baseline=baseline)
     config.stash[REGISTRY] = registry
     config.stash[RUN_OPTIONS] = run_options
     config.stash[SUMMARY] = summary
@@ -236,13 +243,19 @@ class RunReporter:
             summary.add([f.payload() for f in findings])
             if any(f.action == "fail" for f in findings) and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        path = self.config.stash[RUN_OPTIONS].report_path
-        if path and not self.is_worker:
-            summary.write_json(path)
+        run_options = self.config.stash[RUN_OPTIONS]
+        if self.is_worker:
+            return
+        if run_options.report_path:
+            summary.write_json(run_options.report_path)
+        if run_options.update_baseline and run_options.baseline_path:
+            count = Baseline.write(run_options.baseline_path, summary.findings)
+            path = run_options.baseline_path
+            summary.notes.append(f"baseline written: {count} known leaks in {path}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         summary = self.config.stash[SUMMARY]
-        if self.is_worker or not (summary.findings or summary.problems):
+        if self.is_worker or not (summary.findings or summary.problems or summary.notes):
             return
         terminalreporter.section("leakguard")
         summary.write_terminal(terminalreporter.write_line)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakguard.baseline import Baseline
 from leakguard.engine import Engine, InternalProblem, Snapshot
 from leakguard.report import format_leaks, plural
 from leakguard.settings import IgnoreRule, Settings
@@ -64,9 +65,12 @@ class ResidueEntry:
 
 
 class Run:
-    def __init__(self, engine: Engine, root: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, root: str | None = None, baseline: Baseline | None = None
+    ) -> None:
         self.engine = engine
         self.root = root
+        self.baseline = baseline
         self.current: TestState | None = None
         self.fixtures: dict[int, FixtureRecord] = {}
         self.finished: list[FixtureRecord] = []
@@ -158,8 +162,20 @@ class Run:
             residue = self.engine.still_present(leaks)
             for resource in residue:
                 self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
-        message = format_leaks(owner, leaks, cleanup_enabled=settings.cleanup, root=self.root)
-        return Finding(owner, settings.action, message, leaks, residue)
+        action: str = settings.action
+        notes: list[str] = []
+        if self.baseline:
+            known = [r for r in leaks if self.baseline.knows(owner, r)]
+            for resource in known:
+                resource.notes.append("(known: in the leakguard baseline)")
+            if len(known) == len(leaks):
+                action = "baseline"
+            elif known:
+                notes.append(f"{plural(len(leaks) - len(known), 'leak')} not in the baseline")
+        message = format_leaks(
+            owner, leaks, cleanup_enabled=settings.cleanup, root=self.root, notes=notes
+        )
+        return Finding(owner, action, message, leaks, residue)
 
     def _residue_note(self, before: Snapshot) -> str | None:
         present = []

@@ -16,6 +16,7 @@ class Summary:
     def __init__(self) -> None:
         self.findings: list[dict[str, Any]] = []
         self.problems: list[str] = []
+        self.notes: list[str] = []
 
     def add(self, payloads: list[dict[str, Any]]) -> None:
         self.findings.extend(payloads)
@@ -47,8 +48,8 @@ class Summary:
                     line(f"    {r['description']} (from {owner})")
             else:
                 line("residue: none (cleanup removed everything it was allowed to)")
-        for problem in self.problems:
-            line(problem)
+        for text in (*self.problems, *self.notes):
+            line(text)
 
     def to_json(self) -> dict[str, Any]:
         return {

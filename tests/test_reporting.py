@@ -129,3 +129,40 @@ def test_xdist_workers_fail_their_own_tests_and_the_controller_summarizes(pytest
     data = json.loads(Path(pytester.path, "leaks.json").read_text())
     owners = sorted(f["owner"] for f in data["findings"])
     assert owners == ["test_a.py::test_a_leaks", "test_b.py::test_b_leaks"]
+
+
+BASELINE_SUITE = """
+import threading, time
+
+def test_old_leak():
+    threading.Timer(30, print).start()
+
+def test_clean():
+    pass
+"""
+
+
+def test_baseline_turns_known_leaks_into_reports_and_new_ones_still_fail(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(test_it=BASELINE_SUITE)
+    first = run_leakguard("--leakguard-baseline", "known.json", "--leakguard-update-baseline")
+    first.stdout.fnmatch_lines(["baseline written: 1 known leaks in known.json"])
+    data = json.loads(Path(pytester.path, "known.json").read_text())
+    assert data["known"] == [{"owner": "test_it.py::test_old_leak", "tracker": "threads", "description": "thread 'Thread-#' (non-daemon, Timer) target=threading:Timer.run"}]
+
+    again = run_leakguard("--leakguard-baseline", "known.json")
+    again.assert_outcomes(passed=2)
+    again.stdout.fnmatch_lines(["test_it.py::test_old_leak [[]baseline]"])
+    assert again.ret == 0
+
+    pytester.makepyfile(test_it=BASELINE_SUITE.replace("pass", "threading.Timer(30, print).start()"))
+    newer = run_leakguard("--leakguard-baseline", "known.json")
+    newer.assert_outcomes(passed=2, errors=1)
+    newer.stdout.fnmatch_lines(["*ERROR at teardown of test_clean*"])
+
+
+def test_unreadable_baseline_is_a_usage_error(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+    pytester.makepyfile(test_it="def test_ok():\n    pass\n")
+    Path(pytester.path, "known.json").write_text("{not json")
+    result = run_leakguard("-o", "leakguard_baseline=known.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*leakguard_baseline: cannot read baseline file 'known.json'*"])

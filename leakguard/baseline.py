@@ -1,0 +1,76 @@
+"""Known leaks: a file of (owner, tracker, description) that are reported but do not fail, so a
+big suite can adopt leakguard today and ratchet the file down."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from leakguard.tracker import Resource
+
+_NUMBER = re.compile(r"\d+")
+VERSION = 1
+
+
+def normalize(description: str) -> str:
+    """Pids, ports, fd numbers and thread counters change between runs: compare without them."""
+    return _NUMBER.sub("#", description)
+
+
+class BaselineError(ValueError):
+    """The baseline file is unreadable; the message names it."""
+
+
+class Baseline:
+    def __init__(self, entries: Iterable[tuple[str, str, str]] = ()) -> None:
+        self._known = set(entries)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    @classmethod
+    def load(cls, path: str, source: str) -> Baseline:
+        """A missing file is an empty baseline (``--leakguard-update-baseline`` makes one)."""
+        if not os.path.exists(path):
+            return cls()
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            entries = [(e["owner"], e["tracker"], e["description"]) for e in data["known"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BaselineError(f"{source}: cannot read baseline file {path!r}: {exc}") from None
+        return cls(entries)
+
+    def knows(self, owner: str, resource: Resource | dict[str, Any]) -> bool:
+        if isinstance(resource, Resource):
+            tracker, description = resource.tracker, resource.description
+        else:
+            tracker, description = resource["tracker"], resource["description"]
+        return (owner, tracker, normalize(description)) in self._known
+
+    @staticmethod
+    def write(path: str, findings: Iterable[dict[str, Any]]) -> int:
+        """Write every leak of ``findings`` as known; return how many entries."""
+        entries = sorted(
+            {
+                (f["owner"], leak["tracker"], normalize(leak["description"]))
+                for f in findings
+                for leak in f["leaks"]
+            }
+        )
+        data = {
+            "version": VERSION,
+            "comment": "Known leaks: reported, not failed. Rewrite: --leakguard-update-baseline.",
+            "known": [{"owner": o, "tracker": t, "description": d} for o, t, d in entries],
+        }
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+        return len(entries)
