@@ -194,3 +194,19 @@ def test_thread_started_inside_a_library_package_is_reported_at_the_library_line
     pytester.makepyfile(test_it="from vendorlib.worker import spawn\n\ndef test_lib():\n    spawn()\n")
     result = run_leakguard()
     result.stdout.fnmatch_lines(["*started at vendorlib/worker.py:4 in spawn"])
+
+
+def test_asyncio_default_executor_threads_belong_to_their_loop(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import asyncio, time
+
+        LOOP = asyncio.new_event_loop()  # a long-lived loop, as a session-scoped loop would be
+
+        def test_uses_executor():
+            LOOP.run_until_complete(LOOP.run_in_executor(None, time.sleep, 0))
+        """
+    )
+    run_leakguard().assert_outcomes(passed=1)

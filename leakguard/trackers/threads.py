@@ -151,6 +151,10 @@ class ThreadTracker(Tracker):
         )
 
     def builtin_ignore(self, resource: Resource) -> str | None:
+        pool = thread_owners.executor_of(resource.handle)
+        if pool is not None and getattr(pool, "_thread_name_prefix", "") == "asyncio":
+            # Lives as long as its event loop; a loop left open is the tasks tracker's report.
+            return "asyncio's default executor"
         if resource.origin is None:
             return None
         package = _package_of(resource.origin.filename)
