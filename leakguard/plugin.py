@@ -128,7 +128,10 @@ def pytest_make_collect_report(
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     plan = item.stash.get(PLAN, None)
     if plan is not None:
-        item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+        try:
+            item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+        except Exception as exc:  # a fault in leakguard must never become the user's error
+            _internal_problem(item, exc)
     return (yield)
 
 
@@ -166,6 +169,8 @@ def pytest_runtest_teardown(
     state = item.stash.get(STATE, None)
     if state is None:
         return (yield)
+    # Dropped now: the snapshot references the test's objects, which must be free to go.
+    del item.stash[STATE]
     error: BaseException | None = None
     try:
         yield
@@ -187,14 +192,20 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     try:
         findings = run.end_test(state)
     except Exception as exc:  # a fault in leakguard must never hide the user's result
-        message = f"leakguard internal problem while checking {item.nodeid}: {exc!r}"
-        item.config.stash[SUMMARY].add_problem(message)
+        _internal_problem(item, exc)
         findings = []
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
         run.payloads[item.nodeid] = [f.payload() for f in findings]
     return findings
+
+
+def _internal_problem(item: pytest.Item, exc: Exception) -> None:
+    message = f"leakguard internal problem while checking {item.nodeid}: {exc!r}"
+    item.config.stash[SUMMARY].add_problem(message)
+    with contextlib.suppress(Warning):
+        warnings.warn(LeakguardInternalWarning(message), stacklevel=1)
 
 
 @pytest.fixture
