@@ -6,6 +6,14 @@ from leakguard.context import check
 from leakguard.errors import LeakError, LeakguardInternalWarning, LeakWarning
 from leakguard.origin import Origin
 from leakguard.registry import TrackerRegistry
+from leakguard.servers import (
+    PortStillInUse,
+    ServerDied,
+    ServerError,
+    ServerProcess,
+    ServerStartTimeout,
+    free_port,
+)
 from leakguard.settings import Settings
 from leakguard.tracker import Key, Resource, Tracker
 
@@ -15,9 +23,15 @@ __all__ = [
     "LeakWarning",
     "LeakguardInternalWarning",
     "Origin",
+    "PortStillInUse",
     "Resource",
+    "ServerDied",
+    "ServerError",
+    "ServerProcess",
+    "ServerStartTimeout",
     "Settings",
     "Tracker",
     "TrackerRegistry",
     "check",
+    "free_port",
 ]

@@ -23,6 +23,9 @@ from leakguard.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.settings import SettingsError
 from leakguard.summary import Summary
 
+# The server helpers (free_port, server_process, session-server health checks) ride along.
+pytest_plugins = ["leakguard.servers.pytest_plugin"]
+
 AUTOUSE = pytest.StashKey[bool]()
 RUN = pytest.StashKey[Run]()
 RUN_OPTIONS = pytest.StashKey[options.RunOptions]()

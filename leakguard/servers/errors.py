@@ -16,15 +16,15 @@ class ServerDied(ServerError):
         self.name = name
         self.exit_code = exit_code
         self.log_tail = log_tail
-        super().__init__(
-            f"server {name!r} exited {when} (exit {exit_code}){format_tail(log_tail)}"
-        )
+        super().__init__(f"server {name!r} exited {when} (exit {exit_code}){format_tail(log_tail)}")
 
 
 class ServerStartTimeout(ServerError):
     """The server was still running but not ready when the startup timeout passed."""
 
-    def __init__(self, name: str, timeout: float, probe: str, last_error: str, log_tail: str) -> None:
+    def __init__(
+        self, name: str, timeout: float, probe: str, last_error: str, log_tail: str
+    ) -> None:
         self.name = name
         self.log_tail = log_tail
         why = f"; last probe: {last_error}" if last_error else ""

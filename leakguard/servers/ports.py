@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from leakguard.grace import settle
 from leakguard.servers.statedir import state_dir
 
@@ -118,3 +120,23 @@ def _prune(directory: Path, now: float) -> None:
 def _check_loopback(host: str) -> None:
     if host not in ("127.0.0.1", "localhost") and not host.startswith("127."):
         raise ValueError(f"free_port only hands out loopback ports, not {host!r}")
+
+
+def describe_holders(port: int) -> str:
+    """`` (held by pid 123 'name')`` for whoever listens on ``port``, if we may see it."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return ""
+    holders = sorted(
+        {c.pid for c in conns if c.laddr and c.laddr.port == port and c.pid is not None}
+    )
+    if not holders:
+        return ""
+    names = []
+    for pid in holders:
+        try:
+            names.append(f"pid {pid} {psutil.Process(pid).name()!r}")
+        except psutil.Error:
+            names.append(f"pid {pid}")
+    return f" (held by {', '.join(names)})"

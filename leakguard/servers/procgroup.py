@@ -34,8 +34,10 @@ class ProcessGroup:
         self.members: dict[int, psutil.Process] = {p.pid: p for p in members}
 
     def refresh(self) -> None:
-        """Remember every process now in our session or group (leader unreaped or running)."""
-        if not _running(self.leader):
+        """Remember every process now in our session or group, and the leader's descendants."""
+        # While a process we know is in our session, the session is ours (its id cannot be
+        # reused): the scan below cannot pick up strangers. Without one it would prove nothing.
+        if not _running(self.leader) or self.pgid not in (_pgid(self.leader), _sid(self.leader)):
             return
         try:
             pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
@@ -50,8 +52,9 @@ class ProcessGroup:
                     self.members[pid] = psutil.Process(pid)
             except (OSError, psutil.Error):
                 continue
-        # While the leader lives, its session is ours: the scan above cannot pick up strangers.
-        # A member found after the leader is gone would prove nothing, hence the early return.
+        # A descendant that moved to a session of its own is still one we started.
+        for child in _children(self.leader):
+            self.members.setdefault(child.pid, child)
 
     def alive(self) -> list[psutil.Process]:
         procs = [self.leader, *self.members.values()]
@@ -59,11 +62,16 @@ class ProcessGroup:
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the group if still provably ours, and to each known member directly."""
-        if any(_running(p) and _pgid(p) == self.pgid for p in [self.leader, *self.members.values()]):
+        procs = [self.leader, *self.members.values()]
+        # Never our own group: killpg(0) or our own pgid would hit pytest itself.
+        foreign = self.pgid > 1 and self.pgid != os.getpgrp()
+        if foreign and any(_running(p) and _pgid(p) == self.pgid for p in procs):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, sig)
         # Members that left the group (setpgid, setsid) are reached one by one.
-        for proc in [self.leader, *self.members.values()]:
+        for proc in procs:
+            if proc.pid == os.getpid():
+                continue
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)  # psutil raises NoSuchProcess if the pid was reused
 
@@ -102,6 +110,20 @@ class ProcessGroup:
             return True
         return info is not None
 
+    def exit_code(self) -> int | None:
+        """The leader's exit code (negative: killed by that signal), read without reaping it."""
+        if self.popen is None:
+            return None
+        if self.popen.returncode is not None:
+            return self.popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.popen.poll()
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
     def _reap(self) -> None:
         if self.popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -129,6 +151,13 @@ def _zombie(proc: psutil.Process) -> bool:
 def _pgid(proc: psutil.Process) -> int | None:
     try:
         return os.getpgid(proc.pid)
+    except OSError:
+        return None
+
+
+def _sid(proc: psutil.Process) -> int | None:
+    try:
+        return os.getsid(proc.pid)
     except OSError:
         return None
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
 
-Ready = Union[str, Callable[[], bool], None]
+Ready = str | Callable[[], bool] | None
 """``"tcp"``, ``"http"`` (GET /), a path such as ``"/health"`` (HTTP GET), a callable, or None."""
 
 PROBE_TIMEOUT = 1.0
@@ -20,6 +20,37 @@ class Probe:
 
     description: str
     check: Callable[[], str | None]
+
+
+def wait_until_ready(
+    probe: Probe,
+    *,
+    successes: int,
+    timeout: float,
+    exited: Callable[[], bool],
+    on_exit: Callable[[], Exception],
+    on_timeout: Callable[[str], Exception],
+) -> None:
+    """Poll ``probe`` with back-off (5 ms doubling to 100 ms) until it passes ``successes`` times
+    in a row. Raise ``on_exit()`` as soon as the process has exited — no point waiting out the
+    timeout for a server that is gone — or ``on_timeout(last failure)`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    in_a_row, delay, last_error = 0, 0.005, ""
+    while True:
+        if exited():
+            raise on_exit()
+        error = probe.check()
+        if error is None:
+            in_a_row += 1
+            if in_a_row >= successes:
+                return
+        else:
+            in_a_row, last_error = 0, error
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise on_timeout(last_error)
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.1)
 
 
 def make_probe(ready: Ready, host: str, port: int | None) -> Probe:

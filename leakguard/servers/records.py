@@ -45,7 +45,7 @@ class ServerRecord:
 
     def describe(self) -> str:
         port = f" on port {self.port}" if self.port is not None else ""
-        return f"server {self.name!r} pid {self.pid}{port} ({self.cmd[:60]!r}, run {self.run_id})"
+        return f"server {self.name!r} pid {self.pid}{port} (run {self.run_id})"
 
 
 def new_run_id() -> str:
@@ -76,10 +76,15 @@ def read_all(directory: Path | None = None) -> list[tuple[Path, ServerRecord | N
     for path in sorted(directory.glob("*.json")):
         try:
             data: dict[str, Any] = json.loads(path.read_text())
-            data["members"] = [tuple(m) for m in data.get("members", [])]
-            found.append((path, ServerRecord(**data)))
+            data["members"] = [(int(pid), float(ctime)) for pid, ctime in data.get("members", [])]
+            record = ServerRecord(**data)
         except (OSError, ValueError, TypeError):
             found.append((path, None))
+            continue
+        # A record decides what gets signalled: anything but positive integer ids is refused.
+        ids = (record.pid, record.pgid, record.owner_pid)
+        valid = all(type(i) is int and i > 1 for i in ids)
+        found.append((path, record if valid else None))
     return found
 
 
@@ -100,15 +105,21 @@ def sweep(directory: Path | None = None, stop_timeout: float = 5.0) -> list[str]
     Records of servers that are gone are deleted; records of live runs are left alone.
     """
     lines: list[str] = []
+    # However a record came to name them, this process and its ancestors are never stopped.
+    protected = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     for path, record in read_all(directory):
         if record is None:
-            if time.time() - path.stat().st_mtime > 3600:  # unreadable and old: not in progress
-                path.unlink(missing_ok=True)
+            # Unreadable and old: not a write in progress. (Another sweep may have removed it.)
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > 3600:
+                    path.unlink()
             continue
         if process_if_same((record.owner_pid, record.owner_create_time)) is not None:
             continue  # its run is still going (maybe in another terminal): not ours to judge
         leader = process_if_same((record.pid, record.create_time))
         members = [p for p in map(process_if_same, record.members) if p is not None]
+        if {record.pid, record.pgid, *(p.pid for p in members)} & protected:
+            continue
         if leader is None and not members:
             path.unlink(missing_ok=True)
             continue

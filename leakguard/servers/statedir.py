@@ -1,17 +1,20 @@
-"""Where leakguard keeps state shared across processes and runs: port reservations, server records."""
+"""Where leakguard keeps state shared by processes and runs: port reservations, server records."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 ENV_VAR = "LEAKGUARD_STATE_DIR"
 
 
 def state_dir(sub: str) -> Path:
-    """``$LEAKGUARD_STATE_DIR`` or ``$XDG_STATE_HOME/leakguard`` or ``<tmp>/leakguard-<uid>``, + sub.
+    """``sub`` in ``$LEAKGUARD_STATE_DIR``, else ``$XDG_STATE_HOME/leakguard``, else
+    ``<tmp>/leakguard-<uid>``.
 
     Per user and private (mode 0700): the records in it decide which processes may be signalled,
     so a directory another user could write to is refused rather than trusted.
@@ -27,9 +30,20 @@ def state_dir(sub: str) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     for checked in (base, path):
         info = os.lstat(checked)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or writable_by_others:
             raise PermissionError(
                 f"leakguard state directory {checked} is not a directory owned by uid "
-                f"{os.getuid()}; set {ENV_VAR} to a private directory"
+                f"{os.getuid()} and writable only by it; set {ENV_VAR} to a private directory"
             )
     return path
+
+
+def prune(sub: str, older_than: float) -> None:
+    """Delete files in ``sub`` not modified for ``older_than`` seconds (old server logs)."""
+    cutoff = time.time() - older_than
+    with os.scandir(state_dir(sub)) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)

@@ -1,0 +1,94 @@
+"""The ``free_port`` and ``server_process`` fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from leakguard.servers import ports
+from leakguard.servers.errors import ServerError
+from leakguard.servers.process import ServerProcess
+from leakguard.servers.readiness import Ready
+from leakguard.servers.state import SERVERS_KEY, Watched
+from leakguard.servers.watcher import ensure_watcher
+
+
+class ServerFactory(Protocol):
+    """What the ``server_process`` fixture returns: call it to start a server."""
+
+    def __call__(
+        self,
+        cmd: Sequence[str] | str,
+        *,
+        port: int | None = None,
+        ready: Ready = None,
+        **kwargs: Any,
+    ) -> ServerProcess: ...
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port free now and reserved against every other ``free_port`` call for a while."""
+    return ports.free_port()
+
+
+@pytest.fixture
+def server_process(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
+    """Start servers (`ServerProcess` arguments); all are stopped when the requester ends.
+
+    Logs go to a fresh directory under pytest's base temp, kept with the last runs' temp dirs.
+    """
+    started: list[ServerProcess] = []
+    log_dir: list[Path] = []
+    plugin = request.config.stash.get(SERVERS_KEY, None)
+
+    def factory(
+        cmd: Sequence[str] | str,
+        *,
+        port: int | None = None,
+        ready: Ready = None,
+        **kwargs: Any,
+    ) -> ServerProcess:
+        if "log_path" not in kwargs:
+            if not log_dir:
+                log_dir.append(tmp_path_factory.mktemp("servers"))
+            kwargs["log_path"] = log_dir[0] / f"server{len(started)}.log"
+        if plugin is not None:
+            kwargs.setdefault("run_id", plugin.run_id)
+        server = ServerProcess(cmd, port=port, ready=ready, **kwargs)
+        server.start()  # a failed start cleans up after itself
+        started.append(server)
+        return server
+
+    yield factory
+
+    problems: list[str] = []
+    for server in reversed(started):
+        try:
+            server.stop()
+        except ServerError as exc:
+            problems.append(str(exc))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def watch_server(request: pytest.FixtureRequest, server: ServerProcess) -> ServerProcess:
+    """Health-check ``server`` before each test that uses the calling (module/session) fixture.
+
+    Automatic when such a fixture returns or yields the `ServerProcess` itself; call this when it
+    yields something else (a client that wraps the server). Named after the fixture unless the
+    server was given a name.
+    """
+    state = request.config.stash.get(SERVERS_KEY, None)
+    if state is None or request.fixturename is None:
+        return server
+    if server.name == server.default_name:
+        server.rename(request.fixturename)
+    state.watched[request.fixturename] = Watched(server, request.fixturename)
+    ensure_watcher(request.config)
+    return server

@@ -1,0 +1,85 @@
+"""Per-test health checks of long-lived servers: a plugin object registered only once the first
+module- or session-scoped server is watched, so a run without one pays nothing per test."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Generator
+
+import pytest
+
+from leakguard.servers.errors import ServerError, ServerRestartedWarning
+from leakguard.servers.state import SERVERS_KEY, ServersState, Watched
+
+WATCHER_NAME = "leakguard-server-watcher"
+_NOTICE_KEY = pytest.StashKey[list[tuple[str, str]]]()
+
+
+def ensure_watcher(config: pytest.Config) -> None:
+    if config.pluginmanager.get_plugin(WATCHER_NAME) is None:
+        config.pluginmanager.register(ServerWatcher(), WATCHER_NAME)
+
+
+class ServerWatcher:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        # Restart here, outside the test's setup: the new server is not made "by" the test.
+        notices: list[tuple[str, str]] = []
+        state = item.config.stash[SERVERS_KEY]
+        used = getattr(item, "fixturenames", ())  # only pytest.Function has fixtures
+        for watched in state.watched.values():
+            if watched.fixture in used:
+                notice = _check(watched, state)
+                if notice is not None:
+                    notices.append(notice)
+        item.stash[_NOTICE_KEY] = notices
+        try:
+            return (yield)
+        finally:
+            state.last_nodeid = item.nodeid
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        for kind, message in item.stash.get(_NOTICE_KEY, []):
+            if kind == "fail":
+                pytest.fail(message, pytrace=False)
+            warnings.warn(ServerRestartedWarning(message), stacklevel=1)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "call":
+            # A waitid per watched server (microseconds): name the test during which one died.
+            for watched in item.config.stash[SERVERS_KEY].watched.values():
+                if watched.died_during is None and watched.server.died:
+                    watched.died_during = item.nodeid
+                    message = watched.server.death_message("this test")
+                    report.sections.append(("leakguard servers", message))
+        return report
+
+
+def _check(watched: Watched, state: ServersState) -> tuple[str, str] | None:
+    server = watched.server
+    if watched.broken is not None:
+        return ("fail", watched.broken)
+    if not server.died:
+        return None
+    during = watched.died_during or f"or after {state.last_nodeid or 'its fixture setup'}"
+    watched.died_during = None
+    if server.on_death == "fail":
+        watched.broken = f"{server.death_message(during)}; not restarted (on_death='fail')"
+        server.stop_quietly()
+        return ("fail", watched.broken)
+    try:
+        message = server.ensure_alive(during)
+    except ServerError as exc:
+        watched.broken = str(exc)
+        return ("fail", watched.broken)
+    except Exception as exc:  # any failure to restart must fail fast, not crash the run
+        watched.broken = f"{server.death_message(during)}; restart failed: {exc!r}"
+        return ("fail", watched.broken)
+    return ("warn", message) if message else None

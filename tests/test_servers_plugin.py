@@ -1,0 +1,362 @@
+"""The server fixtures and hooks in real pytest runs: teardown, health checks, stale servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from leakguard.servers import free_port, port_is_free
+
+# Until leakguard.plugin registers the servers plugin, load it by name; the core plugin stays
+# off so these runs test the servers feature alone.
+# The servers plugin is loaded by the installed leakguard plugin, as users get it.
+PLUGIN: tuple[str, ...] = ()
+
+SESSION_CONFTEST = """
+    import sys
+    import pytest
+    import leakguard.servers
+
+    @pytest.fixture(scope="session")
+    def api():
+        port = leakguard.servers.free_port()
+        cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+        with leakguard.servers.ServerProcess(cmd, port=port, ready="http", on_death={on_death!r}) as server:
+            yield server
+"""
+
+KILL_MID_RUN = """
+    import os, signal, time, urllib.request
+
+    def test_a(api):
+        os.kill(api.pid, signal.SIGSEGV)
+        while not api.died:
+            time.sleep(0.01)
+
+    def test_b(api):
+        assert urllib.request.urlopen(api.url, timeout=5).status == 200
+"""
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private state dir for the inner runs; at the end, kill what our records still hold."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("LEAKGUARD_STATE_DIR", str(path))
+    yield path
+    for record in (path / "servers").glob("*.json"):
+        data = json.loads(record.read_text())
+        for pid, ctime in [(data["pid"], data["create_time"]), *data["members"]]:
+            kill_if_same(pid, ctime)
+
+
+def kill_if_same(pid: int, create_time: float) -> None:
+    if pid == os.getpid():
+        return  # a forged record may name this very process
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        if proc.create_time() == create_time:
+            proc.kill()
+
+
+def running(pid: int, create_time: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return proc.create_time() == create_time and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def unrelated_server(tmp_path: Path) -> Iterator[tuple[psutil.Process, int]]:
+    """A server leakguard did not start (think: a developer's dev server); stopped at the end."""
+    port = free_port()
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield psutil.Process(popen.pid), port
+    finally:
+        popen.kill()
+        popen.wait()
+
+
+def answers(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+        return bool(response.status == 200)
+
+
+def test_server_process_fixture_stops_its_server_and_frees_the_port(
+    pytester: pytest.Pytester,
+) -> None:
+    out = pytester.path / "seen.json"
+    pytester.makepyfile(
+        f"""
+        import json, sys, psutil, urllib.request
+
+        def test_serve(server_process, free_port):
+            cmd = f"{{sys.executable}} -m http.server {{free_port}} --bind 127.0.0.1; echo done"
+            server = server_process(cmd, port=free_port, ready="http")
+            assert urllib.request.urlopen(server.url, timeout=5).status == 200
+            procs = [psutil.Process(server.pid), *psutil.Process(server.pid).children()]
+            seen = {{"port": free_port, "procs": [(p.pid, p.create_time()) for p in procs]}}
+            with open({str(out)!r}, "w") as f:
+                json.dump(seen, f)
+        """
+    )
+    pytester.runpytest_subprocess(*PLUGIN).assert_outcomes(passed=1)
+    seen = json.loads(out.read_text())
+    assert len(seen["procs"]) == 2  # the shell and the server it started
+    assert not any(running(pid, ctime) for pid, ctime in seen["procs"])
+    assert port_is_free(seen["port"])
+
+
+def test_module_servers_on_one_port_follow_each_other_without_collision(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+        import pytest
+        import leakguard.servers
+
+        PORT = leakguard.servers.free_port()
+
+        @pytest.fixture(scope="module")
+        def api():
+            cmd = [sys.executable, "-m", "http.server", str(PORT), "--bind", "127.0.0.1"]
+            with leakguard.servers.ServerProcess(cmd, port=PORT, ready="http") as server:
+                yield server
+        """
+    )
+    body = "def test_up(api):\n    assert api.is_alive()\n"
+    pytester.makepyfile(test_one=body, test_two=body, test_three=body)
+    pytester.runpytest_subprocess(*PLUGIN).assert_outcomes(passed=3)
+
+
+def test_session_server_killed_mid_run_is_restarted_and_the_next_test_is_told(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(SESSION_CONFTEST.format(on_death="restart"))
+    pytester.makepyfile(test_x=KILL_MID_RUN)
+    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ServerRestartedWarning: server 'api' died during test_x.py::test_a (exit -11); restarted"
+        ]
+    )
+
+
+def test_session_server_that_died_fails_later_tests_fast_when_restart_is_off(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(SESSION_CONFTEST.format(on_death="fail"))
+    pytester.makepyfile(test_x=KILL_MID_RUN + "\n    def test_c(api):\n        pass\n")
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(passed=1, errors=2)
+    message = "server 'api' died during test_x.py::test_a (exit -11); not restarted*"
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_b*", f"*{message}"])
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_c*", f"*{message}"])
+
+
+def test_a_failing_test_during_which_the_server_died_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SESSION_CONFTEST.format(on_death="restart"))
+    pytester.makepyfile(
+        """
+        import os, signal, time
+
+        def test_a(api):
+            os.kill(api.pid, signal.SIGKILL)
+            while not api.died:
+                time.sleep(0.01)
+            assert False, "connection refused"
+        """
+    )
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*leakguard servers*", "server 'api' died during this test (exit -9)"]
+    )
+
+
+def test_stale_server_of_a_killed_run_is_stopped_by_the_next_run(
+    pytester: pytest.Pytester, unrelated_server: tuple[psutil.Process, int]
+) -> None:
+    out = pytester.path / "stale.json"
+    pytester.makeconftest(
+        """
+        import sys
+        import pytest
+        import leakguard.servers
+
+        @pytest.fixture(scope="session")
+        def api():
+            port = leakguard.servers.free_port()
+            cmd = f"{sys.executable} -m http.server {port} --bind 127.0.0.1; echo done"
+            with leakguard.servers.ServerProcess(cmd, port=port, ready="http") as server:
+                yield server
+        """
+    )
+    pytester.makepyfile(
+        test_crash=f"""
+        import json, os, signal, psutil
+
+        def test_run_dies(api):
+            procs = [psutil.Process(api.pid), *psutil.Process(api.pid).children()]
+            seen = {{"port": api.port, "procs": [(p.pid, p.create_time()) for p in procs]}}
+            with open({str(out)!r}, "w") as f:
+                json.dump(seen, f)
+            os.kill(os.getpid(), signal.SIGKILL)  # the run dies without any teardown
+        """,
+        test_next="def test_fine():\n    pass\n",
+    )
+    pytester.runpytest_subprocess(*PLUGIN, "test_crash.py")
+    seen = json.loads(out.read_text())
+    assert all(running(pid, ctime) for pid, ctime in seen["procs"])
+
+    result = pytester.runpytest_subprocess(*PLUGIN, "test_next.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"leakguard: stopped server 'api' pid {seen['procs'][0][0]} on port {seen['port']} *"]
+    )
+    assert not any(running(pid, ctime) for pid, ctime in seen["procs"])
+    assert port_is_free(seen["port"])
+    unrelated, port = unrelated_server
+    assert unrelated.is_running()
+    assert answers(port)
+
+
+def test_sweep_leaves_alone_what_it_cannot_prove_a_dead_run_started(
+    pytester: pytest.Pytester, state_dir: Path, unrelated_server: tuple[psutil.Process, int]
+) -> None:
+    unrelated, port = unrelated_server
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_owner = (finished.pid, psutil.Process(finished.pid).create_time())
+    finished.wait()
+    me = psutil.Process()
+    base = {
+        "pgid": unrelated.pid,
+        "run_id": "forged",
+        "name": "forged",
+        "cmd": "x",
+        "port": port,
+        "started_at": 0.0,
+        "members": [],
+    }
+    forged = {
+        # The pid matches, the start time does not: the pid was reused by another process.
+        "reused-pid": {
+            **base,
+            "pid": unrelated.pid,
+            "create_time": unrelated.create_time() + 1,
+            "owner_pid": dead_owner[0],
+            "owner_create_time": dead_owner[1],
+        },
+        # Exact identity, but the run that recorded it is still going (this very process).
+        "live-owner": {
+            **base,
+            "pid": unrelated.pid,
+            "create_time": unrelated.create_time(),
+            "owner_pid": me.pid,
+            "owner_create_time": me.create_time(),
+        },
+    }
+    records = state_dir / "servers"
+    records.mkdir(parents=True)
+    for name, record in forged.items():
+        (records / f"{name}.json").write_text(json.dumps(record))
+    pytester.makepyfile("def test_fine():\n    pass\n")
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*leakguard: stopped*")
+    assert unrelated.is_running()
+    assert answers(port)
+    assert (records / "live-owner.json").exists()
+    assert not (records / "reused-pid.json").exists()
+
+
+def test_a_session_fixture_yielding_a_client_can_have_its_server_watched(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+        import pytest
+        import leakguard.servers
+
+        @pytest.fixture(scope="session")
+        def api(request):
+            port = leakguard.servers.free_port()
+            cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+            with leakguard.servers.ServerProcess(cmd, port=port, ready="http") as server:
+                leakguard.servers.watch_server(request, server)
+                yield {"url": server.url, "pid": server.pid, "server": server}
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import os, signal, time, urllib.request
+
+        def test_a(api):
+            os.kill(api["pid"], signal.SIGKILL)
+            while not api["server"].died:
+                time.sleep(0.01)
+
+        def test_b(api):
+            assert urllib.request.urlopen(api["server"].url, timeout=5).status == 200
+        """
+    )
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*server 'api' died during test_x.py::test_a (exit -9); restarted"]
+    )
+
+
+def test_the_how_to_example_runs(pytester: pytest.Pytester) -> None:
+    import leakguard
+
+    if not hasattr(leakguard, "ServerProcess"):
+        pytest.skip("leakguard does not re-export ServerProcess and free_port yet")
+    doc = (Path(__file__).parent.parent / "docs" / "how-to" / "servers.md").read_text()
+    blocks = re.findall(r"```python\n# (\S+)\n(.*?)```", doc, re.DOTALL)
+    files = dict(blocks)
+    assert set(files) == {"conftest.py", "test_api.py"}
+    for name, text in files.items():
+        (pytester.path / name).write_text(text)
+    pytester.runpytest_subprocess(*PLUGIN).assert_outcomes(passed=2)
+
+
+def test_servers_raise_no_leak_reports_when_leak_checking_is_on(pytester: pytest.Pytester) -> None:
+    function_server = """
+        import sys, urllib.request
+
+        def test_function_server(server_process, free_port):
+            cmd = f"{sys.executable} -m http.server {free_port} --bind 127.0.0.1; echo done"
+            server = server_process(cmd, port=free_port, ready="http")
+            assert urllib.request.urlopen(server.url, timeout=5).status == 200
+    """
+    pytester.makeconftest(SESSION_CONFTEST.format(on_death="restart"))
+    pytester.makepyfile(test_x=KILL_MID_RUN, test_y=function_server)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:asyncio", "--leakguard"
+    )
+    result.assert_outcomes(passed=3, warnings=1)
