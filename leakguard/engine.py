@@ -119,39 +119,13 @@ class Engine:
         if not pending:
             return []
         exclude = exclude or {}
-        rules = (*settings.ignore, *extra_rules)
-        described: dict[tuple[str, Key], Resource | None] = {}
 
-        def poll() -> list[Resource]:
-            found: list[Resource] = []
-            still: list[str] = []
-            for name in pending:
-                tracker = self._trackers.get(name)
-                if tracker is None:
-                    continue
-                try:
-                    new = tracker.new_since(before[name], tracker.snapshot())
-                except Exception as exc:
-                    self._fail(name, "snapshot", exc)
-                    continue
-                if not new:
-                    continue
-                skip = exclude.get(name, _NO_KEYS)
-                count = len(found)
-                for key, handle in new.items():
-                    if key in skip:
-                        continue
-                    if (name, key) not in described:
-                        described[name, key] = self._describe(tracker, key, handle, settings, rules)
-                    resource = described[name, key]
-                    if resource is not None:
-                        found.append(resource)
-                if len(found) > count:
-                    still.append(name)
-            pending[:] = still
-            return found
+        def candidates(name: str, tracker: Tracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
+            new = tracker.new_since(before[name], now)
+            skip = exclude.get(name, _NO_KEYS)
+            return {k: h for k, h in new.items() if k not in skip} if skip and new else new
 
-        leaks = settle(poll, lambda found: not found, settings.grace if grace is None else grace)
+        leaks = self._settle(pending, candidates, settings, (*settings.ignore, *extra_rules), grace)
         order = {name: i for i, name in enumerate(settings.trackers)}
         leaks.sort(key=lambda r: (order.get(r.tracker, len(order)), r.description))
         return leaks
@@ -164,9 +138,26 @@ class Engine:
         grace: float | None = None,
     ) -> list[Resource]:
         """Which of ``owned`` (e.g. what a fixture created) still exist once the grace ends."""
-        rules = settings.ignore
-        described: dict[tuple[str, Key], Resource | None] = {}
         pending = [name for name, keys in owned.items() if keys and name not in self.disabled]
+
+        def candidates(name: str, tracker: Tracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
+            return {k: h for k, h in owned[name].items() if k in now}
+
+        return self._settle(pending, candidates, settings, settings.ignore, grace)
+
+    def _settle(
+        self,
+        pending: list[str],
+        candidates: Callable[[str, Tracker, Mapping[Key, Any]], Mapping[Key, Any]],
+        settings: Settings,
+        rules: Sequence[IgnoreRule],
+        grace: float | None,
+    ) -> list[Resource]:
+        """Poll the ``pending`` trackers through the grace period; describe each candidate once.
+
+        Only trackers that still show a candidate are polled again.
+        """
+        described: dict[tuple[str, Key], Resource | None] = {}
 
         def poll() -> list[Resource]:
             found: list[Resource] = []
@@ -176,14 +167,12 @@ class Engine:
                 if tracker is None:
                     continue
                 try:
-                    now = tracker.snapshot()
+                    items = candidates(name, tracker, tracker.snapshot())
                 except Exception as exc:
                     self._fail(name, "snapshot", exc)
                     continue
                 count = len(found)
-                for key, handle in owned[name].items():
-                    if key not in now:
-                        continue
+                for key, handle in items.items():
                     if (name, key) not in described:
                         described[name, key] = self._describe(tracker, key, handle, settings, rules)
                     resource = described[name, key]
