@@ -1,0 +1,89 @@
+"""The ``fds`` tracker: every open descriptor that is not a socket (files, pipes, eventfds, epoll,
+memfd, ``os.open``), identified by ``(fd, st_dev, st_ino)`` so a reused number is a new resource."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leakguard.origin import Origin
+from leakguard.tracker import Key, Resource, Tracker
+from leakguard.trackers.fddescribe import describe_fd, key_of, target
+from leakguard.trackers.fdorigins import RECORDER
+from leakguard.trackers.fdowners import close_descriptors, multiprocessing_helpers, open_loop_fds
+from leakguard.trackers.fdscan import GROUPS, FdKey, ScanGroup, is_socket
+
+_STDIO = 3
+
+
+class FdTracker(Tracker):
+    name = "fds"
+
+    def __init__(self) -> None:
+        self._group: ScanGroup | None = None
+        self._note = ""
+
+    def install(self) -> None:
+        self._group = GROUPS.join(self.name)
+        RECORDER.start()
+
+    def uninstall(self) -> None:
+        if self._group is not None:
+            self._group.leave(self.name)
+            self._group = None
+            RECORDER.stop()
+
+    def snapshot(self) -> Mapping[Key, Any]:
+        if self._group is None:
+            self.install()
+        assert self._group is not None
+        scan = self._group.scan(self.name)
+        self._note = scan.note
+        return scan.fds  # sockets included: sorted out among new keys only (new_since)
+
+    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+        new = super().new_since(before, after)
+        for key in list(new):
+            # Sockets are the sockets and ports trackers'. 0–2 are rebound by output capture
+            # (pytest's, a test's own): what they point at is the process's business.
+            if is_socket(new[key]) or key[0] < _STDIO:  # type: ignore[index]  # FdKey tuples
+                del new[key]
+        return new
+
+    def describe(self, key: Key, handle: Any) -> Resource:
+        fd_key: FdKey = key  # type: ignore[assignment]  # snapshot keys are FdKey tuples
+        fd = fd_key[0]
+        st_mode = int(handle)
+        path = target(fd)
+        origin = RECORDER.for_key(fd_key)
+        mode: str | None = None
+        if origin is None and path.startswith("/"):
+            record = RECORDER.for_path(path.removesuffix(" (deleted)"))
+            if record is not None:
+                origin, mode = record
+                mode = mode.replace("b", "").replace("t", "") if mode else None
+        resource = Resource(
+            self.name,
+            key,
+            "fd",
+            f"{fd} {describe_fd(fd, st_mode, mode)}",
+            origin=Origin.from_raw(origin) if origin else None,
+            verb="opened",
+            handle=fd_key,
+        )
+        if self._note:
+            resource.notes.append(self._note)
+        return resource
+
+    def builtin_ignore(self, resource: Resource) -> str | None:
+        if resource.key[0] in multiprocessing_helpers()[0]:  # type: ignore[index]  # FdKey
+            return "multiprocessing's resource tracker or forkserver (started once per run)"
+        if resource.label.endswith(" epoll") and resource.key[0] in open_loop_fds():  # type: ignore[index]  # FdKey
+            return "the selector of an asyncio loop left open (reported by the tasks tracker)"
+        return None
+
+    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+        return close_descriptors([r.handle for r in resources], "fd")
+
+    def identify(self, obj: object) -> Key | None:
+        return key_of(obj, sockets=False)

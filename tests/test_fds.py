@@ -1,0 +1,320 @@
+"""The fds tracker: files, pipes and other non-socket descriptors a test leaves open."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from leakguard.trackers.fdscan import scan_fds
+from tests.conftest import QUIET, SHORT_GRACE
+
+
+def run(pytester: pytest.Pytester, *args: str, trackers: str = "fds") -> pytest.RunResult:
+    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
+    return pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
+    )
+
+
+def test_file_left_open_is_reported_with_path_and_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        def test_leaky(tmp_path):
+            global f
+            f = open(tmp_path / "data.log", "w")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaky*",
+            "leakguard: test_it.py::test_leaky leaked 1 resource",
+            "  fd * file */data.log (mode w)   opened at test_it.py:3 in test_leaky",
+            "cleanup: fd * closed (through its TextIOWrapper)",
+        ]
+    )
+
+
+def test_file_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        def test_tidy(tmp_path):
+            with open(tmp_path / "data.log", "w") as f:
+                f.write("x")
+        """
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_pipe_left_open_is_reported_with_both_ends(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        def test_leaky():
+            global ends
+            ends = os.pipe()
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_leaky leaked 2 resources",
+            "  fd * pipe:[[]*[]] (read end)    opened at test_it.py:5 in test_leaky",
+            "  fd * pipe:[[]*[]] (write end)   opened at test_it.py:5 in test_leaky",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "label"),
+    [
+        pytest.param("os.eventfd(0)", "eventfd", id="eventfd"),
+        pytest.param("os.memfd_create('blob')", "memfd blob", id="memfd"),
+        pytest.param("select.epoll()", "epoll", id="epoll"),
+        pytest.param("selectors.DefaultSelector()", "epoll", id="selector"),
+        pytest.param("os.open(__file__, os.O_RDONLY)", "file */test_it.py (mode r)", id="os.open"),
+    ],
+)
+def test_other_descriptor_kinds_left_open_are_reported(
+    pytester: pytest.Pytester, make: str, label: str
+) -> None:
+    pytester.makepyfile(
+        test_it=f"""
+        import os, select, selectors
+
+        def test_leaky():
+            global thing
+            thing = {make}
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_leaky leaked 1 resource", f"  fd * {label}*"]
+    )
+
+
+def test_descriptor_closed_and_reopened_under_the_same_number_is_a_leak(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        OLD = os.open(os.devnull, os.O_RDONLY)  # open before the test: not the test's
+
+        def test_swaps_a_descriptor(tmp_path):
+            os.close(OLD)
+            fd = os.open(tmp_path / "new.txt", os.O_WRONLY | os.O_CREAT)
+            assert fd == OLD  # the same number, a different file
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["  fd * file */new.txt (mode w)   opened at test_it.py:7 in test_swaps_a_descriptor"]
+    )
+
+
+def test_files_opened_at_import_time_are_not_blamed_nor_closed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        LOG = open(os.devnull, "w")
+
+        def test_uses_it():
+            LOG.write("x")
+
+        def test_it_is_still_open():
+            assert not LOG.closed
+        """
+    )
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_file_opened_by_a_module_fixture_belongs_to_the_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os, pytest
+
+        @pytest.fixture(scope="module")
+        def log():
+            f = open(os.devnull, "w")
+            yield f
+            f.close()
+
+        def test_one(log):
+            log.write("x")
+
+        def test_two(log):
+            assert not log.closed
+        """
+    )
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_output_capture_descriptors_are_not_blamed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os, sys
+
+        def test_capfd(capfd):
+            os.write(1, b"to fd 1")
+            print("to sys.stdout")
+            assert "fd 1" in capfd.readouterr().out
+
+        def test_capsys(capsys):
+            print("hello")
+            assert capsys.readouterr().out == "hello\\n"
+
+        def test_capfdbinary(capfdbinary):
+            os.write(2, b"err")
+        """
+    )
+    run(pytester).assert_outcomes(passed=3)
+    run(pytester, "-s").assert_outcomes(passed=3)
+    run(pytester, "--capture=sys").assert_outcomes(passed=3)
+
+
+def test_faulthandler_and_xdist_descriptors_are_not_blamed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_clean(i):
+            pass
+        """
+    )
+    result = run(pytester, "-o", "faulthandler_timeout=60", "-p", "xdist", "-n", "2")
+    result.assert_outcomes(passed=4)
+
+
+def test_cleanup_closes_a_file_through_its_python_object(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        def test_leaky(tmp_path):
+            global f, path
+            path = tmp_path / "data.log"
+            f = open(path, "w")
+            f.write("buffered, not yet flushed")
+
+        def test_after():
+            # Closed through the object: flushed, and the object knows it is closed, so it will
+            # never close the (since reused) number again.
+            assert f.closed
+            assert path.read_text() == "buffered, not yet flushed"
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: fd * closed (through its TextIOWrapper)"])
+
+
+def test_cleanup_closes_a_raw_descriptor_with_os_close(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        def test_leaky():
+            global fd
+            fd = os.eventfd(0)
+
+        def test_after():
+            import pytest
+            with pytest.raises(OSError):
+                os.fstat(fd)
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: fd * closed (os.close: no Python object owned it)"])
+
+
+def test_leak_is_found_when_the_process_is_out_of_descriptors(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import resource, pytest
+
+        LIMITS = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logfinish():
+            resource.setrlimit(resource.RLIMIT_NOFILE, LIMITS)  # after leakguard's check
+        """
+    )
+    pytester.makepyfile(
+        test_it="""
+        import errno, os, resource
+
+        def test_exhausts_descriptors(tmp_path):
+            global f
+            f = open(tmp_path / "data.log", "w")
+            resource.setrlimit(resource.RLIMIT_NOFILE, (3, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            try:
+                os.open(os.devnull, os.O_RDONLY)
+            except OSError as exc:
+                assert exc.errno == errno.EMFILE
+            else:
+                raise AssertionError("expected EMFILE")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  fd * file */data.log (mode w)   opened at test_it.py:5 in test_exhausts_descriptors",
+            "      snapshot taken without listing /proc/self/fd (EMFILE): probed * numbers",
+            "cleanup: fd * closed (through its TextIOWrapper)",
+        ]
+    )
+
+
+def test_scan_survives_descriptors_closing_while_it_runs() -> None:
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            os.close(os.open(os.devnull, os.O_RDONLY))
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        for _ in range(300):
+            scan = scan_fds()
+            assert scan.fds  # 0-2 at least; a descriptor gone mid-scan is skipped, not raised
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_multiprocessing_helpers_started_by_a_test_are_not_blamed_nor_closed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import multiprocessing as mp
+
+        def double(x):
+            return x * 2
+
+        def test_first_user_starts_the_resource_tracker():
+            with mp.get_context("spawn").Pool(1) as pool:
+                assert pool.map(double, [1]) == [2]
+
+        def test_later_user_still_has_it():
+            proc = mp.get_context("forkserver").Process(target=double, args=(1,))
+            proc.start()
+            proc.join()
+            assert proc.exitcode == 0
+        """
+    )
+    run(pytester, trackers="ports fds").assert_outcomes(passed=2)
