@@ -3,7 +3,8 @@
 Run:  python benchmarks/overhead.py [--n 2000] [--rounds 5] [--only NAME ...]
 
 Each run times pytest's test loop only (``pytest_runtestloop``, start to end, in CPU time of
-the pytest process, which other load on the machine disturbs far less than wall time), so interpreter start-up and collection do not dilute the per-test figure.
+the pytest process, which other load disturbs far less than wall time), so interpreter
+start-up and collection do not dilute the per-test figure.
 Rows show the median over rounds of µs per test, the µs leakguard adds over the same files
 run with ``-p no:leakguard``, the ratio of the two totals, and the *floor*: the raw cost of
 the tracker's two ``snapshot()`` calls per test measured in this process. "added / floor"
@@ -68,7 +69,10 @@ def builtin_scenarios() -> list[dict[str, Any]]:
         {"name": "installed, off", "args": []},
         {"name": "engine, no trackers", "args": ["--leakguard", "-o", "leakguard_trackers="]},
     ]
-    rows += [{"name": t, "args": ["--leakguard", "-o", f"leakguard_trackers={t}"]} for t in TRACKERS]
+    rows += [
+        {"name": name, "args": ["--leakguard", "-o", f"leakguard_trackers={name}"]}
+        for name in TRACKERS
+    ]
     rows.append({"name": "all six", "args": ["--leakguard"], "floor": TRACKERS})
     return rows
 
@@ -78,7 +82,8 @@ def load_extensions() -> tuple[list[dict[str, Any]], dict[str, Callable[[], floa
     floors: dict[str, Callable[[], float]] = {}
     for path in sorted(HERE.glob("scenarios_*.py")):
         spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         scenarios += getattr(module, "SCENARIOS", [])
@@ -118,10 +123,15 @@ def run_once(folder: Path, args: list[str], n: int) -> float:
     env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *COMMON, *args, str(folder / "test_bench.py")],
-        cwd=folder, env=env, capture_output=True, text=True, check=False,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"benchmark run failed ({args}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        tail = f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        raise SystemExit(f"benchmark run failed ({args}):\n{tail}")
     data = json.loads(out.read_text())
     return float(data["seconds"]) / max(int(data["tests"]), 1) * 1e6
 
@@ -139,9 +149,11 @@ def prepare(root: Path, scenario: dict[str, Any]) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=2000, help="empty tests per run (default 2000)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is shown (default 5)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; median shown (default 5)")
     parser.add_argument("--only", nargs="*", help="only scenarios whose name contains one of these")
     opts = parser.parse_args()
 
@@ -160,11 +172,17 @@ def main() -> None:
                 base_args = tuple(scenario.get("baseline_args", ()))
                 base_key = (folder, base_args)
                 # Interleave baseline and scenario runs so machine noise hits both alike.
-                baselines.setdefault(base_key, []).append(run_once(folder, ["-p", "no:leakguard", *base_args], opts.n))
-                samples.setdefault(scenario["name"], []).append(run_once(folder, list(scenario["args"]), opts.n))
+                base_run = run_once(folder, ["-p", "no:leakguard", *base_args], opts.n)
+                baselines.setdefault(base_key, []).append(base_run)
+                run = run_once(folder, list(scenario["args"]), opts.n)
+                samples.setdefault(scenario["name"], []).append(run)
 
-        print(f"leakguard overhead: {opts.n} tests per run, median of {opts.rounds} rounds, Python {sys.version.split()[0]}")
-        header = f"{'scenario':<34} {'µs/test':>9} {'no plugin':>10} {'added µs':>9} {'ratio':>7} {'floor µs':>9} {'added/floor':>12}"
+        version = sys.version.split()[0]
+        print(f"leakguard overhead: {opts.n} tests/run, median of {opts.rounds}, Python {version}")
+        header = (
+            f"{'scenario':<34} {'µs/test':>9} {'no plugin':>10} {'added µs':>9} {'ratio':>7} "
+            f"{'floor µs':>9} {'added/floor':>12}"
+        )
         print(header)
         print("-" * len(header))
         for scenario in scenarios:
@@ -172,7 +190,8 @@ def main() -> None:
             base = statistics.median(baselines[(folder, tuple(scenario.get("baseline_args", ())))])
             value = statistics.median(samples[scenario["name"]])
             added = value - base
-            floor_names = scenario.get("floor") or ([scenario["name"]] if scenario["name"] in TRACKERS else [])
+            name = scenario["name"]
+            floor_names = scenario.get("floor") or ([name] if name in TRACKERS else [])
             floor: float | None = None
             if scenario["name"] in floors:
                 floor = floors[scenario["name"]]()
@@ -180,7 +199,10 @@ def main() -> None:
                 floor = tracker_floor(floor_names)
             floor_text = f"{floor:9.1f}" if floor is not None else f"{'-':>9}"
             ratio_floor = f"{added / floor:12.1f}" if floor else f"{'-':>12}"
-            print(f"{scenario['name']:<34} {value:9.1f} {base:10.1f} {added:9.1f} {value / base:7.2f} {floor_text} {ratio_floor}")
+            print(
+                f"{name:<34} {value:9.1f} {base:10.1f} {added:9.1f} {value / base:7.2f} "
+                f"{floor_text} {ratio_floor}"
+            )
 
 
 if __name__ == "__main__":

@@ -86,12 +86,17 @@ class Tracker:
         """Undo `install`; called once at the end of the run or the `check` block."""
 
     def snapshot(self) -> Mapping[Key, Any]:
-        """Return ``{identity: handle}`` for every resource of this kind alive now."""
+        """Return ``{identity: handle}`` for every resource of this kind alive now.
+
+        The keys must include everything `new_since` may report: when no key is new, the
+        engine skips `new_since` (that subset test is the whole clean path). Returning the
+        same mapping object as last time, when nothing changed, is cheapest of all.
+        """
         raise NotImplementedError
 
     def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
         """What is in ``after`` and not in ``before`` (override to drop benign newcomers)."""
-        if after.keys() <= before.keys():
+        if after is before or after.keys() <= before.keys():
             return {}
         return {key: after[key] for key in after.keys() - before.keys()}
 

@@ -318,3 +318,44 @@ def test_multiprocessing_helpers_started_by_a_test_are_not_blamed_nor_closed(
         """
     )
     run(pytester, trackers="ports fds").assert_outcomes(passed=2)
+
+
+def test_dup2_onto_an_existing_number_is_a_leak_though_the_numbers_are_unchanged(
+    pytester: pytest.Pytester,
+) -> None:
+    # No new number appears: only the identity behind OLD changes. The scan must not trust
+    # its previous identities here (os.dup2 counts as an opening).
+    pytester.makepyfile(
+        test_it="""
+        import os, tempfile
+
+        OLD = os.open(os.devnull, os.O_RDONLY)
+        FILE = tempfile.TemporaryFile()
+
+        def test_dup2_swap():
+            os.dup2(FILE.fileno(), OLD)
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*leaked 1 resource", "  fd * file *"])
+
+
+def test_descriptor_made_in_c_without_an_audit_event_is_still_found(pytester: pytest.Pytester) -> None:
+    # select.epoll() raises no audit event and goes through no wrapper: only the scan's check
+    # of which numbers are open can notice it.
+    pytester.makepyfile(
+        test_it="""
+        import select
+        KEEP = []
+
+        def test_clean_first():
+            pass
+
+        def test_epoll_only():
+            KEEP.append(select.epoll())
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*test_epoll_only leaked 1 resource", "  fd * epoll*"])

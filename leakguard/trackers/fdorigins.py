@@ -22,7 +22,9 @@ _MAX_PATHS = 2048
 """Opened paths remembered (imports open files too); the oldest are forgotten first."""
 _MAX_CREATED = 4096
 # ``os`` functions that return fresh descriptors without raising an audit event.
-_WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup")
+_WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup", "dup2", "openpty")
+# Audit events that make a descriptor: each bumps ``opens`` (see ``fdscan.ScanGroup``).
+_OPENING_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect"})
 
 
 class OriginRecorder:
@@ -34,6 +36,10 @@ class OriginRecorder:
         self.paths: dict[str, tuple[RawOrigin | None, str | None]] = {}
         self.sockets: weakref.WeakKeyDictionary[Any, RawOrigin | None] = weakref.WeakKeyDictionary()
         self.created: dict[FdKey, RawOrigin | None] = {}
+        # Counts every descriptor-making call seen. While it and the list of open numbers are
+        # unchanged, no number can have been closed and reopened by Python code, so the scan
+        # may keep its identities instead of fstat-ing every descriptor again.
+        self.opens = 0
 
     # --- on / off ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -42,6 +48,7 @@ class OriginRecorder:
             sys.addaudithook(self._hook)
             self._hooked = True
         self.users += 1
+        self.opens += 1  # calls made while nobody counted: earlier identities are not proven
         for name in _WRAPPED:
             if hasattr(os, name):
                 patching.install(os, name, self._recording)
@@ -57,14 +64,15 @@ class OriginRecorder:
 
     # --- recording ---------------------------------------------------------------------------
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if self.users <= 0 or (event != "open" and event != "socket.__new__"):
+        if self.users <= 0 or event not in _OPENING_EVENTS:
             return
+        self.opens += 1
         # An exception in an audit hook aborts the audited call (the user's open()): recording
         # is best effort and must never raise, whatever another thread does meanwhile.
         with contextlib.suppress(Exception):
             if event == "open":
                 self._opened(args)
-            else:
+            elif event == "socket.__new__":
                 self.sockets[args[0]] = capture()
 
     def _opened(self, args: tuple[Any, ...]) -> None:
@@ -86,6 +94,11 @@ class OriginRecorder:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
+            if isinstance(result, int) and 0 <= result <= 2:
+                # pytest's capture dup2()s onto 1 and 2 at every phase switch (12 times a
+                # test); 0-2 are never tracked, so there is nothing to count or remember.
+                return result
+            recorder.opens += 1
             if recorder.users > 0:
                 with contextlib.suppress(Exception):  # never break the caller's os.pipe()
                     recorder._remember(result if isinstance(result, tuple) else (result,))
@@ -100,6 +113,8 @@ class OriginRecorder:
         origin = capture(sys._getframe(2))
         created = self.created
         for fd in fds:
+            if not isinstance(fd, int):
+                continue
             st = os.fstat(fd)
             created[(fd, st.st_dev, st.st_ino)] = origin
         while len(created) > _MAX_CREATED:
