@@ -1,0 +1,515 @@
+"""The processes tracker: children, grandchildren, orphans and zombies a test leaves behind,
+how they are reported and stopped, and what is never touched.
+
+Every inner run is a real pytest in a subprocess (a leaked process must not hit this one).
+Inner tests write each pid they make to a file; the `spawned` fixture checks them from outside
+and kills whatever survived, even when an assertion failed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import QUIET, SHORT_GRACE
+
+RECORDER = """
+import os, time, psutil
+
+def record(pid, execs=None):
+    \"\"\"Note a pid the test made, so the outer test can check it (and kill it) from outside.
+
+    With ``execs``, first wait until the process runs that program: a shell's background job
+    is a fork of the shell until it gets to exec, and a loaded machine can take a while.
+    \"\"\"
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + 10
+    while execs and proc.cmdline()[:1] != [execs] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    with open({path!r}, "a") as f:
+        f.write(f"{{pid}} {{proc.create_time()!r}}\\n")
+    return pid
+"""
+
+
+class Spawned:
+    """The processes an inner run recorded, as ``(pid, create_time)``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def recorded(self) -> list[tuple[int, float]]:
+        if not self.path.exists():
+            return []
+        pairs = []
+        for line in self.path.read_text().splitlines():
+            pid, created = line.split()
+            pairs.append((int(pid), float(created)))
+        return pairs
+
+    def survivors(self) -> list[psutil.Process]:
+        """Recorded processes still running (a zombie waiting for init counts as gone)."""
+        alive = []
+        for pid, created in self.recorded():
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        return alive
+
+    def kill_survivors(self) -> None:
+        for proc in self.survivors():
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                continue
+        # Not psutil.wait_procs: a killed orphan stays a zombie until init reaps it, and a
+        # zombie is already gone for our purpose.
+        deadline = time.monotonic() + 5
+        while self.survivors() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
+    record = Spawned(pytester.path / "pids.txt")
+    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
+    yield record
+    record.kill_survivors()
+
+
+@pytest.fixture
+def unrelated() -> Iterator[subprocess.Popen[bytes]]:
+    """A ``sleep 30`` started by this outer test: not the inner run's to touch."""
+    proc = subprocess.Popen(["sleep", "30"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def run_processes(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=processes", *args
+    )
+
+
+# --- what it catches -----------------------------------------------------------------------
+def test_popen_left_running_is_reported_and_terminated(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import subprocess, procrec
+        def test_leaky():
+            procrec.record(subprocess.Popen(["sleep", "30"]).pid)
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaky*",
+            "leakguard: test_leaky.py::test_leaky leaked 1 resource",
+            "  process * 'sleep 30' (child of test)   spawned at test_leaky.py:3 in test_leaky",
+            "cleanup: process * terminated",
+        ]
+    )
+    assert spawned.survivors() == []
+
+
+def test_shell_and_its_grandchild_are_both_reported_and_stopped(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import subprocess, time, procrec
+        def test_shell():
+            shell = subprocess.Popen(["sh", "-c", "sleep 30 & echo $!; wait"],
+                                     stdout=subprocess.PIPE, text=True)
+            procrec.record(shell.pid)
+            procrec.record(int(shell.stdout.readline()), execs="sleep")
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_leaky.py::test_shell leaked 2 resources",
+            "  process * 'sh -c sleep 30 & echo $!; wait' (child of test)"
+            "   spawned at test_leaky.py:3 in test_shell",
+            "  process * 'sleep 30' (grandchild)*via a child spawned at test_leaky.py:3 in test_shell",
+            "cleanup: process * terminated (pipes closed); process * terminated",
+        ]
+    )
+    assert len(spawned.recorded()) == 2
+    assert spawned.survivors() == []
+
+
+def test_orphan_whose_parent_exited_is_found_by_the_run_mark(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import subprocess, procrec
+        def test_daemonizes():
+            out = subprocess.run(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"],
+                                 capture_output=True, text=True, check=True).stdout
+            procrec.record(int(out), execs="sleep")
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_leaky.py::test_daemonizes leaked 1 resource",
+            "  process * 'sleep 30' (orphan)   via a child spawned at test_leaky.py:3 in test_daemonizes",
+            "cleanup: process * terminated",
+        ]
+    )
+    assert spawned.survivors() == []
+
+
+def test_double_forked_daemon_in_its_own_session_is_found(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import os, time, procrec
+        def test_daemon():
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.write(w, str(os.getpid()).encode())
+                    time.sleep(30)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            procrec.record(int(os.read(r, 32)))
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  process * 'fork of *' (orphan)   via a child spawned at test_leaky.py:4 in test_daemon",
+            "cleanup: process * terminated",
+        ]
+    )
+    assert spawned.survivors() == []
+
+
+def test_zombie_never_waited_for_is_reported_and_reaped(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import os, time
+        def test_forks():
+            if os.fork() == 0:
+                os._exit(0)
+            time.sleep(0.1)
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  zombie * 'fork of *' (child of test)   spawned at test_leaky.py:3 in test_forks",
+            "cleanup: zombie * reaped",
+        ]
+    )
+
+
+def test_posix_spawn_child_is_reported_at_its_call(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import os, shutil, procrec
+        def test_spawns():
+            sleep = shutil.which("sleep")
+            procrec.record(os.posix_spawn(sleep, [sleep, "30"], os.environ))
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in test_spawns"]
+    )
+    assert spawned.survivors() == []
+
+
+def test_multiprocessing_process_left_running_is_reported_by_name(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import multiprocessing, time, procrec
+        def test_worker():
+            ctx = multiprocessing.get_context("fork")
+            p = ctx.Process(target=time.sleep, args=(30,), name="sleeper")
+            p.start()
+            procrec.record(p.pid)
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  process * 'multiprocessing sleeper' (child of test)"
+            "   spawned at test_leaky.py:5 in test_worker",
+            "cleanup: process * terminated",
+        ]
+    )
+    assert spawned.survivors() == []
+
+
+def test_forkserver_process_is_reported_and_the_forkserver_is_not(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import multiprocessing, time, procrec
+        def test_worker():
+            ctx = multiprocessing.get_context("forkserver")
+            p = ctx.Process(target=time.sleep, args=(30,), name="served")
+            p.start()
+            procrec.record(p.pid)
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_leaky.py::test_worker leaked 1 resource",
+            "  process * 'multiprocessing served' (child of test)"
+            "   spawned at test_leaky.py:5 in test_worker",
+        ]
+    )
+    assert spawned.survivors() == []
+
+
+def test_asyncio_subprocess_left_running_is_reported(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import asyncio, procrec
+        def test_async():
+            async def main():
+                proc = await asyncio.create_subprocess_exec("sleep", "30")
+                procrec.record(proc.pid)
+            asyncio.run(main())
+        """
+    )
+    result = run_processes(pytester, "-W", "ignore::ResourceWarning")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in *main"]
+    )
+    assert spawned.survivors() == []
+
+
+def test_process_that_ignores_sigterm_is_killed(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import signal, subprocess, sys, procrec
+        CODE = "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(30)"
+        def test_stubborn():
+            p = subprocess.Popen([sys.executable, "-c", CODE], stdout=subprocess.PIPE)
+            procrec.record(p.pid)
+            p.stdout.readline()  # SIGTERM is ignored from here on
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: process * killed (ignored SIGTERM) (pipes closed)"])
+    assert spawned.survivors() == []
+
+
+# --- what it lets go -----------------------------------------------------------------------
+def test_child_that_exits_within_grace_is_not_a_leak(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_short="""
+        import subprocess
+        def test_short_lived():
+            subprocess.Popen(["sleep", "0.2"])
+        """
+    )
+    # 0.2 s of work against a 2 s grace: the poll with back-off sees it exit (and its Popen,
+    # dropped by the test, would have reaped it at the next Popen(): so does leakguard).
+    result = run_processes(pytester, "-o", "leakguard_grace=2.0", "-W", "ignore::ResourceWarning")
+    result.assert_outcomes(passed=1)
+
+
+def test_waited_subprocess_is_not_a_leak(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_clean="""
+        import os, subprocess
+        def test_run():
+            subprocess.run(["true"], check=True)
+        def test_system():
+            assert os.system("true") == 0
+        def test_fork_and_wait():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=3)
+
+
+def test_server_process_of_a_module_fixture_is_not_blamed_on_the_tests(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makeconftest(
+        """
+        import subprocess, pytest, procrec
+
+        @pytest.fixture(scope="module")
+        def server():
+            proc = subprocess.Popen(["sleep", "30"])
+            procrec.record(proc.pid)
+            yield proc
+            proc.terminate()
+            proc.wait()
+        """
+    )
+    pytester.makepyfile(
+        test_it="""
+        def test_first(server):
+            assert server.poll() is None
+
+        def test_second(server):
+            assert server.poll() is None
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=2)
+    assert spawned.survivors() == []
+
+
+def test_module_fixture_that_never_stops_its_server_is_reported_by_name(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makeconftest(
+        """
+        import subprocess, pytest, procrec
+
+        @pytest.fixture(scope="module")
+        def server():
+            proc = subprocess.Popen(["sleep", "30"])
+            procrec.record(proc.pid)
+            yield proc
+        """
+    )
+    pytester.makepyfile(
+        test_it="""
+        def test_first(server):
+            pass
+
+        def test_last(server):
+            pass
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: fixture 'server' (module-scoped) leaked 1 resource",
+            "  process * 'sleep 30' (child of test)   spawned at conftest.py:5 in server",
+        ]
+    )
+    result.stdout.no_fnmatch_line("leakguard: test_it.py::test_first leaked*")
+    assert spawned.survivors() == []
+
+
+def test_multiprocessing_resource_tracker_is_not_blamed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import multiprocessing
+
+        def test_spawn_context_starts_the_resource_tracker():
+            ctx = multiprocessing.get_context("spawn")
+            p = ctx.Process(target=print)
+            p.start()
+            p.join()
+            from multiprocessing import resource_tracker
+            assert resource_tracker._resource_tracker._pid is not None
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1)
+
+
+def test_ignore_pattern_matches_the_process_description(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import subprocess, procrec
+        def test_keeps_sleeping():
+            procrec.record(subprocess.Popen(["sleep", "30"]).pid)
+        """
+    )
+    result = run_processes(pytester, "-o", r"leakguard_ignore=processes: 'sleep \d+' \(child")
+    result.assert_outcomes(passed=1)
+    assert len(spawned.survivors()) == 1  # ignored means left alone; the fixture kills it
+
+
+# --- safety ----------------------------------------------------------------------------------
+def test_unrelated_process_with_the_same_command_line_survives_cleanup(
+    pytester: pytest.Pytester, spawned: Spawned, unrelated: subprocess.Popen[bytes]
+) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import subprocess, procrec
+        def test_leaky():
+            procrec.record(subprocess.Popen(["sleep", "30"]).pid)
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: process * terminated"])
+    result.stdout.no_fnmatch_line(f"*process {unrelated.pid} *")
+    assert spawned.survivors() == []
+    assert unrelated.poll() is None
+
+
+def test_cleanup_leaves_no_process_behind(pytester: pytest.Pytester, spawned: Spawned) -> None:
+    pytester.makepyfile(
+        test_leaky="""
+        import multiprocessing, os, subprocess, time, procrec
+
+        def test_everything():
+            shell = subprocess.Popen(["sh", "-c", "sleep 30 & echo $!; sleep 30"],
+                                     stdout=subprocess.PIPE, text=True)
+            procrec.record(shell.pid)
+            procrec.record(int(shell.stdout.readline()), execs="sleep")
+            out = subprocess.run(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"],
+                                 capture_output=True, text=True).stdout
+            procrec.record(int(out), execs="sleep")
+            p = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+            p.start()
+            procrec.record(p.pid)
+            procrec.record(subprocess.Popen(["sleep", "30"], start_new_session=True).pid)
+
+        def test_after():
+            pass
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["leakguard: test_leaky.py::test_everything leaked 6 resources"])
+    assert len(spawned.recorded()) == 5  # all but the shell's foreground sleep
+    assert spawned.survivors() == []
