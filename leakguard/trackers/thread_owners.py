@@ -3,7 +3,6 @@ a thread cannot be stopped from outside, but its owner can be asked to stop it."
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import weakref
@@ -11,30 +10,36 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def _is_named(obj: object, module: str, name: str) -> bool:
+    # By name, not identity: the module object in sys.modules may have been replaced since
+    # the thread started (pytester restores sys.modules; reloads), while the code is the same.
+    return getattr(obj, "__module__", None) == module and getattr(obj, "__name__", None) == name
+
+
+def _has_base(obj: object, module: str, name: str) -> bool:
+    return any(_is_named(cls, module, name) for cls in type(obj).__mro__)
+
+
 def executor_of(thread: object) -> Any | None:
     """The ``ThreadPoolExecutor`` whose worker ``thread`` is, if any."""
-    futures_thread = sys.modules.get("concurrent.futures.thread")
-    if futures_thread is None or getattr(thread, "_target", None) is not getattr(
-        futures_thread, "_worker", 0
-    ):
+    if not _is_named(getattr(thread, "_target", None), "concurrent.futures.thread", "_worker"):
         return None
     for arg in getattr(thread, "_args", ()):
         if isinstance(arg, weakref.ref):
             owner = arg()
-            if isinstance(owner, futures_thread.ThreadPoolExecutor):
+            if _has_base(owner, "concurrent.futures.thread", "ThreadPoolExecutor"):
                 return owner
     return None
 
 
 def server_of(thread: object) -> Any | None:
     """The ``socketserver.BaseServer`` whose ``serve_forever`` runs in ``thread``, if any."""
-    socketserver = sys.modules.get("socketserver")
     target = getattr(thread, "_target", None)
     owner = getattr(target, "__self__", None)
     if (
-        socketserver is not None
-        and isinstance(owner, socketserver.BaseServer)
+        owner is not None
         and getattr(target, "__name__", "") == "serve_forever"
+        and _has_base(owner, "socketserver", "BaseServer")
     ):
         return owner
     return None
