@@ -1,0 +1,102 @@
+"""Every pending asyncio task in the process, found the cheapest way each Python version allows.
+
+- 3.10, 3.11: one global ``WeakSet`` of tasks (``asyncio.tasks._all_tasks``).
+- 3.12, 3.13: a ``WeakSet`` of scheduled tasks plus a ``set`` of tasks running eagerly.
+- 3.14+: native tasks live in per-thread linked lists with no Python handle; only
+  ``asyncio.all_tasks(loop)`` reaches them, so we ask it for each loop we know of, and add the
+  tasks created since the tracker was installed (their creation was recorded anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import weakref
+from asyncio import tasks as asyncio_tasks
+from collections.abc import Callable
+from typing import Any
+
+PendingTasks = Callable[[], dict[Any, None]]
+
+
+def _copy(registry: Any) -> list[Any]:
+    """A stable copy of a set of tasks that may change meanwhile (another thread's loop)."""
+    for _ in range(100):
+        try:
+            return list(registry)
+        except RuntimeError:  # changed size during iteration: try again
+            continue
+    return []
+
+
+def _from_registries(weak: Any, strong: Any = None) -> PendingTasks:
+    """Pending tasks of a ``WeakSet`` (and of a plain ``set``, the eager tasks of 3.12+).
+
+    The ``WeakSet``'s set of references is copied in one C call (atomic under the GIL):
+    iterating the ``WeakSet`` itself costs ~3× and could raise if a task is added meanwhile.
+    """
+    refs = getattr(weak, "data", None)
+    if not isinstance(refs, set):
+        registries = tuple(r for r in (weak, strong) if r is not None)
+
+        def pending_slow() -> dict[Any, None]:
+            return {t: None for r in registries for t in _copy(r) if not t.done()}
+
+        return pending_slow
+
+    def pending() -> dict[Any, None]:
+        found: dict[Any, None] = {}
+        if refs:
+            for ref in refs.copy():
+                task = ref()
+                if task is not None and not task.done():
+                    found[task] = None
+        if strong:
+            for task in _copy(strong):
+                if not task.done():
+                    found[task] = None
+        return found
+
+    return pending
+
+
+def _from_loops(
+    loops: weakref.WeakKeyDictionary[Any, Any], created: weakref.WeakKeyDictionary[Any, Any]
+) -> PendingTasks:
+    """Per loop we know of, plus every task created through the wrapped ``create_task`` (which
+    also covers a loop made before the tracker was installed)."""
+    all_tasks = asyncio.all_tasks
+    get_running_loop = asyncio._get_running_loop
+    created_refs: dict[Any, Any] = created.data  # type: ignore[attr-defined]  # private, stable
+
+    def pending() -> dict[Any, None]:
+        found: dict[Any, None] = {}
+        known = list(loops)
+        running = get_running_loop()
+        if running is not None and running not in loops:
+            known.append(running)  # e.g. a uvloop loop: not a BaseEventLoop, so never recorded
+        for loop in known:
+            try:
+                found.update(dict.fromkeys(all_tasks(loop)))
+            except Exception:  # a third-party loop that all_tasks() cannot read
+                continue
+        for ref in list(created_refs):
+            task = ref()
+            if task is not None and task not in found and not task.done():
+                found[task] = None
+        return found
+
+    return pending
+
+
+def pending_tasks_finder(
+    loops: weakref.WeakKeyDictionary[Any, Any], created: weakref.WeakKeyDictionary[Any, Any]
+) -> PendingTasks:
+    """A function returning ``{task: None}`` for every not-done task it can see."""
+    if sys.version_info < (3, 14) and not hasattr(asyncio_tasks, "_py_all_tasks"):
+        if hasattr(asyncio_tasks, "_scheduled_tasks"):
+            eager = getattr(asyncio_tasks, "_eager_tasks", None)
+            return _from_registries(asyncio_tasks._scheduled_tasks, eager)
+        if hasattr(asyncio_tasks, "_all_tasks"):
+            return _from_registries(asyncio_tasks._all_tasks)
+    return _from_loops(loops, created)
