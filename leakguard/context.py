@@ -60,7 +60,7 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
     def __enter__(self) -> check:
         self._engine = Engine(self._registry)
         self._engine.activate(self.settings.trackers)
-        self._before = self._engine.snapshot(self.settings.trackers)
+        self._before = self._engine.snapshot(self.settings.trackers, grace=self.settings.grace)
         return self
 
     def __exit__(

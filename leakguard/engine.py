@@ -3,6 +3,7 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,13 +76,18 @@ class Engine:
         self._trackers.clear()
 
     # --- the clean path --------------------------------------------------------------------
-    def snapshot(self, names: Iterable[str]) -> Snapshot:
-        """Identities of every active tracker's resources (cheap: no descriptions)."""
+    def snapshot(self, names: Iterable[str], grace: float | None = None) -> Snapshot:
+        """Identities of every active tracker's resources (cheap: no descriptions).
+
+        ``grace``, at the start of a checked test or block, is handed to each tracker.
+        """
         snap: Snapshot = {}
         for name in names:
             tracker = self._trackers.get(name) or self.tracker(name)
             if tracker is None:
                 continue
+            if grace is not None:
+                tracker.grace = grace
             try:
                 snap[name] = tracker.snapshot()
             except Exception as exc:
@@ -259,7 +265,11 @@ class Engine:
         """A tracker fault: disable the tracker and report it once."""
         self._report(name, phase, exc)
         self.disabled.add(name)
-        self._trackers.pop(name, None)
+        tracker = self._trackers.pop(name, None)
+        if tracker is not None and phase != "uninstall":
+            # Its patches and hooks must not stay in place for the rest of the run.
+            with contextlib.suppress(Exception):
+                tracker.uninstall()
 
     def _report(self, name: str, phase: str, exc: BaseException) -> None:
         if name in self.problems:

@@ -81,7 +81,7 @@ class Run:
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:
-        before = self.engine.snapshot(settings.trackers)
+        before = self.engine.snapshot(settings.trackers, grace=settings.grace)
         state = TestState(nodeid, settings, before)
         if self.residue:
             state.residue_note = self._residue_note(before)

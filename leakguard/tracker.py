@@ -78,6 +78,9 @@ class Tracker:
     """
 
     name: ClassVar[str] = ""
+    grace: float = 1.0
+    """The checked test's grace period (set by the engine), for trackers that must wait on
+    their own (e.g. at an event loop's teardown, before the engine's check runs)."""
 
     def install(self) -> None:
         """Called once when the tracker becomes active (e.g. to start recording origins)."""

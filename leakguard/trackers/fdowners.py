@@ -83,8 +83,15 @@ def open_loop_fds() -> set[int]:
     found: set[int] = set()
     if asyncio is None:
         return found
-    for obj in gc.get_objects():
-        if not isinstance(obj, asyncio.BaseEventLoop) or obj.is_closed():
+    from leakguard.trackers.task_watch import open_loops
+
+    loops = open_loops()
+    if loops is None:
+        # The tasks tracker's hooks (which record every loop made) are off: search the heap.
+        # Only ever on the leak path (describing a new descriptor), never on the clean path.
+        loops = [o for o in gc.get_objects() if isinstance(o, asyncio.BaseEventLoop)]
+    for obj in loops:
+        if obj.is_closed():
             continue
         for part in (getattr(obj, "_selector", None), getattr(obj, "_ssock", None),
                      getattr(obj, "_csock", None)):  # fmt: skip
