@@ -37,7 +37,7 @@ class FdTracker(Tracker):
         if self._group is None:
             self.install()
         assert self._group is not None
-        scan = self._group.scan(self.name)
+        scan = self._group.scan(self.name, RECORDER.opens)
         self._note = scan.note
         return scan.fds  # sockets included: sorted out among new keys only (new_since)
 

@@ -37,7 +37,7 @@ class SocketTracker(Tracker):
         if self._group is None:
             self.install()
         assert self._group is not None
-        scan = self._group.scan(self.name)
+        scan = self._group.scan(self.name, RECORDER.opens)
         self._note = scan.note
         return scan.fds  # every descriptor: the non-sockets are dropped among new keys only
 
