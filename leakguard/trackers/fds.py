@@ -7,39 +7,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakguard.origin import Origin
-from leakguard.tracker import Key, Resource, Tracker
+from leakguard.tracker import Key, Resource
+from leakguard.trackers.fdbase import ScanningTracker
 from leakguard.trackers.fddescribe import describe_fd, key_of, target
 from leakguard.trackers.fdorigins import RECORDER
 from leakguard.trackers.fdowners import close_descriptors, multiprocessing_helpers, open_loop_fds
-from leakguard.trackers.fdscan import GROUPS, FdKey, ScanGroup, is_socket
+from leakguard.trackers.fdscan import FdKey, is_socket
 
 _STDIO = 3
 
 
-class FdTracker(Tracker):
+class FdTracker(ScanningTracker):
     name = "fds"
 
-    def __init__(self) -> None:
-        self._group: ScanGroup | None = None
-        self._note = ""
-
-    def install(self) -> None:
-        self._group = GROUPS.join(self.name)
-        RECORDER.start()
-
-    def uninstall(self) -> None:
-        if self._group is not None:
-            self._group.leave(self.name)
-            self._group = None
-            RECORDER.stop()
-
     def snapshot(self) -> Mapping[Key, Any]:
-        if self._group is None:
-            self.install()
-        assert self._group is not None
-        scan = self._group.scan(self.name, RECORDER.opens)
-        self._note = scan.note
-        return scan.fds  # sockets included: sorted out among new keys only (new_since)
+        return self.own_descriptors()  # sockets included: sorted out in new_since
 
     def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
         new = super().new_since(before, after)

@@ -7,39 +7,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakguard.origin import Origin
-from leakguard.tracker import Key, Resource, Tracker
+from leakguard.tracker import Key, Resource
+from leakguard.trackers.fdbase import ScanningTracker
 from leakguard.trackers.fddescribe import key_of, probe_socket
 from leakguard.trackers.fdorigins import RECORDER
 from leakguard.trackers.fdowners import close_descriptors, open_loop_fds
-from leakguard.trackers.fdscan import GROUPS, FdKey, ScanGroup, is_socket
+from leakguard.trackers.fdscan import FdKey, is_socket
 
 
-class SocketTracker(Tracker):
+class SocketTracker(ScanningTracker):
     name = "sockets"
     kind = "socket"
-
-    def __init__(self) -> None:
-        self._group: ScanGroup | None = None
-        self._note = ""
-
-    def install(self) -> None:
-        self._group = GROUPS.join(self.name)
-        RECORDER.start()
-
-    def uninstall(self) -> None:
-        if self._group is not None:
-            self._group.leave(self.name)
-            self._group = None
-            RECORDER.stop()
-
-    def own_descriptors(self) -> dict[Key, int]:
-        """Identities of this process's descriptors, from the phase's shared scan."""
-        if self._group is None:
-            self.install()
-        assert self._group is not None
-        scan = self._group.scan(self.name, RECORDER.opens)
-        self._note = scan.note
-        return scan.fds  # every descriptor: the non-sockets are dropped among new keys only
 
     def snapshot(self) -> Mapping[Key, Any]:
         return self.own_descriptors()
