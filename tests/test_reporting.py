@@ -33,7 +33,8 @@ def test_json_report_holds_every_leak(pytester: pytest.Pytester, run_leakguard: 
     assert finding["action"] == "fail"
     by_line = {leak["origin"]["lineno"]: leak["description"] for leak in finding["leaks"]}
     assert by_line[7] == "thread 'a' (daemon) target=time:sleep"
-    assert by_line[8].startswith("thread 'Thread-") and "(non-daemon, Timer)" in by_line[8]
+    assert by_line[8].startswith("thread 'Thread-")
+    assert "(non-daemon, Timer)" in by_line[8]
     assert [r["description"] for r in finding["residue"]] == ["thread 'a' (daemon) target=time:sleep"]
 
 
