@@ -34,6 +34,7 @@ SUMMARY = pytest.StashKey[Summary]()
 PLAN = pytest.StashKey["markers.Plan | None"]()
 STATE = pytest.StashKey[TestState]()
 REPORTER_NAME = "leakguard-reporter"
+PHASES_NAME = "leakguard-test-phases"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -81,9 +82,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None:
         run.engine.close()
-    reporter = config.pluginmanager.get_plugin(REPORTER_NAME)
-    if reporter is not None:
-        config.pluginmanager.unregister(reporter)
+    for name in (REPORTER_NAME, PHASES_NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
 
 
 def _globally_on(config: pytest.Config) -> bool:
@@ -127,67 +129,76 @@ def pytest_make_collect_report(
 
 
 # --- the test's phases ---------------------------------------------------------------------------
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    plan = item.stash.get(PLAN, None)
-    if plan is not None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The per-test hooks join only when some test is checked: installed and off costs nothing.
+    if config.pluginmanager.get_plugin(PHASES_NAME) is None and any(
+        item.stash.get(PLAN, None) is not None for item in items
+    ):
+        config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
+
+
+class CheckedTestHooks:
+    """The hooks around each checked test: snapshot at setup, attribute higher-scoped fixtures,
+    check at the end of teardown."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        plan = item.stash.get(PLAN, None)
+        if plan is not None:
+            try:
+                item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+            except Exception as exc:  # a fault in leakguard must never become the user's error
+                _internal_problem(item, exc)
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        # Resources a longer-lived fixture creates belong to it, not to the test that first asked.
+        if fixturedef.scope == "function":
+            return (yield)
+        run = request.config.stash.get(RUN, None)
+        state = run.current if run is not None else None
+        if run is None or state is None:
+            return (yield)
+        before = run.engine.snapshot(state.settings.trackers)
         try:
-            item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
-        except Exception as exc:  # a fault in leakguard must never become the user's error
-            _internal_problem(item, exc)
-    return (yield)
+            return (yield)
+        finally:
+            owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+            run.fixture_set_up(id(fixturedef), owner, before, state.settings)
 
+    def pytest_fixture_post_finalizer(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> None:
+        run = request.config.stash.get(RUN, None)
+        if run is not None and run.fixtures:
+            run.fixture_finished(id(fixturedef))
 
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(
-    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-) -> Generator[None, Any, Any]:
-    # Resources a longer-lived fixture creates belong to it, not to the test that first asked.
-    if fixturedef.scope == "function":
-        return (yield)
-    run = request.config.stash.get(RUN, None)
-    state = run.current if run is not None else None
-    if run is None or state is None:
-        return (yield)
-    before = run.engine.snapshot(state.settings.trackers)
-    try:
-        return (yield)
-    finally:
-        owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
-        run.fixture_set_up(id(fixturedef), owner, before, state.settings)
-
-
-def pytest_fixture_post_finalizer(
-    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-) -> None:
-    run = request.config.stash.get(RUN, None)
-    if run is not None and run.fixtures:
-        run.fixture_finished(id(fixturedef))
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, None, None]:
-    state = item.stash.get(STATE, None)
-    if state is None:
-        return (yield)
-    # Dropped now: the snapshot references the test's objects, which must be free to go.
-    del item.stash[STATE]
-    error: BaseException | None = None
-    try:
-        yield
-    except BaseException as exc:
-        error = exc
-    findings = _end_test(item, state)
-    if error is not None:
-        raise error  # the user's own teardown failure is the story; the summary keeps the leaks
-    failures = [f.message for f in findings if f.action == "fail"]
-    for finding in findings:
-        if finding.action == "warn":
-            warnings.warn(LeakWarning(finding.message), stacklevel=1)
-    if failures:
-        pytest.fail("\n\n".join(failures), pytrace=False)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, None, None]:
+        state = item.stash.get(STATE, None)
+        if state is None:
+            return (yield)
+        # Dropped now: the snapshot references the test's objects, which must be free to go.
+        del item.stash[STATE]
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+        findings = _end_test(item, state)
+        if error is not None:
+            raise error  # the user's own teardown failure is the story; the summary keeps the leaks
+        failures = [f.message for f in findings if f.action == "fail"]
+        for finding in findings:
+            if finding.action == "warn":
+                warnings.warn(LeakWarning(finding.message), stacklevel=1)
+        if failures:
+            pytest.fail("\n\n".join(failures), pytrace=False)
 
 
 def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:

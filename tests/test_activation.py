@@ -145,3 +145,17 @@ def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester, ru
     )
     result = run_leakguard("--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", on=False)
     result.assert_outcomes(passed=1)
+
+
+def test_no_per_test_hooks_run_when_no_collected_test_is_checked(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    # Installed but off must cost nothing per test: the per-test hooks are not even registered.
+    pytester.makepyfile(
+        test_it="""
+        def test_hooks_absent(request):
+            assert request.config.pluginmanager.get_plugin("leakguard-test-phases") is None
+        """
+    )
+    run_leakguard(on=False).assert_outcomes(passed=1)
+    run_leakguard().assert_outcomes(failed=1)
