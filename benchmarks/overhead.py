@@ -10,6 +10,9 @@ run with ``-p no:leakguard``, the ratio of the two totals, and the *floor*: the 
 the tracker's two ``snapshot()`` calls per test measured in this process. "added / floor"
 is what the plugin machinery costs on top of the primitives themselves.
 
+A second table times leakguard's own clean path (a test's begin + end) in-process, without
+pytest: the stable part of the cost, for machines where whole-run figures are noisy.
+
 Scenario files ``benchmarks/scenarios_*.py`` add rows: ``SCENARIOS`` (dicts with ``name``,
 ``args``, optional ``test_source``, ``conftest``, ``baseline_args``) and ``FLOORS``
 (``{name: callable() -> µs per test}``).
@@ -117,6 +120,39 @@ def tracker_floor(names: list[str]) -> float | None:
     return best * 1e6
 
 
+def engine_path(trackers: tuple[str, ...]) -> float:
+    """µs per test for leakguard's own clean path (begin + end of a test), outside pytest.
+
+    No pytest, no hook dispatch, no other process: stable where whole-run figures are noisy.
+    """
+    from leakguard.engine import Engine
+    from leakguard.registry import TrackerRegistry
+    from leakguard.runstate import Run
+    from leakguard.settings import Settings
+
+    run = Run(Engine(TrackerRegistry.default()))
+    run.engine.activate(trackers)
+    settings = Settings(trackers=trackers, grace=0.0)
+
+    def one_test() -> None:
+        run.end_test(run.begin_test("bench::test", settings))
+
+    one_test()
+    best = min(timeit.repeat(one_test, number=5000, repeat=7)) / 5000
+    run.engine.close()
+    return best * 1e6
+
+
+def print_engine_paths() -> None:
+    print()
+    print("leakguard's own clean path per test (begin + end, in-process, best of 7 × 5000):")
+    rows: list[tuple[str, tuple[str, ...]]] = [("engine, no trackers", ())]
+    rows += [(name, (name,)) for name in TRACKERS]
+    rows.append(("all six", tuple(TRACKERS)))
+    for label, trackers in rows:
+        print(f"  {label:<32} {engine_path(trackers):6.1f} µs")
+
+
 def run_once(folder: Path, args: list[str], n: int) -> float:
     out = folder / "timing.json"
     env = dict(os.environ, LEAKGUARD_BENCH_N=str(n), LEAKGUARD_BENCH_OUT=str(out))
@@ -203,6 +239,7 @@ def main() -> None:
                 f"{name:<34} {value:9.1f} {base:10.1f} {added:9.1f} {value / base:7.2f} "
                 f"{floor_text} {ratio_floor}"
             )
+    print_engine_paths()
 
 
 if __name__ == "__main__":
