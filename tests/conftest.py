@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.server_support import kill_if_same
 
 SHORT_GRACE = ("-o", "leakguard_grace=0.05")
 # Inner runs: no cache dir, no pytest-asyncio unless a test asks for it, short grace.
@@ -44,3 +48,15 @@ def start_leaky(name="leaky", daemon=False, seconds=3.0):
 def leaky_module(pytester: pytest.Pytester) -> None:
     """A helper module ``leaky`` importable by the inner test files."""
     pytester.makepyfile(leaky=LEAKY_THREAD)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private state dir for this test; at the end, kill what its records still hold."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("LEAKGUARD_STATE_DIR", str(path))
+    yield path
+    for record in (path / "servers").glob("*.json"):
+        data = json.loads(record.read_text())
+        for pid, ctime in [(data["pid"], data["create_time"]), *data["members"]]:
+            kill_if_same(pid, ctime)

@@ -10,7 +10,7 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -26,6 +26,10 @@ from leakguard.servers import (
     port_is_free,
     stop_stale_servers,
 )
+from tests.server_support import kill_if_same
+
+# Every test gets a private state dir whose recorded servers are killed afterwards.
+pytestmark = pytest.mark.usefixtures("state_dir")
 
 # A tiny TCP server. DELAY: seconds before listening; NOISE_KB: KiB written to stdout and stderr
 # first; CRASH: exit 3 at once; NEVER: never listen.
@@ -55,27 +59,6 @@ SERVER_SCRIPT = textwrap.dedent(
         c.close()
     """
 )
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private state dir; at the end, SIGKILL whatever our records still show as running."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("LEAKGUARD_STATE_DIR", str(path))
-    yield path
-    for record in (path / "servers").glob("*.json"):
-        data = json.loads(record.read_text())
-        for pid, ctime in [(data["pid"], data["create_time"]), *data["members"]]:
-            kill_if_same(pid, ctime)
-
-
-def kill_if_same(pid: int, create_time: float | None = None) -> None:
-    if pid == os.getpid():
-        return  # a forged record may name this very process
-    with contextlib.suppress(psutil.Error):
-        proc = psutil.Process(pid)
-        if create_time is None or proc.create_time() == create_time:
-            proc.kill()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,8 +16,9 @@ import pytest
 
 from leakguard.servers import free_port, port_is_free
 
-# Until leakguard.plugin registers the servers plugin, load it by name; the core plugin stays
-# off so these runs test the servers feature alone.
+# Every test gets a private state dir whose recorded servers are killed afterwards.
+pytestmark = pytest.mark.usefixtures("state_dir")
+
 # The servers plugin is loaded by the installed leakguard plugin, as users get it.
 PLUGIN: tuple[str, ...] = ()
 
@@ -47,27 +46,6 @@ KILL_MID_RUN = """
     def test_b(api):
         assert urllib.request.urlopen(api.url, timeout=5).status == 200
 """
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private state dir for the inner runs; at the end, kill what our records still hold."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("LEAKGUARD_STATE_DIR", str(path))
-    yield path
-    for record in (path / "servers").glob("*.json"):
-        data = json.loads(record.read_text())
-        for pid, ctime in [(data["pid"], data["create_time"]), *data["members"]]:
-            kill_if_same(pid, ctime)
-
-
-def kill_if_same(pid: int, create_time: float) -> None:
-    if pid == os.getpid():
-        return  # a forged record may name this very process
-    with contextlib.suppress(psutil.Error):
-        proc = psutil.Process(pid)
-        if proc.create_time() == create_time:
-            proc.kill()
 
 
 def running(pid: int, create_time: float) -> bool:
