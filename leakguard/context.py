@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from leakguard.engine import Engine, Snapshot
 from leakguard.errors import LeakError
+from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.report import format_leaks
 from leakguard.settings import DEFAULT_TRACKERS, Settings, parse_grace, parse_ignore, parse_trackers
@@ -48,6 +49,7 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
         self.leaks: list[Resource] = []
         self._engine: Engine | None = None
         self._before: Snapshot = {}
+        self._epoch = 0
 
     def _recreate_cm(self) -> check:
         # A decorated function may run concurrently or recursively: each call gets its own block.
@@ -60,6 +62,7 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
     def __enter__(self) -> check:
         self._engine = Engine(self._registry)
         self._engine.activate(self.settings.trackers)
+        self._epoch = LINEAGE.begin()
         self._before = self._engine.snapshot(self.settings.trackers, grace=self.settings.grace)
         return self
 
@@ -76,6 +79,7 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
             if self.leaks and self.settings.cleanup:
                 engine.cleanup(self.leaks, timeout=max(self.settings.grace, 1.0))
         finally:
+            LINEAGE.end(self._epoch)
             engine.close()
         if self.leaks and exc_type is None:
             # An exception already leaving the block is the real story: never replace it.

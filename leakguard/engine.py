@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leakguard.grace import settle
+from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.settings import IgnoreRule, Settings
 from leakguard.tracker import Key, Resource, Tracker
@@ -46,10 +47,15 @@ class Engine:
         self._trackers: dict[str, Tracker] = {}
         self.problems: dict[str, InternalProblem] = {}
         self.disabled: set[str] = set()
+        self._lineage_installed = False
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
         """Create and install trackers now, so they record origins before the first test."""
+        if not self._lineage_installed:
+            # Which thread started which: every tracker's notion of "the test's" rests on it.
+            LINEAGE.install()
+            self._lineage_installed = True
         for name in names:
             self.tracker(name)
 
@@ -74,6 +80,9 @@ class Engine:
             except Exception as exc:
                 self._fail(name, "uninstall", exc)
         self._trackers.clear()
+        if self._lineage_installed:
+            LINEAGE.uninstall()
+            self._lineage_installed = False
 
     # --- the clean path --------------------------------------------------------------------
     def snapshot(self, names: Iterable[str], grace: float | None = None) -> Snapshot:

@@ -18,6 +18,7 @@ from leakguard.baseline import Baseline, BaselineError
 from leakguard.engine import Engine, InternalProblem
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
 from leakguard.handle import LeakguardHandle
+from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.settings import SettingsError
@@ -162,12 +163,13 @@ class CheckedTestHooks:
         state = run.current if run is not None else None
         if run is None or state is None:
             return (yield)
-        before = run.engine.snapshot(state.settings.trackers)
-        try:
-            return (yield)
-        finally:
-            owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
-            run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+        with LINEAGE.fixture_setup():
+            before = run.engine.snapshot(state.settings.trackers)
+            try:
+                return (yield)
+            finally:
+                owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+                run.fixture_set_up(id(fixturedef), owner, before, state.settings)
 
     def pytest_fixture_post_finalizer(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest

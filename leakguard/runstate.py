@@ -11,6 +11,7 @@ from typing import Any
 
 from leakguard.baseline import Baseline
 from leakguard.engine import Engine, InternalProblem, Snapshot
+from leakguard.lineage import LINEAGE
 from leakguard.report import format_leaks, plural
 from leakguard.settings import IgnoreRule, Settings
 from leakguard.tracker import Key, Resource
@@ -43,6 +44,7 @@ class TestState:
     nodeid: str
     settings: Settings
     before: Snapshot
+    epoch: int = 0
     exclude: dict[str, set[Key]] = field(default_factory=dict)
     rules: list[IgnoreRule] = field(default_factory=list)
     residue_note: str | None = None
@@ -81,8 +83,13 @@ class Run:
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:
-        before = self.engine.snapshot(settings.trackers, grace=settings.grace)
-        state = TestState(nodeid, settings, before)
+        epoch = LINEAGE.begin()
+        try:
+            before = self.engine.snapshot(settings.trackers, grace=settings.grace)
+        except BaseException:
+            LINEAGE.end(epoch)
+            raise
+        state = TestState(nodeid, settings, before, epoch)
         if self.residue:
             state.residue_note = self._residue_note(before)
             if state.residue_note:
@@ -93,12 +100,15 @@ class Run:
     def end_test(self, state: TestState) -> list[Finding]:
         """Check the test, then any higher-scoped fixture finalized during its teardown."""
         self.current = None
-        exclude = self._owned_keys(state.exclude)
-        leaks = self.engine.find_leaks(
-            state.before, state.settings, exclude=exclude, extra_rules=state.rules
-        )
-        if leaks:
-            state.findings.append(self.conclude(state.nodeid, leaks, state.settings))
+        try:
+            exclude = self._owned_keys(state.exclude)
+            leaks = self.engine.find_leaks(
+                state.before, state.settings, exclude=exclude, extra_rules=state.rules
+            )
+            if leaks:
+                state.findings.append(self.conclude(state.nodeid, leaks, state.settings))
+        finally:
+            LINEAGE.end(state.epoch)
         if self.finished:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings

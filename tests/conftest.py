@@ -12,7 +12,7 @@ from tests.server_support import kill_if_same
 
 SHORT_GRACE = ("-o", "leakguard_grace=0.05")
 # Inner runs: no cache dir, no pytest-asyncio unless a test asks for it, short grace.
-QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio")
+QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly")
 
 RunLeakguard = Callable[..., pytest.RunResult]
 

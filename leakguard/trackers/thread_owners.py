@@ -6,8 +6,11 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from leakguard import patching
+from leakguard.lineage import EPOCH_ATTR, LINEAGE
 
 
 def _is_named(obj: object, module: str, name: str) -> bool:
@@ -30,6 +33,46 @@ def executor_of(thread: object) -> Any | None:
             if _has_base(owner, "concurrent.futures.thread", "ThreadPoolExecutor"):
                 return owner
     return None
+
+
+def install_pool_stamp() -> None:
+    """Stamp each ``ThreadPoolExecutor`` with the epoch of the code that made it.
+
+    Its workers start on whichever thread calls ``submit()``, often the test's even when the pool
+    is a session fixture's: only the pool's own age tells whose a new worker is.
+    """
+    for cls in _pool_classes():
+        patching.install(cls, "__init__", _stamping_init)
+
+
+def uninstall_pool_stamp() -> None:
+    for cls in _pool_classes():
+        patching.uninstall(cls, "__init__")
+
+
+def _pool_classes() -> list[type]:
+    # The package caches the class it imported first: after a re-import of its submodule (a
+    # pytester run, a reload) ``concurrent.futures.ThreadPoolExecutor`` and
+    # ``concurrent.futures.thread.ThreadPoolExecutor`` can be two classes.
+    import concurrent.futures as futures
+    from concurrent.futures import thread as futures_thread
+
+    classes: list[type] = [futures_thread.ThreadPoolExecutor]
+    if futures.ThreadPoolExecutor is not futures_thread.ThreadPoolExecutor:
+        classes.append(futures.ThreadPoolExecutor)
+    return classes
+
+
+def _stamping_init(original: Callable[..., None]) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        # After the original: a subclass's __init__ may call ours more than once; the first
+        # (innermost) stamp stands.
+        if EPOCH_ATTR not in self.__dict__:
+            setattr(self, EPOCH_ATTR, LINEAGE.creator())
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+    return __init__
 
 
 def server_of(thread: object) -> Any | None:

@@ -10,11 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from leakguard import patching
+from leakguard.lineage import LINEAGE, ORIGIN_ATTR, thread_epoch
 from leakguard.origin import Origin, capture
 from leakguard.tracker import Key, Resource, Tracker
 from leakguard.trackers import thread_owners
-
-_ORIGIN_ATTR = "_leakguard_origin"
 
 # Built-in ignores: threads started from these packages are their own business, each for a
 # reason that holds whatever the test does.
@@ -40,10 +39,13 @@ def _package_of(filename: str) -> str | None:
 class RawThread:
     """A thread started with ``_thread.start_new_thread``: no ``Thread`` object exists for it."""
 
-    def __init__(self, serial: int, function: Callable[..., Any], origin: Any) -> None:
+    def __init__(
+        self, serial: int, function: Callable[..., Any], origin: Any, epoch: int
+    ) -> None:
         self.serial = serial
         self.function = function
         self.origin = origin
+        self.epoch = epoch
         self.ident: int | None = None
 
 
@@ -63,12 +65,16 @@ class ThreadTracker(Tracker):
         self._serials = itertools.count(1)
 
     def install(self) -> None:
-        patching.install(threading.Thread, "start", _recording_start)
+        # Thread.start is stamped (origin, starter's epoch) by the lineage, which the engine
+        # installs for every tracker; pools are stamped here, at construction.
+        LINEAGE.install()
         patching.install(_thread, "start_new_thread", self._recording_start_new_thread)
+        thread_owners.install_pool_stamp()
 
     def uninstall(self) -> None:
-        patching.uninstall(threading.Thread, "start")
+        LINEAGE.uninstall()
         patching.uninstall(_thread, "start_new_thread")
+        thread_owners.uninstall_pool_stamp()
 
     def _recording_start_new_thread(self, original: Callable[..., int]) -> Callable[..., int]:
         raw_threads = self._raw
@@ -77,14 +83,16 @@ class ThreadTracker(Tracker):
         def start_new_thread(
             function: Callable[..., Any], args: tuple[Any, ...], kwargs: Any = None
         ) -> int:
-            raw = RawThread(next(serials), function, capture())
+            raw = RawThread(next(serials), function, capture(), LINEAGE.creator())
 
             def run(*a: Any, **kw: Any) -> Any:
-                raw.ident = _thread.get_ident()
+                ident = raw.ident = _thread.get_ident()
+                LINEAGE.raw[ident] = raw.epoch
                 try:
                     return function(*a, **kw)
                 finally:
                     raw_threads.pop(raw.serial, None)
+                    LINEAGE.raw.pop(ident, None)
 
             raw_threads[raw.serial] = raw
             try:
@@ -106,16 +114,21 @@ class ThreadTracker(Tracker):
 
     def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
         new = super().new_since(before, after)
+        epoch = LINEAGE.current
         for thread in list(new):
-            # A new worker of a pool that was already running before is the pool growing,
-            # not the test leaking: the pool's owner answers for it.
-            pool = thread_owners.executor_of(thread)
-            if pool is not None and any(t in before for t in getattr(pool, "_threads", ())):
+            if isinstance(thread, RawThread):
+                if not LINEAGE.belongs(thread.epoch, epoch):
+                    del new[thread]
+                continue
+            # Started by code that is not the test's (a fixture's server accepting, a thread an
+            # earlier test left, a C library's thread): that older owner answers for it.
+            if not LINEAGE.belongs(thread_epoch(thread), epoch):
                 del new[thread]
-            elif isinstance(thread, threading._DummyThread) and any(
-                raw.ident == thread.ident for raw in self._raw.values()
-            ):
-                # A foreign thread that touched threading: its raw record reports it.
+                continue
+            # A new worker of a pool made before the test (a fixture's) is the pool growing on
+            # demand, not the test leaking, even though the test's submit() started it.
+            pool = thread_owners.executor_of(thread)
+            if pool is not None and not LINEAGE.belongs(thread_epoch(pool), epoch):
                 del new[thread]
         return new
 
@@ -138,7 +151,7 @@ class ThreadTracker(Tracker):
             daemon = f"{daemon}, {owner}"
         target = getattr(thread, "_target", None)
         target_text = _qualified(type(thread).run if target is None else target)
-        raw_origin = getattr(thread, _ORIGIN_ATTR, None)
+        raw_origin = getattr(thread, ORIGIN_ATTR, None)
         return Resource(
             self.name,
             key,
@@ -168,14 +181,3 @@ class ThreadTracker(Tracker):
             return obj
         return None
 
-
-def _recording_start(
-    original: Callable[[threading.Thread], None],
-) -> Callable[[threading.Thread], None]:
-    def start(self: threading.Thread) -> None:
-        # Where the thread was started: a raw frame walk (≈ 1–2 µs), formatted only on a leak.
-        setattr(self, _ORIGIN_ATTR, capture())
-        original(self)
-
-    start.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
-    return start
