@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from leakguard.origin import Origin
 
 Key = Hashable
 """A resource's stable identity: equal keys mean the same resource, never merely the same number."""
+
+Category = Literal["leak", "native", "cache"]
+"""What leakguard concluded a new resource is:
+
+- ``leak``: the test's own, still there after the grace period: reported, cleaned up, failed.
+- ``native``: a descriptor that no Python object holds and no Python call opened (made in C):
+  never closed; named in the summary (``leakguard_native_action``).
+- ``cache``: still reachable from a library's module-level state (a process-wide cache):
+  named once in the summary with its ``holder``; never failed, never cleaned.
+"""
 
 
 @dataclass
@@ -31,6 +41,9 @@ class Resource:
     cleanup: str | None = None
     owner: str = ""
     notes: list[str] = field(default_factory=list)
+    category: Category = "leak"
+    holder: str = ""
+    """For a ``cache``: what keeps it, e.g. ``trio._core._thread_cache``."""
 
     @property
     def description(self) -> str:
@@ -50,6 +63,8 @@ class Resource:
             "cleanup": self.cleanup,
             "owner": self.owner,
             "notes": list(self.notes),
+            "category": self.category,
+            "holder": self.holder,
         }
 
     @classmethod
@@ -66,6 +81,8 @@ class Resource:
             cleanup=data.get("cleanup"),
             owner=data.get("owner", ""),
             notes=list(data.get("notes", [])),
+            category=data.get("category", "leak"),
+            holder=data.get("holder", ""),
         )
 
 
@@ -117,4 +134,13 @@ class Tracker:
 
     def identify(self, obj: object) -> Key | None:
         """The key of a live object of this kind (for ``leakguard.ignore(obj)``), else ``None``."""
+        return None
+
+    def owner_object(self, resource: Resource) -> object | None:
+        """The Python object whose reachability decides whose ``resource`` is, if any.
+
+        Called on the leak path only: the engine searches what holds this object, and a
+        resource still reachable from a library's module-level state is that library's cache
+        (category ``cache``), not the test's leak. ``None``: no such object (nothing to search).
+        """
         return None
