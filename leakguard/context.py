@@ -11,7 +11,7 @@ from leakguard.engine import Engine, Snapshot
 from leakguard.errors import LeakError
 from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
-from leakguard.report import format_leaks
+from leakguard.runstate import Run
 from leakguard.settings import DEFAULT_TRACKERS, Settings, parse_grace, parse_ignore, parse_trackers
 from leakguard.tracker import Resource
 
@@ -75,13 +75,14 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
         engine = self._engine
         assert engine is not None, "check.__exit__ without __enter__"
         try:
-            self.leaks = engine.find_leaks(self._before, self.settings)
-            if self.leaks and self.settings.cleanup:
-                engine.cleanup(self.leaks, timeout=max(self.settings.grace, 1.0))
+            found = engine.find_leaks(self._before, self.settings)
+            # The same conclusion as a checked test's: whose, cleanup, residue, the report.
+            findings = Run(engine).conclude(self.name, found, self.settings) if found else []
         finally:
             LINEAGE.end(self._epoch)
             engine.close()
-        if self.leaks and exc_type is None:
+        failing = [f for f in findings if f.kind == "leak" or f.action == "fail"]
+        self.leaks = [r for f in failing for r in f.leaks]
+        if failing and exc_type is None:
             # An exception already leaving the block is the real story: never replace it.
-            text = format_leaks(self.name, self.leaks, cleanup_enabled=self.settings.cleanup)
-            raise LeakError(text, self.leaks)
+            raise LeakError("\n\n".join(f.message for f in failing), self.leaks)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leakguard.grace import settle
+from leakguard.holders import find_holders
 from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.settings import IgnoreRule, Settings
@@ -237,6 +238,32 @@ class Engine:
         return resource
 
     # --- after a leak ----------------------------------------------------------------------
+    def classify(self, leaks: Sequence[Resource], root: str | None) -> None:
+        """Which leaks a library keeps in its module state: those are its process-wide cache.
+
+        One bounded holder search for all of them, on the leak path only.
+        """
+        searched: list[Resource] = []
+        objects: list[object] = []
+        for resource in leaks:
+            tracker = self._trackers.get(resource.tracker)
+            if resource.category != "leak" or tracker is None:
+                continue
+            try:
+                obj = tracker.owner_object(resource)
+            except Exception as exc:
+                self._report(resource.tracker, "owner search", exc)
+                continue
+            if obj is not None:
+                searched.append(resource)
+                objects.append(obj)
+        if not objects:
+            return
+        for resource, holder in zip(searched, find_holders(objects, root), strict=True):
+            if holder is not None and holder.library:
+                resource.category = "cache"
+                resource.holder = holder.name
+
     def cleanup(self, leaks: Sequence[Resource], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""
         by_tracker: dict[str, list[Resource]] = {}

@@ -62,6 +62,8 @@ class LeakguardHandle:
         """Check now; raise `LeakError` for what leaked so far (cleaned up per the settings)."""
         if self._state is None:
             return
-        finding = self._run.check_now(self._state)
-        if finding is not None:
-            raise LeakError(finding.message, finding.leaks)
+        failing = [f for f in self._run.check_now(self._state) if f.kind == "leak"]
+        if failing:
+            raise LeakError(
+                "\n\n".join(f.message for f in failing), [r for f in failing for r in f.leaks]
+            )

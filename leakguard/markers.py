@@ -25,7 +25,8 @@ from leakguard.settings import (
 MARKER_HELP = {
     "leakguard": (
         "leakguard(trackers=[...], ignore=[...], grace=1.0, action='fail', cleanup=True, "
-        "traceback=True): check this test for leaked resources, with these settings"
+        "traceback=True, native_action='report'): check this test for leaked resources, "
+        "with these settings"
     ),
     "no_resource_tracking": (
         "no_resource_tracking(*trackers): do not check this test for leaks "
@@ -33,7 +34,7 @@ MARKER_HELP = {
     ),
 }
 FIXTURE_NAME = "leakguard"
-MARKER_KEYS = ("trackers", "ignore", "grace", "action", "cleanup", "traceback")
+MARKER_KEYS = ("trackers", "ignore", "grace", "action", "cleanup", "traceback", "native_action")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _marker_value(key: str, value: Any, known: Collection[str], source: str) -> 
         return parse_ignore(lines, known, where)
     if key == "grace":
         return parse_grace(value, where)
-    if key == "action":
+    if key in ("action", "native_action"):
         return parse_action(value, where)
     if not isinstance(value, bool):
         raise SettingsError(f"{where}: expected True or False")

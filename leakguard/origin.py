@@ -50,10 +50,22 @@ def shorten_path(filename: str, root: str | None = None) -> str:
     return filename if rel.startswith(os.pardir) else rel
 
 
-@functools.cache
-def _stdlib_prefixes() -> tuple[str, ...]:
+def _stdlib_prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The standard library's folders, as written and resolved; and the package folders in it."""
     paths = sysconfig.get_paths()
-    return tuple({os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib")})
+    stdlib = {paths[k] for k in ("stdlib", "platstdlib") if k in paths}
+    stdlib |= {os.path.realpath(p) for p in stdlib}
+    packages = {paths[k] for k in ("purelib", "platlib") if k in paths}
+    packages |= {os.path.realpath(p) for p in packages}
+    return (
+        tuple(p.rstrip(os.sep) + os.sep for p in stdlib),
+        tuple(p.rstrip(os.sep) + os.sep for p in packages),
+    )
+
+
+# Resolved once, at import (on the main thread): a lookup must never touch the file system,
+# because it runs inside ``Thread.start`` on any thread, event loops included.
+_STDLIB, _PACKAGES = _stdlib_prefixes()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -61,18 +73,16 @@ def is_library_frame_file(filename: str) -> bool:
     """True for the standard library and leakguard itself: frames an origin skips over.
 
     Third-party packages (site-packages) are *not* skipped: a thread started by ``myapp``'s
-    server module is reported at that line, as users expect.
+    server module is reported at that line, as users expect. Pure string tests: no
+    ``realpath``, no ``stat`` (blockbuster-style checks forbid blocking calls in a loop).
     """
     if filename.startswith("<"):
         return True  # <frozen ...>, <string>: no useful location
     if filename.startswith(_LEAKGUARD_DIR):
         return True
-    real = os.path.realpath(filename)
-    for prefix in _stdlib_prefixes():
-        if real.startswith(prefix):
-            rest = real[len(prefix) :]
-            return "site-packages" not in rest and "dist-packages" not in rest
-    return False
+    if filename.startswith(_PACKAGES) or "-packages" + os.sep in filename:
+        return False
+    return filename.startswith(_STDLIB)
 
 
 def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None:

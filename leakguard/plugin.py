@@ -276,7 +276,7 @@ class RunReporter:
         if run_options.report_path:
             summary.write_json(run_options.report_path)
         if run_options.update_baseline and run_options.baseline_path:
-            count = Baseline.write(run_options.baseline_path, summary.findings)
+            count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
             path = run_options.baseline_path
             summary.notes.append(f"baseline written: {count} known leaks in {path}")
 

@@ -16,21 +16,31 @@ from leakguard.report import format_leaks, plural
 from leakguard.settings import IgnoreRule, Settings
 from leakguard.tracker import Key, Resource
 
+GROWTH_LIMIT = 16
+"""Alive resources one process-wide cache (or all native descriptors) may hold before each
+further one a test adds is that test's leak: a cache is bounded, a leak is not."""
+
 
 @dataclass
 class Finding:
-    """One owner's leaks, concluded: what the report says and what the summary and JSON keep."""
+    """One owner's leaks, concluded: what the report says and what the summary and JSON keep.
+
+    ``kind`` ``leak`` is the owner's own; ``kept`` holds what the owner made but does not own:
+    library caches and native descriptors, named in the summary only (unless an action says).
+    """
 
     owner: str
     action: str
     message: str
     leaks: list[Resource]
     residue: list[Resource]
+    kind: str = "leak"
 
     def payload(self) -> dict[str, Any]:
         return {
             "owner": self.owner,
             "action": self.action,
+            "kind": self.kind,
             "message": self.message,
             "leaks": [r.to_dict() for r in self.leaks],
             "residue": [r.to_dict() for r in self.residue],
@@ -77,6 +87,9 @@ class Run:
         self.fixtures: dict[int, FixtureRecord] = {}
         self.finished: list[FixtureRecord] = []
         self.residue: dict[tuple[str, Key], ResidueEntry] = {}
+        # What caches and native descriptors hold, by holder: to tell a bounded cache from
+        # one that grows test after test (that growth is a leak).
+        self.kept: dict[str, list[Resource]] = {}
         # Per test, until its reports are logged: leak payloads and "ran with residue" notes.
         self.payloads: dict[str, list[dict[str, Any]]] = {}
         self.residue_notes: dict[str, str] = {}
@@ -106,21 +119,21 @@ class Run:
                 state.before, state.settings, exclude=exclude, extra_rules=state.rules
             )
             if leaks:
-                state.findings.append(self.conclude(state.nodeid, leaks, state.settings))
+                state.findings.extend(self.conclude(state.nodeid, leaks, state.settings))
         finally:
             LINEAGE.end(state.epoch)
         if self.finished:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings
 
-    def check_now(self, state: TestState) -> Finding | None:
+    def check_now(self, state: TestState) -> list[Finding]:
         """A mid-test check (``leakguard.check()`` on the fixture handle)."""
         exclude = self._owned_keys(state.exclude)
         leaks = self.engine.find_leaks(
             state.before, state.settings, exclude=exclude, extra_rules=state.rules
         )
         if not leaks:
-            return None
+            return []
         for resource in leaks:  # reported once: the end-of-test check does not repeat them
             state.exclude.setdefault(resource.tracker, set()).add(resource.key)
         return self.conclude(state.nodeid, leaks, state.settings)
@@ -149,7 +162,7 @@ class Run:
             record = self.finished.pop(0)
             leaks = self.engine.find_survivors(record.owned, record.settings)
             if leaks:
-                findings.append(self.conclude(record.owner, leaks, record.settings))
+                findings.extend(self.conclude(record.owner, leaks, record.settings))
         return findings
 
     def _owned_keys(self, extra: dict[str, set[Key]]) -> dict[str, set[Key]]:
@@ -162,13 +175,34 @@ class Run:
         return merged
 
     # --- after a leak ----------------------------------------------------------------------
-    def conclude(self, owner: str, leaks: list[Resource], settings: Settings) -> Finding:
-        """Describe (done), clean up, note residue, format: in that order."""
-        for resource in leaks:
+    def conclude(self, owner: str, found: list[Resource], settings: Settings) -> list[Finding]:
+        """Sort out whose each resource is, then for the owner's own: clean up, note residue,
+        format (in that order). Caches and native descriptors are named, never touched."""
+        self.engine.classify(found, self.root)
+        for resource in found:
             resource.owner = owner
+        self._grown(found)
+        leaks = [r for r in found if r.category == "leak"]
+        findings: list[Finding] = []
+        if leaks:
+            findings.append(self._conclude_leaks(owner, leaks, settings))
+        natives = [r for r in found if r.category == "native"]
+        if natives:
+            message = format_leaks(owner, natives, cleanup_enabled=False, root=self.root)
+            message = message.replace(" leaked ", " left native descriptors: ", 1)
+            findings.append(
+                Finding(owner, settings.native_action, message, natives, [], kind="native")
+            )
+        caches = [r for r in found if r.category == "cache"]
+        if caches:
+            findings.append(Finding(owner, "report", "", caches, [], kind="cache"))
+        return findings
+
+    def _conclude_leaks(self, owner: str, leaks: list[Resource], settings: Settings) -> Finding:
         residue: list[Resource] = []
         if settings.cleanup:
-            self.engine.cleanup(leaks, timeout=max(settings.grace, 0.5))
+            # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
+            self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
             residue = self.engine.still_present(leaks)
             for resource in residue:
                 self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
@@ -186,6 +220,25 @@ class Run:
             owner, leaks, cleanup_enabled=settings.cleanup, root=self.root, notes=notes
         )
         return Finding(owner, action, message, leaks, residue)
+
+    def _grown(self, found: list[Resource]) -> None:
+        """A cache (or the native descriptors) past `GROWTH_LIMIT` alive: what this owner added
+        is its leak. Never cleaned up all the same: the holder still owns it."""
+        for resource in found:
+            if resource.category == "leak":
+                continue
+            group = resource.holder if resource.category == "cache" else "native descriptors"
+            kept = self.kept.setdefault(group, [])
+            kept.append(resource)
+            if len(kept) > GROWTH_LIMIT:
+                kept[:] = self.engine.still_present(kept)
+            if len(kept) > GROWTH_LIMIT:
+                what = f"process-wide cache {group}" if resource.category == "cache" else group
+                resource.notes.append(
+                    f"{what} keeps growing ({len(kept)} alive): left as is, reported as a leak"
+                )
+                resource.category = "leak"
+                resource.cleanup = "left as is (its holder still owns it)"
 
     def _residue_note(self, before: Snapshot) -> str | None:
         present = []

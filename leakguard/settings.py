@@ -46,6 +46,9 @@ class Settings:
     grace: float = 1.0
     ignore: tuple[IgnoreRule, ...] = ()
     traceback: bool = True
+    native_action: Action = "report"
+    """For a descriptor made in C that no Python object holds: never closed, so by default
+    only named in the summary (a warning would be a failure under ``-W error``)."""
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # keys checked by callers

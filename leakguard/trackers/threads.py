@@ -176,6 +176,9 @@ class ThreadTracker(Tracker):
     def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
         return thread_owners.stop_threads([r.handle for r in resources], timeout)
 
+    def owner_object(self, resource: Resource) -> object | None:
+        return resource.handle if isinstance(resource.handle, threading.Thread) else None
+
     def identify(self, obj: object) -> Key | None:
         if isinstance(obj, threading.Thread):
             return obj
