@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from leakguard.jsonfile import write_json_atomic
 from leakguard.tracker import Resource
 
 _NUMBER = re.compile(r"\d+")
@@ -33,13 +34,19 @@ class Baseline:
 
     @classmethod
     def load(cls, path: str, source: str) -> Baseline:
-        """A missing file is an empty baseline (``--leakguard-update-baseline`` makes one)."""
+        """A missing file in an existing folder is an empty baseline (the first adoption run);
+        a missing folder or a malformed file is an error naming the option."""
         if not os.path.exists(path):
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise BaselineError(
+                    f"{source}: baseline file {path!r}: the directory {folder!r} does not exist"
+                )
             return cls()
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-            entries = [(e["owner"], e["tracker"], e["description"]) for e in data["known"]]
+            entries = [_entry(e, n) for n, e in enumerate(data["known"], start=1)]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BaselineError(f"{source}: cannot read baseline file {path!r}: {exc}") from None
         return cls(entries)
@@ -66,11 +73,12 @@ class Baseline:
             "comment": "Known leaks: reported, not failed. Rewrite: --leakguard-update-baseline.",
             "known": [{"owner": o, "tracker": t, "description": d} for o, t, d in entries],
         }
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
         return len(entries)
+
+
+def _entry(entry: Any, number: int) -> tuple[str, str, str]:
+    owner, tracker, description = (entry[k] for k in ("owner", "tracker", "description"))
+    if not (isinstance(owner, str) and isinstance(tracker, str) and isinstance(description, str)):
+        raise ValueError(f"entry {number}: owner, tracker and description must be strings")
+    return owner, tracker, description

@@ -20,19 +20,52 @@ Snapshot = dict[str, Mapping[Key, Any]]
 _NO_KEYS: frozenset[Key] = frozenset()
 
 
+SNAPSHOT_FAULTS_TO_DISABLE = 3
+"""Consecutive failed snapshots before a tracker is switched off: one bad moment (a weak
+dictionary changing size under a gc callback) must not blind it for the rest of the run."""
+
+
 @dataclass(frozen=True)
 class InternalProblem:
-    """A fault inside a tracker: reported once; the tracker is off for the rest of the run."""
+    """A fault inside leakguard: shown in the summary whatever the warning filters."""
 
     tracker: str
     phase: str
     error: str
+    during: str = ""
+    """The test (or fixture, or block) being checked, if any."""
+    disabled: bool = False
+    traceback: str = ""
+
+    @classmethod
+    def of(cls, exc: BaseException, phase: str, tracker: str = "", **extra: Any) -> InternalProblem:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(tracker, phase, _one_line(exc), traceback=trace, **extra)
 
     def message(self) -> str:
-        return (
-            f"leakguard internal problem: tracker {self.tracker!r} failed in {self.phase} "
-            f"({self.error}); it is disabled for the rest of this run"
+        where = f" during {self.during}" if self.during else ""
+        if not self.tracker:
+            return f"leakguard internal problem: {self.phase}{where}: {self.error}"
+        tail = (
+            f"; disabled: blind from {self.during or 'here'} on"
+            if self.disabled
+            else "; it keeps working"
         )
+        return (
+            f"leakguard internal problem: tracker {self.tracker!r}, {self.phase}{where}: "
+            f"{self.error}{tail}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message": self.message(),
+            "tracker": self.tracker,
+            "phase": self.phase,
+            "error": self.error,
+            "during": self.during,
+            "disabled": self.disabled,
+            "traceback": self.traceback,
+        }
 
 
 class Engine:
@@ -49,6 +82,9 @@ class Engine:
         self.problems: dict[str, InternalProblem] = {}
         self.disabled: set[str] = set()
         self._lineage_installed = False
+        self._snapshot_faults: dict[str, int] = {}
+        self.during = ""
+        """What is being checked now (a test id), named in internal problems."""
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -101,7 +137,10 @@ class Engine:
             try:
                 snap[name] = tracker.snapshot()
             except Exception as exc:
-                self._fail(name, "snapshot", exc)
+                self._snapshot_fault(name, exc)
+            else:
+                if self._snapshot_faults:
+                    self._snapshot_faults.pop(name, None)
         return snap
 
     def find_leaks(
@@ -128,7 +167,7 @@ class Engine:
             try:
                 now = tracker.snapshot()
             except Exception as exc:
-                self._fail(name, "snapshot", exc)
+                self._snapshot_fault(name, exc)
                 continue
             # `is`: a tracker may hand back the very mapping it gave before when nothing
             # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
@@ -185,9 +224,14 @@ class Engine:
                 if tracker is None:
                     continue
                 try:
-                    items = candidates(name, tracker, tracker.snapshot())
+                    now = tracker.snapshot()
                 except Exception as exc:
-                    self._fail(name, "snapshot", exc)
+                    self._snapshot_fault(name, exc)
+                    continue
+                try:
+                    items = candidates(name, tracker, now)
+                except Exception as exc:
+                    self.report_fault(name, "new_since", exc)
                     continue
                 count = len(found)
                 for key, handle in items.items():
@@ -228,7 +272,7 @@ class Engine:
             if tracker.builtin_ignore(resource) is not None:
                 return None
         except Exception as exc:
-            self._report(tracker.name, "describe", exc)
+            self.report_fault(tracker.name, "describe", exc)
             resource = Resource(tracker.name, key, tracker.name, repr(key), "(description failed)")
         if not settings.traceback:
             resource.origin = None
@@ -252,7 +296,7 @@ class Engine:
             try:
                 obj = tracker.owner_object(resource)
             except Exception as exc:
-                self._report(resource.tracker, "owner search", exc)
+                self.report_fault(resource.tracker, "owner search", exc)
                 continue
             if obj is not None:
                 searched.append(resource)
@@ -277,8 +321,10 @@ class Engine:
                 try:
                     outcomes = list(tracker.cleanup(group, timeout))
                 except Exception as exc:
-                    self._fail(name, "cleanup", exc)
-                    outcomes = [f"{r.kind} not cleaned up (cleanup failed)" for r in group]
+                    # Against these resources, not the tracker: it keeps checking later tests.
+                    self.report_fault(name, "cleanup", exc)
+                    why = _one_line(exc)
+                    outcomes = [f"{r.kind} {r.label}: cleanup failed ({why})" for r in group]
             for resource, outcome in zip(group, outcomes, strict=False):
                 resource.cleanup = outcome
 
@@ -297,9 +343,16 @@ class Engine:
         return None
 
     # --- faults ----------------------------------------------------------------------------
+    def _snapshot_fault(self, name: str, exc: BaseException) -> None:
+        count = self._snapshot_faults[name] = self._snapshot_faults.get(name, 0) + 1
+        if count >= SNAPSHOT_FAULTS_TO_DISABLE:
+            self._fail(name, "snapshot", exc)
+        else:
+            self.report_fault(name, "snapshot", exc)
+
     def _fail(self, name: str, phase: str, exc: BaseException) -> None:
-        """A tracker fault: disable the tracker and report it once."""
-        self._report(name, phase, exc)
+        """A fault the tracker cannot go on after: disable it and say from where it is blind."""
+        self.report_fault(name, phase, exc, disabled=True)
         self.disabled.add(name)
         tracker = self._trackers.pop(name, None)
         if tracker is not None and phase != "uninstall":
@@ -307,11 +360,17 @@ class Engine:
             with contextlib.suppress(Exception):
                 tracker.uninstall()
 
-    def _report(self, name: str, phase: str, exc: BaseException) -> None:
-        if name in self.problems:
+    def report_fault(
+        self, name: str, phase: str, exc: BaseException, disabled: bool = False
+    ) -> None:
+        key = f"{name}/{phase}/{disabled}"
+        if key in self.problems:
             return
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        problem = InternalProblem(name, phase, error)
-        self.problems[name] = problem
+        problem = InternalProblem.of(exc, phase, name, during=self.during, disabled=disabled)
+        self.problems[key] = problem
         if self._on_problem is not None:
             self._on_problem(problem)
+
+
+def _one_line(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from leakguard.jsonfile import unwritable_reason
 from leakguard.settings import (
     DEFAULT_TRACKERS,
     Settings,
@@ -116,9 +117,7 @@ def add_options(parser: pytest.Parser) -> None:
         "leakguard_trackers", HELP["trackers"], type="string", default=" ".join(DEFAULT_TRACKERS)
     )
     parser.addini("leakguard_action", HELP["action"], type="string", default="fail")
-    parser.addini(
-        "leakguard_native_action", HELP["native_action"], type="string", default="report"
-    )
+    parser.addini("leakguard_native_action", HELP["native_action"], type="string", default="report")
     parser.addini("leakguard_cleanup", HELP["cleanup"], type="string", default="true")
     parser.addini("leakguard_grace", HELP["grace"], type="string", default="1.0")
     parser.addini("leakguard_ignore", HELP["ignore"], type="linelist", default=[])
@@ -171,6 +170,14 @@ def read_run_options(config: pytest.Config, known: Collection[str]) -> RunOption
         config.getoption("leakguard_baseline") or str(config.getini("leakguard_baseline")).strip()
     )
     update = bool(config.getoption("leakguard_update_baseline"))
+    # Checked now, not at the end of the run: a traceback there would lose the result line.
+    for path, name in (
+        (report, "leakguard_report"),
+        (baseline if update else "", "leakguard_baseline"),
+    ):
+        why = unwritable_reason(path) if path else None
+        if why:
+            raise pytest.UsageError(f"{name}: cannot write {path!r}: {why}")
     if update and not baseline:
         raise pytest.UsageError(
             "--leakguard-update-baseline needs a file: "

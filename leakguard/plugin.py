@@ -57,10 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     summary = Summary()
 
     def on_problem(problem: InternalProblem) -> None:
-        summary.add_problem(problem.message())
-        # -W error must not turn leakguard's own fault into the user's failure.
-        with contextlib.suppress(Warning):
-            warnings.warn(LeakguardInternalWarning(problem.message()), stacklevel=2)
+        _record_problem(config, problem.to_dict())
 
     baseline = None
     if run_options.baseline_path and not run_options.update_baseline:
@@ -164,12 +161,19 @@ class CheckedTestHooks:
         if run is None or state is None:
             return (yield)
         with LINEAGE.fixture_setup():
-            before = run.engine.snapshot(state.settings.trackers)
+            try:
+                before = run.engine.snapshot(state.settings.trackers)
+            except Exception as exc:  # a fault in leakguard must never become the user's error
+                _internal_problem(request.node, exc, "fixture setup")
+                return (yield)
             try:
                 return (yield)
             finally:
                 owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
-                run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+                try:
+                    run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+                except Exception as exc:
+                    _internal_problem(request.node, exc, "fixture setup")
 
     def pytest_fixture_post_finalizer(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
@@ -217,11 +221,24 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     return findings
 
 
-def _internal_problem(item: pytest.Item, exc: Exception) -> None:
-    message = f"leakguard internal problem while checking {item.nodeid}: {exc!r}"
-    item.config.stash[SUMMARY].add_problem(message)
+def _internal_problem(
+    item: pytest.Item | pytest.Collector, exc: Exception, phase: str = "check"
+) -> None:
+    """A fault in leakguard's own glue while checking ``item``: never the user's error."""
+    _record_problem(item.config, InternalProblem.of(exc, phase, during=item.nodeid).to_dict())
+
+
+def _record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
+    """Every internal problem reaches the summary (on an xdist worker: through the next test
+    report), whatever the warning filters say; a warning is issued as well."""
+    run = config.stash.get(RUN, None)
+    if hasattr(config, "workerinput") and run is not None:
+        run.pending_problems.append(data)
+    else:
+        config.stash[SUMMARY].add_problem(data)
+    # -W error must not turn leakguard's own fault into the user's failure.
     with contextlib.suppress(Warning):
-        warnings.warn(LeakguardInternalWarning(message), stacklevel=1)
+        warnings.warn(LeakguardInternalWarning(data["message"]), stacklevel=2)
 
 
 @pytest.fixture
@@ -230,6 +247,10 @@ def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
     config = request.config
     state = request.node.stash.get(STATE, None)
     return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
+
+
+def _file_problem(option: str, exc: OSError) -> dict[str, Any]:
+    return InternalProblem.of(exc, f"{option}: writing the file").to_dict()
 
 
 class RunReporter:
@@ -256,9 +277,18 @@ class RunReporter:
             payload = run.payloads.pop(report.nodeid, None)
             if payload:
                 report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
+        if run.pending_problems:
+            problems = list(run.pending_problems)
+            run.pending_problems.clear()
+            report.leakguard_problems = problems  # type: ignore[attr-defined]  # as above
+        if self.is_worker:
+            return
+        summary = self.config.stash[SUMMARY]
         payload = getattr(report, "leakguard", None)
-        if payload and not self.is_worker:
-            self.config.stash[SUMMARY].add(payload)
+        if payload:
+            summary.add(payload)
+        for problem in getattr(report, "leakguard_problems", None) or ():
+            summary.add_problem(problem)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -272,13 +302,29 @@ class RunReporter:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         run_options = self.config.stash[RUN_OPTIONS]
         if self.is_worker:
+            # What no test report carried (a fault after the last test) goes with the worker.
+            self.config.workeroutput["leakguard_problems"] = list(run.pending_problems)  # type: ignore[attr-defined]  # xdist's
             return
-        if run_options.report_path:
-            summary.write_json(run_options.report_path)
         if run_options.update_baseline and run_options.baseline_path:
-            count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
-            path = run_options.baseline_path
-            summary.notes.append(f"baseline written: {count} known leaks in {path}")
+            try:
+                count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
+            except OSError as exc:
+                summary.add_problem(_file_problem("--leakguard-update-baseline", exc))
+            else:
+                path = run_options.baseline_path
+                summary.notes.append(f"baseline written: {count} known leaks in {path}")
+        if run_options.report_path:
+            try:
+                summary.write_json(run_options.report_path)
+            except OSError as exc:
+                summary.add_problem(_file_problem("leakguard_report", exc))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # pytest-xdist's controller: problems a worker had after its last test report.
+        output = getattr(node, "workeroutput", None) or {}
+        for problem in output.get("leakguard_problems", ()):
+            self.config.stash[SUMMARY].add_problem(problem)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         summary = self.config.stash[SUMMARY]

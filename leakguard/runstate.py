@@ -93,10 +93,13 @@ class Run:
         # Per test, until its reports are logged: leak payloads and "ran with residue" notes.
         self.payloads: dict[str, list[dict[str, Any]]] = {}
         self.residue_notes: dict[str, str] = {}
+        # Internal problems on an xdist worker, until a report carries them to the controller.
+        self.pending_problems: list[dict[str, Any]] = []
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:
         epoch = LINEAGE.begin()
+        self.engine.during = nodeid
         try:
             before = self.engine.snapshot(settings.trackers, grace=settings.grace)
         except BaseException:
@@ -145,7 +148,11 @@ class Run:
         for name, snap in after.items():
             tracker = self.engine.tracker(name)
             if tracker is not None and name in before:
-                new = tracker.new_since(before[name], snap)
+                try:
+                    new = tracker.new_since(before[name], snap)
+                except Exception as exc:  # the fixture's setup result stands
+                    self.engine.report_fault(name, f"new_since ({owner} set up)", exc)
+                    continue
                 if new:
                     owned[name] = new
         if owned:

@@ -3,27 +3,27 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from leakguard.report import plural
+from leakguard.jsonfile import write_json_atomic
+from leakguard.report import MAX_ROWS_PER_KIND, plural
 
 
 class Summary:
     def __init__(self) -> None:
         self.findings: list[dict[str, Any]] = []
-        self.problems: list[str] = []
+        self.problems: list[dict[str, Any]] = []
         self.notes: list[str] = []
 
     def add(self, payloads: list[dict[str, Any]]) -> None:
         self.findings.extend(payloads)
 
-    def add_problem(self, message: str) -> None:
-        if message not in self.problems:
-            self.problems.append(message)
+    def add_problem(self, problem: dict[str, Any]) -> None:
+        """One internal problem (tracker, phase, during, error, message, traceback)."""
+        if all(p["message"] != problem["message"] for p in self.problems):
+            self.problems.append(problem)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.findings if f.get("kind", "leak") == kind]
@@ -43,18 +43,27 @@ class Summary:
             line(f"{owners} leaked {plural(total, 'resource')} ({by_tracker})")
             for finding in leaking:
                 line(f"{finding['owner']} [{finding['action']}]")
-                for leak in finding["leaks"]:
+                for leak in finding["leaks"][:MAX_ROWS_PER_KIND]:
                     outcome = f" -> {leak['cleanup']}" if leak.get("cleanup") else ""
                     line(f"    {leak['description']}{outcome}")
+                _more(line, len(finding["leaks"]), "resource")
             residue = [(f["owner"], r) for f in leaking for r in f["residue"]]
             if residue:
                 line(f"residue (cleanup could not remove {plural(len(residue), 'resource')}):")
-                for owner, r in residue:
+                for owner, r in residue[:MAX_ROWS_PER_KIND]:
                     line(f"    {r['description']} (from {owner})")
+                _more(line, len(residue), "resource")
             else:
                 line("residue: none (cleanup removed everything it was allowed to)")
         self._write_kept(line)
-        for text in (*self.problems, *self.notes):
+        if self.problems:
+            line(
+                f"internal problems ({len(self.problems)}; leakguard's own faults, "
+                "your results stand; tracebacks in the JSON report):"
+            )
+            for problem in self.problems:
+                line(f"    {problem['message']}")
+        for text in self.notes:
             line(text)
 
     def _write_kept(self, line: Callable[[str], None]) -> None:
@@ -87,10 +96,10 @@ class Summary:
         }
 
     def write_json(self, path: str) -> None:
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        write_json_atomic(path, self.to_json())
+
+
+def _more(line: Callable[[str], None], count: int, word: str) -> None:
+    if count > MAX_ROWS_PER_KIND:
+        more = count - MAX_ROWS_PER_KIND
+        line(f"    … and {more} more {word}{'s' if more != 1 else ''} (all in the JSON report)")
