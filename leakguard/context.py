@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import ContextDecorator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from leakguard.engine import Engine, Snapshot
-from leakguard.errors import LeakError
+from leakguard import active
+from leakguard.engine import Engine, InternalProblem, Snapshot
+from leakguard.errors import LeakError, LeakguardInternalWarning
 from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.runstate import Run
@@ -35,7 +37,9 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
         registry: TrackerRegistry | None = None,
         name: str = "block",
     ) -> None:
-        self._registry = registry or TrackerRegistry.default()
+        # Inside a pytest run: its registry, so trackers a conftest registered work here too.
+        running = active.current()
+        self._registry = registry or (running.registry if running else TrackerRegistry.default())
         known = self._registry.names()
         self.settings = Settings(
             trackers=parse_trackers(
@@ -47,6 +51,8 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
         )
         self.name = name
         self.leaks: list[Resource] = []
+        self.problems: list[InternalProblem] = []
+        """leakguard's own faults during the block (also in the run's summary, or warned)."""
         self._engine: Engine | None = None
         self._before: Snapshot = {}
         self._epoch = 0
@@ -56,15 +62,24 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
         clone = check.__new__(check)
         clone.__dict__.update(self.__dict__)
         clone.leaks = []
+        clone.problems = []
         clone._engine = None
         return clone
 
     def __enter__(self) -> check:
-        self._engine = Engine(self._registry)
+        self._engine = Engine(self._registry, self._on_problem)
         self._engine.activate(self.settings.trackers)
         self._epoch = LINEAGE.begin()
         self._before = self._engine.snapshot(self.settings.trackers, grace=self.settings.grace)
         return self
+
+    def _on_problem(self, problem: InternalProblem) -> None:
+        self.problems.append(problem)
+        running = active.current()
+        if running is not None:
+            running.on_problem(problem)
+        else:
+            warnings.warn(LeakguardInternalWarning(problem.message()), stacklevel=3)
 
     def __exit__(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from leakguard import markers, options
+from leakguard import active, markers, options
 from leakguard.baseline import Baseline, BaselineError
 from leakguard.engine import Engine, InternalProblem
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
@@ -34,6 +34,7 @@ REGISTRY = pytest.StashKey[TrackerRegistry]()
 SUMMARY = pytest.StashKey[Summary]()
 PLAN = pytest.StashKey["markers.Plan | None"]()
 STATE = pytest.StashKey[TestState]()
+ACTIVE = pytest.StashKey[active.ActiveRun]()
 REPORTER_NAME = "leakguard-reporter"
 PHASES_NAME = "leakguard-test-phases"
 
@@ -66,6 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
     run = Run(Engine(registry, on_problem), root=str(config.rootpath), baseline=baseline)
+    config.stash[ACTIVE] = active.ActiveRun(registry, on_problem)
+    active.push(config.stash[ACTIVE])
     config.stash[REGISTRY] = registry
     config.stash[RUN_OPTIONS] = run_options
     config.stash[SUMMARY] = summary
@@ -80,6 +83,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None:
         run.engine.close()
+    if ACTIVE in config.stash:
+        active.pop(config.stash[ACTIVE])
     for name in (REPORTER_NAME, PHASES_NAME):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
@@ -245,8 +250,29 @@ def _record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
 def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
     """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
     config = request.config
-    state = request.node.stash.get(STATE, None)
+    item = request.node
+    state = item.stash.get(STATE, None)
+    if state is None and isinstance(item, pytest.Item):
+        state = _check_from_now(item)
     return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
+
+
+def _check_from_now(item: pytest.Item) -> TestState:
+    """The fixture was asked for late (``request.getfixturevalue``): check from this point on,
+    rather than hand out a handle whose ``check()`` and ``ignore()`` do nothing."""
+    config = item.config
+    known = config.stash[REGISTRY].names()
+    plan = markers.plan_for(item, config.stash[RUN_OPTIONS].settings, True, known)
+    if plan is None:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the leakguard fixture was requested, but the test is marked "
+            "no_resource_tracking: nothing would be checked"
+        )
+    if config.pluginmanager.get_plugin(PHASES_NAME) is None:
+        config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
+    state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
+    item.stash[STATE] = state
+    return state
 
 
 def _file_problem(option: str, exc: OSError) -> dict[str, Any]:

@@ -114,3 +114,108 @@ def test_check_rejects_an_unknown_tracker(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest(*QUIET).assert_outcomes(passed=1)
+
+
+COUNTER_TRACKER = """
+from leakguard import Tracker, Resource
+
+ITEMS = set()
+
+class Items(Tracker):
+    name = "items"
+    def snapshot(self):
+        return dict.fromkeys(ITEMS)
+    def describe(self, key, handle):
+        return Resource(self.name, key, "item", repr(key))
+    def cleanup(self, resources, timeout):
+        for r in resources:
+            ITEMS.discard(r.key)
+        return ["item removed" for r in resources]
+
+def pytest_leakguard_register_trackers(registry):
+    registry.register(Items)
+"""
+
+
+def test_check_inside_pytest_knows_the_trackers_a_conftest_registered(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(COUNTER_TRACKER)
+    pytester.makepyfile(
+        test_it="""
+        import pytest, leakguard, conftest
+
+        def test_block():
+            with pytest.raises(leakguard.LeakError, match="item 'x'"):
+                with leakguard.check(trackers=["items"], grace=0):
+                    conftest.ITEMS.add("x")
+            assert conftest.ITEMS == set()
+        """
+    )
+    pytester.runpytest(*QUIET).assert_outcomes(passed=1)
+
+
+def test_check_outside_pytest_warns_about_a_tracker_fault_instead_of_passing_silently(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import pytest, leakguard
+        from leakguard import Tracker
+        from leakguard.registry import TrackerRegistry
+
+        class Broken(Tracker):
+            name = "broken"
+            def snapshot(self):
+                raise OSError("no /proc here")
+
+        def test_block():
+            registry = TrackerRegistry()
+            registry.register(Broken)
+            block = leakguard.check(trackers=["broken"], grace=0, registry=registry)
+            with pytest.warns(leakguard.LeakguardInternalWarning, match="no /proc here"):
+                with block:
+                    pass
+            assert [p.tracker for p in block.problems] == ["broken"]
+        """
+    )
+    # -p no:leakguard: no pytest run of leakguard's is active, as in a plain script.
+    pytester.runpytest(*QUIET, "-p", "no:leakguard").assert_outcomes(passed=1)
+
+
+def test_check_nested_in_a_checked_test_sees_raw_threads(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import _thread, threading, pytest, leakguard
+
+        STOP = threading.Event()
+
+        def test_block():
+            with pytest.raises(leakguard.LeakError, match="raw _thread"):
+                with leakguard.check(trackers=["threads"], grace=0.05):
+                    _thread.start_new_thread(STOP.wait, (2,))
+            STOP.set()
+        """
+    )
+    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=1")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_fixture_asked_for_late_checks_the_test_from_then_on(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, pytest, leakguard
+
+        STOP = threading.Event()
+
+        def test_late(request):
+            handle = request.getfixturevalue("leakguard")
+            threading.Thread(target=STOP.wait, args=(2,), name="late", daemon=True).start()
+            with pytest.raises(leakguard.LeakError, match="thread 'late'"):
+                handle.check()
+            threading.Thread(target=STOP.wait, args=(2,), name="later", daemon=True).start()
+        """
+    )
+    result = pytester.runpytest(*QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_late leaked 1 resource", "  thread 'later'*"])

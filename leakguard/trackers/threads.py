@@ -56,13 +56,19 @@ def _qualified(obj: object) -> str:
     return f"{module}:{name}"
 
 
+_RAW_THREADS: dict[int, RawThread] = {}
+_RAW_SERIALS = itertools.count(1)
+
+
 class ThreadTracker(Tracker):
     name = "threads"
 
     def __init__(self) -> None:
         # Live raw threads, keyed by serial; the patched start_new_thread adds and removes them.
-        self._raw: dict[int, RawThread] = {}
-        self._serials = itertools.count(1)
+        # Process-wide, like the patch: a nested user (a ``check()`` block inside a checked
+        # test, a pytester run) shares the first user's wrapper, so it must share its records.
+        self._raw = _RAW_THREADS
+        self._serials = _RAW_SERIALS
 
     def install(self) -> None:
         # Thread.start is stamped (origin, starter's epoch) by the lineage, which the engine
