@@ -269,11 +269,15 @@ class Engine:
     ) -> Resource | None:
         try:
             resource = tracker.describe(key, handle)
-            if tracker.builtin_ignore(resource) is not None:
-                return None
         except Exception as exc:
             self.report_fault(tracker.name, "describe", exc)
             resource = Resource(tracker.name, key, tracker.name, repr(key), "(description failed)")
+        else:
+            try:
+                if tracker.builtin_ignore(resource) is not None:
+                    return None
+            except Exception as exc:  # not ignored, then: reported as what it is
+                self.report_fault(tracker.name, "builtin_ignore", exc)
         if not settings.traceback:
             resource.origin = None
         for rule in rules:
@@ -296,7 +300,7 @@ class Engine:
             try:
                 obj = tracker.owner_object(resource)
             except Exception as exc:
-                self.report_fault(resource.tracker, "owner search", exc)
+                self.report_fault(resource.tracker, "owner_object", exc)
                 continue
             if obj is not None:
                 searched.append(resource)

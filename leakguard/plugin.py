@@ -322,6 +322,8 @@ class RunReporter:
         run = self.config.stash[RUN]
         summary = self.config.stash[SUMMARY]
         findings = run.check_finished_fixtures()
+        # Uninstalled now, not at unconfigure: a fault there must still reach the summary.
+        run.engine.close()
         if findings and not self.is_worker:
             summary.add([f.payload() for f in findings])
             if any(f.action == "fail" for f in findings) and session.exitstatus == 0:

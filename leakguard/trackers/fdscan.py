@@ -64,7 +64,12 @@ class NumberProbe:
     def unchanged(self) -> bool:
         # List equality runs in C; the list is short (the free numbers, plus open descriptors
         # with a standing condition), whatever gaps lie below a high inherited fd.
-        return self._poll.poll(0) == self._expected
+        try:
+            return self._poll.poll(0) == self._expected
+        except OSError:
+            # EINVAL: more numbers registered than RLIMIT_NOFILE allows (the limit was lowered,
+            # or the process is near it). Not proven unchanged: the caller scans in full.
+            return False
 
 
 @dataclass
@@ -138,7 +143,10 @@ def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
         return FdScan(previous.fds, taken, "", names, opens, previous.probe)
     fds = _identify(map(int, names))
     # The listing's own descriptor is closed again: the probe expects what fstat found open.
-    probe = NumberProbe(key[0] for key in fds) if opens >= 0 else None  # type: ignore[index]  # FdKey
+    try:
+        probe = NumberProbe(key[0] for key in fds) if opens >= 0 else None  # type: ignore[index]  # FdKey
+    except OSError:
+        probe = None  # see NumberProbe.unchanged: the next scan is a full one
     return FdScan(fds, taken, "", names, opens, probe)
 
 
