@@ -4,6 +4,8 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 from __future__ import annotations
 
 import contextlib
+import gc
+import threading
 import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from typing import Any
 
 from leakguard.grace import settle
 from leakguard.holders import find_holders
-from leakguard.lineage import LINEAGE
+from leakguard.lineage import LINEAGE, thread_epoch
 from leakguard.registry import TrackerRegistry
 from leakguard.settings import IgnoreRule, Settings
 from leakguard.tracker import Key, Resource, Tracker
@@ -182,7 +184,8 @@ class Engine:
             skip = exclude.get(name, _NO_KEYS)
             return {k: h for k, h in new.items() if k not in skip} if skip and new else new
 
-        leaks = self._settle(pending, candidates, settings, (*settings.ignore, *extra_rules), grace)
+        rules = (*settings.ignore, *extra_rules)
+        leaks = self._settle(pending, candidates, settings, rules, grace, LINEAGE.current)
         order = {name: i for i, name in enumerate(settings.trackers)}
         leaks.sort(key=lambda r: (order.get(r.tracker, len(order)), r.description))
         return leaks
@@ -200,7 +203,7 @@ class Engine:
         def candidates(name: str, tracker: Tracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
             return {k: h for k, h in owned[name].items() if k in now}
 
-        return self._settle(pending, candidates, settings, settings.ignore, grace)
+        return self._settle(pending, candidates, settings, settings.ignore, grace, None)
 
     def _settle(
         self,
@@ -209,10 +212,15 @@ class Engine:
         settings: Settings,
         rules: Sequence[IgnoreRule],
         grace: float | None,
+        epoch: int | None,
     ) -> list[Resource]:
-        """Poll the ``pending`` trackers through the grace period; describe each candidate once.
+        """Poll the ``pending`` trackers through the grace period; describe each candidate once;
+        then sort out what only the garbage collector frees.
 
-        Only trackers that still show a candidate are polled again.
+        Only trackers that still show a candidate are polled again. The grace period is waited
+        only if something could still end by itself: a candidate of a kind that can (a thread,
+        a task, a process), or a live thread of the test (``epoch``) that could still close a
+        descriptor. Otherwise the verdict comes at once.
         """
         described: dict[tuple[str, Key], Resource | None] = {}
 
@@ -245,7 +253,47 @@ class Engine:
             pending[:] = still
             return found
 
-        return settle(poll, lambda found: not found, settings.grace if grace is None else grace)
+        found = poll()
+        if not found:
+            return found
+        if epoch is None or self._waiting_helps(found, epoch):
+            wait = settings.grace if grace is None else grace
+            found = settle(poll, lambda found: not found, wait, first=found)
+        return self._sort_out_garbage(found, poll) if found else found
+
+    def _waiting_helps(self, found: Sequence[Resource], epoch: int) -> bool:
+        for resource in found:
+            tracker = self._trackers.get(resource.tracker)
+            if tracker is None or tracker.ends_by_itself:
+                return True
+        return any(
+            LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate()
+        )
+
+    def _sort_out_garbage(
+        self, found: list[Resource], poll: Callable[[], list[Resource]]
+    ) -> list[Resource]:
+        """Collect garbage once (young generations first, all of them only if that was not
+        enough): a descriptor that goes away then was freed only by the collector, an
+        unclosed object in a reference cycle. Never on the clean path."""
+        passive = {
+            (r.tracker, r.key)
+            for r in found
+            if not getattr(self._trackers.get(r.tracker), "ends_by_itself", True)
+        }
+        if not passive:
+            return found
+        gc.collect(1)
+        after = poll()
+        if passive <= {(r.tracker, r.key) for r in after}:
+            gc.collect()
+            after = poll()
+        left = {(r.tracker, r.key) for r in after}
+        for resource in found:
+            if (resource.tracker, resource.key) in passive - left:
+                resource.category = "garbage"
+                after.append(resource)
+        return after
 
     def still_present(self, resources: Sequence[Resource]) -> list[Resource]:
         """Those of ``resources`` that a fresh snapshot still shows (what cleanup left behind)."""

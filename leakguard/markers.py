@@ -25,7 +25,8 @@ from leakguard.settings import (
 MARKER_HELP = {
     "leakguard": (
         "leakguard(trackers=[...], ignore=[...], grace=1.0, action='fail', cleanup=True, "
-        "traceback=True, native_action='report'): check this test for leaked resources, "
+        "traceback=True, native_action='report', garbage_action='report'): check this test "
+        "for leaked resources, "
         "with these settings"
     ),
     "no_resource_tracking": (
@@ -34,7 +35,16 @@ MARKER_HELP = {
     ),
 }
 FIXTURE_NAME = "leakguard"
-MARKER_KEYS = ("trackers", "ignore", "grace", "action", "cleanup", "traceback", "native_action")
+MARKER_KEYS = (
+    "trackers",
+    "ignore",
+    "grace",
+    "action",
+    "cleanup",
+    "traceback",
+    "native_action",
+    "garbage_action",
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ def _marker_value(key: str, value: Any, known: Collection[str], source: str) -> 
         return parse_ignore(lines, known, where)
     if key == "grace":
         return parse_grace(value, where)
-    if key in ("action", "native_action"):
+    if key in ("action", "native_action", "garbage_action"):
         return parse_action(value, where)
     if not isinstance(value, bool):
         raise SettingsError(f"{where}: expected True or False")

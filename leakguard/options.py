@@ -30,6 +30,8 @@ HELP = {
     "traceback": "record and show where each resource was created (default: true)",
     "report": "write a JSON report of every leak to this path",
     "baseline": "a file of known leaks: reported, but they do not fail",
+    "garbage_action": "on a resource freed only by the garbage collector (an unclosed object "
+    "in a reference cycle): fail, warn or report (default: report)",
     "native_action": "on a native descriptor (made in C, no Python owner; never closed): "
     "fail, warn or report (default: report)",
 }
@@ -63,12 +65,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption("--leakguard-trackers", metavar="NAMES", default=None, help=HELP["trackers"])
     group.addoption("--leakguard-action", metavar="ACTION", default=None, help=HELP["action"])
-    group.addoption(
-        "--leakguard-native-action",
-        metavar="ACTION",
-        default=None,
-        help=HELP["native_action"],
-    )
+    for name in ("native_action", "garbage_action"):
+        flag = "--leakguard-" + name.replace("_", "-")
+        group.addoption(flag, metavar="ACTION", default=None, help=HELP[name])
     group.addoption("--leakguard-grace", metavar="SECONDS", default=None, help=HELP["grace"])
     group.addoption(
         "--leakguard-ignore",
@@ -117,7 +116,8 @@ def add_options(parser: pytest.Parser) -> None:
         "leakguard_trackers", HELP["trackers"], type="string", default=" ".join(DEFAULT_TRACKERS)
     )
     parser.addini("leakguard_action", HELP["action"], type="string", default="fail")
-    parser.addini("leakguard_native_action", HELP["native_action"], type="string", default="report")
+    for name in ("native_action", "garbage_action"):
+        parser.addini(f"leakguard_{name}", HELP[name], type="string", default="report")
     parser.addini("leakguard_cleanup", HELP["cleanup"], type="string", default="true")
     parser.addini("leakguard_grace", HELP["grace"], type="string", default="1.0")
     parser.addini("leakguard_ignore", HELP["ignore"], type="linelist", default=[])
@@ -143,6 +143,9 @@ def read_run_options(config: pytest.Config, known: Collection[str]) -> RunOption
         native_value, native_source = _pick(
             config, "leakguard_native_action", "leakguard_native_action"
         )
+        garbage_value, garbage_source = _pick(
+            config, "leakguard_garbage_action", "leakguard_garbage_action"
+        )
         cleanup_value, cleanup_source = _pick(config, "leakguard_cleanup", "leakguard_cleanup")
         grace_value, grace_source = _pick(config, "leakguard_grace", "leakguard_grace")
         trace_value, trace_source = _pick(config, "leakguard_traceback", "leakguard_traceback")
@@ -161,6 +164,7 @@ def read_run_options(config: pytest.Config, known: Collection[str]) -> RunOption
             ignore=ignore,
             traceback=parse_bool(trace_value, trace_source),
             native_action=parse_action(native_value, native_source),
+            garbage_action=parse_action(garbage_value, garbage_source),
         )
         enabled = parse_bool(enabled_value, enabled_source)
     except SettingsError as exc:

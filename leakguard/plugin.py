@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = TrackerRegistry.default()
     config.hook.pytest_leakguard_register_trackers.call_historic(kwargs={"registry": registry})
     run_options = options.read_run_options(config, registry.names())
-    summary = Summary()
+    summary = Summary(str(config.rootpath))
 
     def on_problem(problem: InternalProblem) -> None:
         _record_problem(config, problem.to_dict())

@@ -200,6 +200,15 @@ class Run:
             findings.append(
                 Finding(owner, settings.native_action, message, natives, [], kind="native")
             )
+        garbage = [r for r in found if r.category == "garbage"]
+        if garbage:
+            message = format_leaks(owner, garbage, cleanup_enabled=False, root=self.root)
+            message = message.replace(
+                " leaked ", " left to the garbage collector (close them explicitly): ", 1
+            )
+            findings.append(
+                Finding(owner, settings.garbage_action, message, garbage, [], kind="garbage")
+            )
         caches = [r for r in found if r.category == "cache"]
         if caches:
             findings.append(Finding(owner, "report", "", caches, [], kind="cache"))
@@ -232,7 +241,7 @@ class Run:
         """A cache (or the native descriptors) past `GROWTH_LIMIT` alive: what this owner added
         is its leak. Never cleaned up all the same: the holder still owns it."""
         for resource in found:
-            if resource.category == "leak":
+            if resource.category in ("leak", "garbage"):
                 continue
             group = resource.holder if resource.category == "cache" else "native descriptors"
             kept = self.kept.setdefault(group, [])

@@ -46,6 +46,8 @@ class Settings:
     grace: float = 1.0
     ignore: tuple[IgnoreRule, ...] = ()
     traceback: bool = True
+    garbage_action: Action = "report"
+    """For a descriptor freed only by the garbage collector (an unclosed object in a cycle)."""
     native_action: Action = "report"
     """For a descriptor made in C that no Python object holds: never closed, so by default
     only named in the summary (a warning would be a failure under ``-W error``)."""

@@ -8,11 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from leakguard.jsonfile import write_json_atomic
+from leakguard.origin import Origin
 from leakguard.report import MAX_ROWS_PER_KIND, plural
 
 
 class Summary:
-    def __init__(self) -> None:
+    def __init__(self, root: str | None = None) -> None:
+        self.root = root
         self.findings: list[dict[str, Any]] = []
         self.problems: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -47,6 +49,7 @@ class Summary:
                     outcome = f" -> {leak['cleanup']}" if leak.get("cleanup") else ""
                     line(f"    {leak['description']}{outcome}")
                 _more(line, len(finding["leaks"]), "resource")
+            self._write_sites(line, leaking, "several owners leaked from the same site:", 2)
             residue = [(f["owner"], r) for f in leaking for r in f["residue"]]
             if residue:
                 line(f"residue (cleanup could not remove {plural(len(residue), 'resource')}):")
@@ -76,6 +79,14 @@ class Summary:
             for (holder, description), owner in caches.items():
                 line(f"    {description} kept by {holder} (process-wide cache; "
                      f"first made during {owner})")  # fmt: skip
+        garbage = self.of_kind("garbage")
+        if garbage:
+            count = sum(len(f["leaks"]) for f in garbage)
+            line(
+                f"freed only by the garbage collector (close them explicitly): {count}, "
+                "by creation site:"
+            )
+            self._write_sites(line, garbage, "", 1)
         natives = self.of_kind("native")
         if natives:
             count = sum(len(f["leaks"]) for f in natives)
@@ -87,6 +98,31 @@ class Summary:
                     line(f"    {leak['description']} (during {finding['owner']}) "
                          f"[{finding['action']}]")  # fmt: skip
 
+    def _write_sites(
+        self,
+        line: Callable[[str], None],
+        findings: list[dict[str, Any]],
+        heading: str,
+        least: int,
+    ) -> None:
+        """One line per creation site shared by at least ``least`` owners: one root cause."""
+        sites: dict[str, list[str]] = {}
+        for finding in findings:
+            for leak in finding["leaks"]:
+                owners = sites.setdefault(_site(leak, self.root), [])
+                if finding["owner"] not in owners:
+                    owners.append(finding["owner"])
+        shared = sorted(
+            ((site, owners) for site, owners in sites.items() if len(owners) >= least),
+            key=lambda item: -len(item[1]),
+        )
+        if shared and heading:
+            line(heading)
+        for site, owners in shared[:MAX_ROWS_PER_KIND]:
+            examples = ", ".join(owners[:2]) + (", …" if len(owners) > 2 else "")
+            line(f"    {plural(len(owners), 'test')}: {site} (e.g. {examples})")
+        _more(line, len(shared), "site")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": 1,
@@ -97,6 +133,17 @@ class Summary:
 
     def write_json(self, path: str) -> None:
         write_json_atomic(path, self.to_json())
+
+
+def _site(leak: dict[str, Any], root: str | None) -> str:
+    origin = leak.get("origin")
+    kind = str(leak["kind"])
+    if kind == "fd":  # "fd 17 pipe" -> "fd pipe": the number differs from test to test
+        kind = "fd " + str(leak["label"]).partition(" ")[2]
+    if not origin:
+        return kind
+    where = Origin.from_dict(origin).format(root)
+    return f"{kind} {leak.get('verb', 'created')} at {where}"
 
 
 def _more(line: Callable[[str], None], count: int, word: str) -> None:

@@ -11,7 +11,7 @@ from leakguard.origin import Origin
 Key = Hashable
 """A resource's stable identity: equal keys mean the same resource, never merely the same number."""
 
-Category = Literal["leak", "native", "cache"]
+Category = Literal["leak", "native", "cache", "garbage"]
 """What leakguard concluded a new resource is:
 
 - ``leak``: the test's own, still there after the grace period: reported, cleaned up, failed.
@@ -19,6 +19,8 @@ Category = Literal["leak", "native", "cache"]
   never closed; named in the summary (``leakguard_native_action``).
 - ``cache``: still reachable from a library's module-level state (a process-wide cache):
   named once in the summary with its ``holder``; never failed, never cleaned.
+- ``garbage``: gone after one garbage collection on the leak path (an unclosed object in a
+  reference cycle): counted in the summary by creation site (``leakguard_garbage_action``).
 """
 
 
@@ -95,6 +97,10 @@ class Tracker:
     """
 
     name: ClassVar[str] = ""
+    ends_by_itself: ClassVar[bool] = True
+    """Whether a resource of this kind can go away on its own (a thread finishing, a process
+    exiting). A descriptor cannot: only something alive can close it, so when nothing of the
+    test is alive, waiting out the grace period for it is pure loss."""
     grace: float = 1.0
     """The checked test's grace period (set by the engine), for trackers that must wait on
     their own (e.g. at an event loop's teardown, before the engine's check runs)."""

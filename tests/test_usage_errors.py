@@ -39,7 +39,7 @@ def test_broken_regex_in_the_ini_names_the_line(pytester: pytest.Pytester) -> No
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        pytest.param("leakguard(gracee=1)", "*test_it.py::test_marked: @pytest.mark.leakguard: unknown argument 'gracee'; known: trackers, ignore, grace, action, cleanup, traceback, native_action", id="unknown-argument"),
+        pytest.param("leakguard(gracee=1)", "*test_it.py::test_marked: @pytest.mark.leakguard: unknown argument 'gracee'; known: trackers, ignore, grace, action, cleanup, traceback, native_action, garbage_action", id="unknown-argument"),
         pytest.param("leakguard(grace=-2)", "*test_it.py::test_marked: @pytest.mark.leakguard argument grace=-2: -2 must be a finite number of seconds >= 0", id="negative-grace"),
         pytest.param('leakguard(trackers=["threads", "nope"])', "*test_it.py::test_marked: @pytest.mark.leakguard argument trackers=*unknown tracker 'nope'*", id="unknown-tracker"),
         pytest.param("leakguard(cleanup='no')", "*test_it.py::test_marked: @pytest.mark.leakguard argument cleanup='no': expected True or False", id="cleanup-not-bool"),

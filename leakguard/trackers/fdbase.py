@@ -11,6 +11,8 @@ from leakguard.trackers.fdscan import GROUPS, ScanGroup
 class ScanningTracker(Tracker):
     """A tracker whose snapshot is this process's descriptors, from one scan per phase."""
 
+    ends_by_itself = False
+
     def __init__(self) -> None:
         self._group: ScanGroup | None = None
         self._note = ""

@@ -1,0 +1,134 @@
+"""The leak path: wait only where waiting can help, garbage-only leaks, one line per root cause
+(issue 11)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUIET
+
+# Records every sleep leakguard's grace loop takes, into sleeps.json at the end of the run.
+SLEEP_WATCH = """
+import json, time
+import leakguard.grace
+
+SLEEPS = []
+_real_sleep = time.sleep
+
+def watched(seconds):
+    import sys
+    if sys._getframe(1).f_code.co_filename == leakguard.grace.__file__:
+        SLEEPS.append(seconds)
+    _real_sleep(seconds)
+
+time.sleep = watched
+
+def pytest_unconfigure(config):
+    time.sleep = _real_sleep
+    with open("sleeps.json", "w") as f:
+        json.dump(SLEEPS, f)
+"""
+
+
+def _sleeps(pytester: pytest.Pytester) -> list[float]:
+    return list(json.loads(Path(pytester.path, "sleeps.json").read_text()))
+
+
+def test_a_descriptor_leak_with_nothing_of_the_test_alive_is_decided_without_waiting(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(SLEEP_WATCH)
+    pytester.makepyfile(
+        test_it="""
+        import os
+        KEEP = []
+
+        def test_leaks_a_file():
+            KEEP.append(open(os.devnull))
+        """
+    )
+    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=30")
+    result.assert_outcomes(passed=1, errors=1)
+    assert _sleeps(pytester) == []
+
+    # Control: a thread of the test is still alive and may close it: the grace is waited.
+    pytester.makepyfile(
+        test_it="""
+        import os, threading, time
+        KEEP = []
+
+        def test_leaks_a_file_a_thread_closes_later():
+            f = open(os.devnull)
+            def close_later():
+                time.sleep(0.05)
+                f.close()
+            threading.Thread(target=close_later).start()
+        """
+    )
+    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=30")
+    result.assert_outcomes(passed=1)
+    assert _sleeps(pytester) != []
+
+
+CYCLE = """
+import selectors
+
+class Server:
+    def __init__(self):
+        self.selector = selectors.DefaultSelector()
+        self.me = self  # a reference cycle: only the collector frees it
+
+def test_drops_a_server():
+    Server()
+"""
+
+
+def test_a_selector_dropped_in_a_reference_cycle_is_garbage_only_not_a_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_it=CYCLE)
+    args = (*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "freed only by the garbage collector (close them explicitly): 1, by creation site:",
+            "    1 test: fd epoll* (e.g. test_it.py::test_drops_a_server)",
+        ]
+    )
+    # Control: the same leak with leakguard_garbage_action = fail errors.
+    result = pytester.runpytest(*args, "-o", "leakguard_garbage_action=fail")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_drops_a_server left to the garbage collector (close them explicitly): 1 resource"]
+    )
+
+
+def test_several_tests_leaking_from_one_site_get_one_summary_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        helper="""
+        import os
+        KEEP = []
+        def open_log():
+            KEEP.append(open(os.devnull))
+        """,
+        test_it="""
+        import pytest, helper
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_opens(n):
+            helper.open_log()
+        """,
+    )
+    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0")
+    result.assert_outcomes(passed=3, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "several owners leaked from the same site:",
+            "    3 tests: fd device /dev/null (mode r) opened at helper.py:4 in open_log "
+            "(e.g. test_it.py::test_opens[[]0[]], test_it.py::test_opens[[]1[]], …)",
+        ]
+    )
