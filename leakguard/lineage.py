@@ -22,12 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from leakguard import compat, patching
-from leakguard.origin import capture
+from leakguard.origin import THREAD_ORIGIN_ATTR, capture
 
 EPOCH_ATTR = "_leakguard_epoch"
 """Set on every ``Thread`` started while leakguard is installed: the starter's epoch (0: none)."""
-ORIGIN_ATTR = "_leakguard_origin"
-"""Set on every ``Thread`` started while leakguard is installed: where ``start()`` was called."""
+ORIGIN_ATTR = THREAD_ORIGIN_ATTR
 
 NO_EPOCH = 0
 

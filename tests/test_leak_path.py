@@ -132,3 +132,49 @@ def test_several_tests_leaking_from_one_site_get_one_summary_line(pytester: pyte
             "(e.g. test_it.py::test_opens[[]0[]], test_it.py::test_opens[[]1[]], …)",
         ]
     )
+
+
+def test_an_origin_inside_a_library_names_the_users_call_into_it(pytester: pytest.Pytester) -> None:
+    lib = pytester.mkdir("site-packages")
+    (lib / "srvlib.py").write_text(
+        "import os\n"
+        "def open_log():\n"
+        "    return open(os.devnull)\n"
+    )
+    pytester.syspathinsert(lib)
+    pytester.makepyfile(
+        test_it="""
+        import srvlib
+        KEEP = []
+
+        def test_start():
+            KEEP.append(srvlib.open_log())
+        """
+    )
+    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["  fd * opened at site-packages/srvlib.py:3 in open_log, called from test_it.py:5 in test_start"]
+    )
+
+
+def test_an_origin_on_a_thread_the_test_started_names_that_thread(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import os, threading
+        KEEP = []
+
+        def work():
+            KEEP.append(open(os.devnull))
+
+        def test_start():
+            t = threading.Thread(target=work, name="worker-1")
+            t.start()
+            t.join()
+        """
+    )
+    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["  fd * opened at test_it.py:5 in work, in thread 'worker-1' (started at test_it.py:9 in test_start)"]
+    )
