@@ -42,6 +42,9 @@ class Lineage:
 
     def __init__(self) -> None:
         self._counter = 0
+        self.starts = 0
+        """Threads started so far (while installed): an unchanged count and an unchanged number
+        of live threads mean an unchanged set, whether 10 threads are alive or 10,000."""
         self._stack: list[_Frame] = []
         self._users = 0
         # Raw ``_thread`` threads have no Thread object to stamp: ident -> epoch while they run.
@@ -130,6 +133,7 @@ def _stamping_start(
         # lookup. Nothing here touches the file system: this runs inside event loops too.
         setattr(self, ORIGIN_ATTR, capture())
         setattr(self, EPOCH_ATTR, LINEAGE.creator())
+        LINEAGE.starts += 1
         original(self)
 
     start.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
