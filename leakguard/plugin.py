@@ -7,6 +7,8 @@ Snapshot at the start of setup (before any fixture of the test); check at the en
 from __future__ import annotations
 
 import contextlib
+import functools
+import shlex
 import warnings
 from collections.abc import Generator
 from typing import Any
@@ -67,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
     run = Run(Engine(registry, on_problem), root=str(config.rootpath), baseline=baseline)
+    run.reproduce = functools.partial(_reproduce_line, config)
     config.stash[ACTIVE] = active.ActiveRun(registry, on_problem)
     active.push(config.stash[ACTIVE])
     config.stash[REGISTRY] = registry
@@ -223,7 +226,29 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
         run.payloads[item.nodeid] = [f.payload() for f in findings]
+        for finding in findings:
+            # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
+            for leak in finding.leaks:
+                item.user_properties.append(
+                    ("leakguard", f"[{finding.action}] {finding.kind}: {leak.description}")
+                )
     return findings
+
+
+def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> str:
+    """``reproduce: pytest 'tests/test_x.py::test_y' --leakguard``, with the flags that make
+    the run alone behave as this one: one process, and this order when residue mattered."""
+    words = ["pytest", *(shlex.quote(test) for test in (*earlier, nodeid)), "--leakguard"]
+    plugins = config.pluginmanager
+    if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
+        words += ["-n", "0"]
+    if plugins.has_plugin("randomly"):
+        seed = getattr(config.option, "randomly_seed", None)
+        if earlier and isinstance(seed, int):
+            words.append(f"-p randomly --randomly-seed={seed}")
+        else:
+            words += ["-p", "no:randomly"]
+    return "reproduce: " + " ".join(words)
 
 
 def _internal_problem(

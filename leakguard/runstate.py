@@ -58,6 +58,8 @@ class TestState:
     exclude: dict[str, set[Key]] = field(default_factory=dict)
     rules: list[IgnoreRule] = field(default_factory=list)
     residue_note: str | None = None
+    residue_from: list[str] = field(default_factory=list)
+    """Earlier tests whose residue was present when this test started (order mattered)."""
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -95,6 +97,8 @@ class Run:
         self.residue_notes: dict[str, str] = {}
         # Internal problems on an xdist worker, until a report carries them to the controller.
         self.pending_problems: list[dict[str, Any]] = []
+        self.reproduce: Callable[[str, list[str]], str] | None = None
+        """Builds a leak report's last line: the command that runs this test again alone."""
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:
@@ -107,7 +111,7 @@ class Run:
             raise
         state = TestState(nodeid, settings, before, epoch)
         if self.residue:
-            state.residue_note = self._residue_note(before)
+            state.residue_note = self._residue_note(before, state.residue_from)
             if state.residue_note:
                 self.residue_notes[nodeid] = state.residue_note
         self.current = state
@@ -122,7 +126,13 @@ class Run:
                 state.before, state.settings, exclude=exclude, extra_rules=state.rules
             )
             if leaks:
-                state.findings.extend(self.conclude(state.nodeid, leaks, state.settings))
+                findings = self.conclude(state.nodeid, leaks, state.settings)
+                if self.reproduce is not None:
+                    line = self.reproduce(state.nodeid, state.residue_from)
+                    for finding in findings:
+                        if finding.kind == "leak" or finding.action != "report":
+                            finding.message += "\n" + line
+                state.findings.extend(findings)
         finally:
             LINEAGE.end(state.epoch)
         if self.finished:
@@ -256,11 +266,14 @@ class Run:
                 resource.category = "leak"
                 resource.cleanup = "left as is (its holder still owns it)"
 
-    def _residue_note(self, before: Snapshot) -> str | None:
+    def _residue_note(self, before: Snapshot, owners: list[str]) -> str | None:
         present = []
         for (name, key), entry in list(self.residue.items()):
             if key in before.get(name, {}):
                 present.append(f"{entry.resource.description} (from {entry.owner})")
+                is_test = not entry.owner.startswith("fixture ")
+                if is_test and entry.owner not in owners:
+                    owners.append(entry.owner)
             else:
                 del self.residue[name, key]
         if not present:

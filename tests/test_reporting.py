@@ -167,3 +167,90 @@ def test_unreadable_baseline_is_a_usage_error(pytester: pytest.Pytester, run_lea
     result = run_leakguard("-o", "leakguard_baseline=known.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*leakguard_baseline: cannot read baseline file 'known.json'*"])
+
+
+def test_a_leak_report_ends_with_the_command_that_reproduces_it(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        STOP = threading.Event()
+
+        def test_leaks():
+            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: *", "reproduce: pytest test_it.py::test_leaks --leakguard"])
+    result.stdout.no_fnmatch_line("*-n 0*")
+
+
+def test_the_reproduce_line_runs_in_one_process_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        STOP = threading.Event()
+
+        def test_leaks():
+            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05", "-n", "2"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["reproduce: pytest test_it.py::test_leaks --leakguard -n 0"])
+
+
+def test_the_reproduce_line_names_the_tests_whose_residue_was_present(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        STOP = threading.Event()
+
+        def test_first():
+            threading.Thread(target=STOP.wait, args=(3,), name="w1", daemon=True).start()
+
+        def test_second():
+            threading.Thread(target=STOP.wait, args=(3,), name="w2", daemon=True).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        ["reproduce: pytest test_it.py::test_first test_it.py::test_second --leakguard"]
+    )
+
+
+def test_junit_xml_carries_each_leak_as_a_property_of_its_test_case(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        STOP = threading.Event()
+
+        def test_leaks():
+            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
+
+        def test_clean():
+            pass
+        """
+    )
+    result = run_leakguard("--junitxml=junit.xml")
+    result.assert_outcomes(passed=2, errors=1)
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    properties = {
+        case.get("name"): [(p.get("name"), p.get("value")) for p in case.iter("property")]
+        for case in root.iter("testcase")
+    }
+    assert properties["test_leaks"] == [
+        ("leakguard", "[fail] leak: thread 'w' (daemon) target=threading:Event.wait")
+    ]
+    assert properties["test_clean"] == []
