@@ -5,19 +5,38 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from leakguard.servers.errors import ServerError, ServerRestartedWarning
-from leakguard.servers.state import SERVERS_KEY, ServersState, Watched
+from leakguard.servers.state import SERVERS_KEY, ServersState, Watched, servers_state
+
+if TYPE_CHECKING:
+    from leakguard.servers.process import ServerProcess
 
 WATCHER_NAME = "leakguard-server-watcher"
 _NOTICE_KEY = pytest.StashKey[list[tuple[str, str]]]()
 
 
-def ensure_watcher(config: pytest.Config) -> None:
+def watch(config: pytest.Config, fixture: str, server: ServerProcess) -> None:
+    """Health-check ``server`` before each test that uses ``fixture``; name it after the fixture
+    unless it was given a name (or the fixture has another server that took the name)."""
+    state = servers_state(config)
+    if any(w.server is server for w in state.watched):
+        return
+    # The fixture's earlier instance (last module's server, stopped at its teardown) is done.
+    state.watched = [w for w in state.watched if w.fixture != fixture or _running(w.server)]
+    if server.name == server.default_name and all(w.fixture != fixture for w in state.watched):
+        server.rename(fixture)
+    state.watched.append(Watched(server, fixture))
     if config.pluginmanager.get_plugin(WATCHER_NAME) is None:
         config.pluginmanager.register(ServerWatcher(), WATCHER_NAME)
+
+
+def _running(server: ServerProcess) -> bool:
+    """Up, or died without being stopped (still to be restarted): not stopped on purpose."""
+    return server.is_alive() or server.died
 
 
 class ServerWatcher:
@@ -29,16 +48,13 @@ class ServerWatcher:
         notices: list[tuple[str, str]] = []
         state = item.config.stash[SERVERS_KEY]
         used = getattr(item, "fixturenames", ())  # only pytest.Function has fixtures
-        for watched in state.watched.values():
+        for watched in state.watched:
             if watched.fixture in used:
                 notice = _check(watched, state)
                 if notice is not None:
                     notices.append(notice)
         item.stash[_NOTICE_KEY] = notices
-        try:
-            return (yield)
-        finally:
-            state.last_nodeid = item.nodeid
+        return (yield)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -52,14 +68,23 @@ class ServerWatcher:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if call.when == "call":
-            # A waitid per watched server (microseconds): name the test during which one died.
-            for watched in item.config.stash[SERVERS_KEY].watched.values():
-                if watched.died_during is None and watched.server.died:
-                    watched.died_during = item.nodeid
+        if call.when == "setup":
+            return report
+        # A waitid per watched server (microseconds): name the test during which one died. Again
+        # after teardown: a server that crashed as the test ended may still have been exiting.
+        state = item.config.stash[SERVERS_KEY]
+        for watched in state.watched:
+            if watched.died_during is None and watched.server.died:
+                watched.died_during = item.nodeid
+                if call.when == "call":
                     message = watched.server.death_message("this test")
                     report.sections.append(("leakguard servers", message))
+        if call.when == "teardown":
+            state.last_nodeid = item.nodeid
         return report
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        config.pluginmanager.unregister(self)
 
 
 def _check(watched: Watched, state: ServersState) -> tuple[str, str] | None:
