@@ -147,8 +147,7 @@ def sweep(directory: Path | None = None, stop_timeout: float = 5.0) -> list[str]
 
 def _sweep_locked(directory: Path, stop_timeout: float) -> list[str]:
     lines: list[str] = []
-    # However a record came to name them, this process and its ancestors are never stopped.
-    protected = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    protected: set[int] = set()
     for path, record in read_all(directory):
         if record is None:
             # Unreadable and old: not a write in progress. (Another sweep may have removed it.)
@@ -160,6 +159,9 @@ def _sweep_locked(directory: Path, stop_timeout: float) -> list[str]:
             continue  # its run is still going (maybe in another terminal): not ours to judge
         leader = process_if_same((record.pid, record.create_time))
         members = [p for p in map(process_if_same, record.members) if p is not None]
+        if not protected:  # only now: a sweep with nothing stale costs no walk up the tree
+            # However a record came to name them, this process and its ancestors are never stopped.
+            protected = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
         if {record.pid, record.pgid, *(p.pid for p in members)} & protected:
             continue
         if leader is not None and not carries_run(leader, record.run_id):
