@@ -137,7 +137,20 @@ def test_a_failing_test_during_which_the_server_died_says_so(pytester: pytest.Py
     )
 
 
-def test_a_session_fixture_yielding_a_client_can_have_its_server_watched(
+CLIENT_KILLED_MID_RUN = """
+    import os, signal, time, urllib.request
+
+    def test_a(api):
+        os.kill(api["pid"], signal.SIGKILL)
+        while not api["server"].died:
+            time.sleep(0.01)
+
+    def test_b(api):
+        assert urllib.request.urlopen(api["server"].url, timeout=5).status == 200
+"""
+
+
+def test_a_session_fixture_yielding_a_client_has_its_server_watched(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(
@@ -147,32 +160,55 @@ def test_a_session_fixture_yielding_a_client_can_have_its_server_watched(
         import leakguard.servers
 
         @pytest.fixture(scope="session")
-        def api(request):
+        def api():
             port = leakguard.servers.free_port()
             cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
             with leakguard.servers.ServerProcess(cmd, port=port, ready="http") as server:
-                leakguard.servers.watch_server(request, server)
                 yield {"url": server.url, "pid": server.pid, "server": server}
         """
     )
-    pytester.makepyfile(
-        test_x="""
-        import os, signal, time, urllib.request
-
-        def test_a(api):
-            os.kill(api["pid"], signal.SIGKILL)
-            while not api["server"].died:
-                time.sleep(0.01)
-
-        def test_b(api):
-            assert urllib.request.urlopen(api["server"].url, timeout=5).status == 200
-        """
-    )
+    pytester.makepyfile(test_x=CLIENT_KILLED_MID_RUN)
     result = pytester.runpytest_subprocess(*PLUGIN)
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(
         ["*server 'api' died during test_x.py::test_a (exit -9); restarted"]
     )
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["watch_server", "control"])
+def test_a_server_started_on_another_thread_is_watched_through_watch_server(
+    pytester: pytest.Pytester, watched: bool
+) -> None:
+    pytester.makeconftest(
+        f"""
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+        import pytest
+        import leakguard.servers
+
+        @pytest.fixture(scope="session")
+        def api(request):
+            port = leakguard.servers.free_port()
+            cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+            server = leakguard.servers.ServerProcess(cmd, port=port, ready="http")
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(server.start).result()
+            if {watched!r}:
+                leakguard.servers.watch_server(request, server)
+            yield {{"url": server.url, "pid": server.pid, "server": server}}
+            server.stop()
+        """
+    )
+    pytester.makepyfile(test_x=CLIENT_KILLED_MID_RUN)
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    if watched:
+        result.assert_outcomes(passed=2, warnings=1)
+        result.stdout.fnmatch_lines(
+            ["*server 'api' died during test_x.py::test_a (exit -9); restarted"]
+        )
+    else:
+        # Nothing on that thread's stack names the fixture: the dead server stays dead.
+        result.assert_outcomes(passed=1, failed=1)
 
 
 def test_the_how_to_example_runs(pytester: pytest.Pytester) -> None:
