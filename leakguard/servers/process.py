@@ -119,6 +119,11 @@ class ServerProcess:
         """Started, not stopped by us, and its process has exited."""
         return self._group is not None and self._group.leader_exited()
 
+    @property
+    def dying(self) -> bool:
+        """Like `died`, and already while its process is exiting (Linux), before it has exited."""
+        return self._group is not None and self._group.leader_exiting()
+
     def start(self) -> ServerProcess:
         """Start the command and wait until it is ready; raise `ServerError` if it is not."""
         if self._group is not None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from leakguard.grace import settle
 from leakguard.servers.errors import ServerError, ServerRestartedWarning
 from leakguard.servers.state import SERVERS_KEY, ServersState, Watched, servers_state
 
@@ -74,7 +75,7 @@ class ServerWatcher:
         # after teardown: a server that crashed as the test ended may still have been exiting.
         state = item.config.stash[SERVERS_KEY]
         for watched in state.watched:
-            if watched.died_during is None and watched.server.died:
+            if watched.died_during is None and _has_died(watched.server):
                 watched.died_during = item.nodeid
                 if call.when == "call":
                     message = watched.server.death_message("this test")
@@ -91,7 +92,7 @@ def _check(watched: Watched, state: ServersState) -> tuple[str, str] | None:
     server = watched.server
     if watched.broken is not None:
         return ("fail", watched.broken)
-    if not server.died:
+    if not _has_died(server):
         return None
     during = watched.died_during or f"or after {state.last_nodeid or 'its fixture setup'}"
     watched.died_during = None
@@ -108,3 +109,12 @@ def _check(watched: Watched, state: ServersState) -> tuple[str, str] | None:
         watched.broken = f"{server.death_message(during)}; restart failed: {exc!r}"
         return ("fail", watched.broken)
     return ("warn", message) if message else None
+
+
+def _has_died(server: ServerProcess) -> bool:
+    if not server.dying:
+        return False
+    # A crash closes the server's sockets before its exit is complete: wait those few ms, so no
+    # test is handed a dead port as if the server were up, and the message has the exit code.
+    settle(lambda: server.died, bool, server.stop_timeout)
+    return True
