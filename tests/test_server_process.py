@@ -32,7 +32,7 @@ from tests.server_support import kill_if_same
 pytestmark = pytest.mark.usefixtures("state_dir")
 
 # A tiny TCP server. DELAY: seconds before listening; NOISE_KB: KiB written to stdout and stderr
-# first; CRASH: exit 3 at once; NEVER: never listen.
+# first; CRASH: exit 3 at once; NEVER: never listen; NO_REUSEADDR: bind without SO_REUSEADDR.
 SERVER_SCRIPT = textwrap.dedent(
     """
     import os, socket, sys, time
@@ -49,7 +49,8 @@ SERVER_SCRIPT = textwrap.dedent(
         time.sleep(600)
     time.sleep(float(os.environ.get("DELAY", "0")))
     s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if not os.environ.get("NO_REUSEADDR"):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
     s.listen()
     print("listening on", port, flush=True)
@@ -124,6 +125,34 @@ def test_server_that_crashes_before_ready_raises_its_exit_code_and_log_tail(
     with pytest.raises(ServerDied, match=r"(?s)before it was ready \(exit 3\).*boom: config"):
         server.start()
     assert server.exit_code == 3
+
+
+def test_server_that_cannot_bind_a_time_wait_port_is_told_how_to_fix_it(script: Path) -> None:
+    cmd = [sys.executable, str(script)]
+    env = {"NO_REUSEADDR": "1"}
+    held = free_port()  # left in TIME_WAIT: only SO_REUSEADDR binds over it
+    server = ServerProcess([*cmd, str(held)], port=held, env=env)
+    with pytest.raises(ServerDied) as info:
+        server.start()
+    message = str(info.value)
+    assert "Address already in use" in message  # the log tail
+    assert 'its log says "address already in use"' in message
+    assert "bind with SO_REUSEADDR or take the port with free_port(time_wait=False)" in message
+    # Control: the advice works; a crash for another reason gets no such hint.
+    plain = free_port(time_wait=False)
+    with ServerProcess([*cmd, str(plain)], port=plain, env=env) as fixed:
+        # No request: this server closes first, and its TIME_WAIT would block its own rebind.
+        assert fixed.is_alive()
+    crash = ServerProcess([*cmd, str(plain)], port=plain, env={"CRASH": "1"})
+    with pytest.raises(ServerDied) as other:
+        crash.start()
+    assert "SO_REUSEADDR" not in str(other.value)
+
+
+def test_url_has_no_trailing_slash_and_needs_a_port(port: int) -> None:
+    assert ServerProcess(["true"], port=port).url == f"http://127.0.0.1:{port}"
+    with pytest.raises(ServerError, match="has no port, so no URL"):
+        _ = ServerProcess(["true"]).url
 
 
 def test_server_never_ready_raises_after_the_timeout_and_is_stopped(

@@ -1,20 +1,15 @@
-"""The server fixtures and hooks in real pytest runs: teardown, health checks, stale servers."""
+"""The server fixtures and hooks in real pytest runs: teardown, health checks and restarts."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from leakguard.servers import free_port, port_is_free
+from leakguard.servers import port_is_free
+from tests.server_support import running
 
 # Every test gets a private state dir whose recorded servers are killed afterwards.
 pytestmark = pytest.mark.usefixtures("state_dir")
@@ -46,39 +41,6 @@ KILL_MID_RUN = """
     def test_b(api):
         assert urllib.request.urlopen(api.url, timeout=5).status == 200
 """
-
-
-def running(pid: int, create_time: float) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        return proc.create_time() == create_time and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-@pytest.fixture
-def unrelated_server(tmp_path: Path) -> Iterator[tuple[psutil.Process, int]]:
-    """A server leakguard did not start (think: a developer's dev server); stopped at the end."""
-    port = free_port()
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while port_is_free(port) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        yield psutil.Process(popen.pid), port
-    finally:
-        popen.kill()
-        popen.wait()
-
-
-def answers(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-        return bool(response.status == 200)
 
 
 def test_server_process_fixture_stops_its_server_and_frees_the_port(
@@ -175,103 +137,20 @@ def test_a_failing_test_during_which_the_server_died_says_so(pytester: pytest.Py
     )
 
 
-def test_stale_server_of_a_killed_run_is_stopped_by_the_next_run(
-    pytester: pytest.Pytester, unrelated_server: tuple[psutil.Process, int]
-) -> None:
-    out = pytester.path / "stale.json"
-    pytester.makeconftest(
-        """
-        import sys
-        import pytest
-        import leakguard.servers
+CLIENT_KILLED_MID_RUN = """
+    import os, signal, time, urllib.request
 
-        @pytest.fixture(scope="session")
-        def api():
-            port = leakguard.servers.free_port()
-            cmd = f"{sys.executable} -m http.server {port} --bind 127.0.0.1; echo done"
-            with leakguard.servers.ServerProcess(cmd, port=port, ready="http") as server:
-                yield server
-        """
-    )
-    pytester.makepyfile(
-        test_crash=f"""
-        import json, os, signal, psutil
+    def test_a(api):
+        os.kill(api["pid"], signal.SIGKILL)
+        while not api["server"].died:
+            time.sleep(0.01)
 
-        def test_run_dies(api):
-            procs = [psutil.Process(api.pid), *psutil.Process(api.pid).children()]
-            seen = {{"port": api.port, "procs": [(p.pid, p.create_time()) for p in procs]}}
-            with open({str(out)!r}, "w") as f:
-                json.dump(seen, f)
-            os.kill(os.getpid(), signal.SIGKILL)  # the run dies without any teardown
-        """,
-        test_next="def test_fine():\n    pass\n",
-    )
-    pytester.runpytest_subprocess(*PLUGIN, "test_crash.py")
-    seen = json.loads(out.read_text())
-    assert all(running(pid, ctime) for pid, ctime in seen["procs"])
-
-    result = pytester.runpytest_subprocess(*PLUGIN, "test_next.py")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        [f"leakguard: stopped server 'api' pid {seen['procs'][0][0]} on port {seen['port']} *"]
-    )
-    assert not any(running(pid, ctime) for pid, ctime in seen["procs"])
-    assert port_is_free(seen["port"])
-    unrelated, port = unrelated_server
-    assert unrelated.is_running()
-    assert answers(port)
+    def test_b(api):
+        assert urllib.request.urlopen(api["server"].url, timeout=5).status == 200
+"""
 
 
-def test_sweep_leaves_alone_what_it_cannot_prove_a_dead_run_started(
-    pytester: pytest.Pytester, state_dir: Path, unrelated_server: tuple[psutil.Process, int]
-) -> None:
-    unrelated, port = unrelated_server
-    finished = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead_owner = (finished.pid, psutil.Process(finished.pid).create_time())
-    finished.wait()
-    me = psutil.Process()
-    base = {
-        "pgid": unrelated.pid,
-        "run_id": "forged",
-        "name": "forged",
-        "cmd": "x",
-        "port": port,
-        "started_at": 0.0,
-        "members": [],
-    }
-    forged = {
-        # The pid matches, the start time does not: the pid was reused by another process.
-        "reused-pid": {
-            **base,
-            "pid": unrelated.pid,
-            "create_time": unrelated.create_time() + 1,
-            "owner_pid": dead_owner[0],
-            "owner_create_time": dead_owner[1],
-        },
-        # Exact identity, but the run that recorded it is still going (this very process).
-        "live-owner": {
-            **base,
-            "pid": unrelated.pid,
-            "create_time": unrelated.create_time(),
-            "owner_pid": me.pid,
-            "owner_create_time": me.create_time(),
-        },
-    }
-    records = state_dir / "servers"
-    records.mkdir(parents=True)
-    for name, record in forged.items():
-        (records / f"{name}.json").write_text(json.dumps(record))
-    pytester.makepyfile("def test_fine():\n    pass\n")
-    result = pytester.runpytest_subprocess(*PLUGIN)
-    result.assert_outcomes(passed=1)
-    result.stdout.no_fnmatch_line("*leakguard: stopped*")
-    assert unrelated.is_running()
-    assert answers(port)
-    assert (records / "live-owner.json").exists()
-    assert not (records / "reused-pid.json").exists()
-
-
-def test_a_session_fixture_yielding_a_client_can_have_its_server_watched(
+def test_a_session_fixture_yielding_a_client_has_its_server_watched(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(
@@ -281,32 +160,55 @@ def test_a_session_fixture_yielding_a_client_can_have_its_server_watched(
         import leakguard.servers
 
         @pytest.fixture(scope="session")
-        def api(request):
+        def api():
             port = leakguard.servers.free_port()
             cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
             with leakguard.servers.ServerProcess(cmd, port=port, ready="http") as server:
-                leakguard.servers.watch_server(request, server)
                 yield {"url": server.url, "pid": server.pid, "server": server}
         """
     )
-    pytester.makepyfile(
-        test_x="""
-        import os, signal, time, urllib.request
-
-        def test_a(api):
-            os.kill(api["pid"], signal.SIGKILL)
-            while not api["server"].died:
-                time.sleep(0.01)
-
-        def test_b(api):
-            assert urllib.request.urlopen(api["server"].url, timeout=5).status == 200
-        """
-    )
+    pytester.makepyfile(test_x=CLIENT_KILLED_MID_RUN)
     result = pytester.runpytest_subprocess(*PLUGIN)
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(
         ["*server 'api' died during test_x.py::test_a (exit -9); restarted"]
     )
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["watch_server", "control"])
+def test_a_server_started_on_another_thread_is_watched_through_watch_server(
+    pytester: pytest.Pytester, watched: bool
+) -> None:
+    pytester.makeconftest(
+        f"""
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+        import pytest
+        import leakguard.servers
+
+        @pytest.fixture(scope="session")
+        def api(request):
+            port = leakguard.servers.free_port()
+            cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+            server = leakguard.servers.ServerProcess(cmd, port=port, ready="http")
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(server.start).result()
+            if {watched!r}:
+                leakguard.servers.watch_server(request, server)
+            yield {{"url": server.url, "pid": server.pid, "server": server}}
+            server.stop()
+        """
+    )
+    pytester.makepyfile(test_x=CLIENT_KILLED_MID_RUN)
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    if watched:
+        result.assert_outcomes(passed=2, warnings=1)
+        result.stdout.fnmatch_lines(
+            ["*server 'api' died during test_x.py::test_a (exit -9); restarted"]
+        )
+    else:
+        # Nothing on that thread's stack names the fixture: the dead server stays dead.
+        result.assert_outcomes(passed=1, failed=1)
 
 
 def test_the_how_to_example_runs(pytester: pytest.Pytester) -> None:
@@ -316,7 +218,7 @@ def test_the_how_to_example_runs(pytester: pytest.Pytester) -> None:
         pytest.skip("leakguard does not re-export ServerProcess and free_port yet")
     doc = (Path(__file__).parent.parent / "docs" / "how-to" / "servers.md").read_text()
     blocks = re.findall(r"```python\n# (\S+)\n(.*?)```", doc, re.DOTALL)
-    files = dict(blocks)
+    files = {name: text for name, text in blocks if "/" not in name}
     assert set(files) == {"conftest.py", "test_api.py"}
     for name, text in files.items():
         (pytester.path / name).write_text(text)

@@ -8,6 +8,7 @@ from leakguard.servers.errors import (
     ServerError,
     ServerRestartedWarning,
     ServerStartTimeout,
+    StaleServerWarning,
 )
 from leakguard.servers.fixtures import watch_server
 from leakguard.servers.ports import free_port, port_is_free, wait_port_free
@@ -21,6 +22,7 @@ __all__ = [
     "ServerProcess",
     "ServerRestartedWarning",
     "ServerStartTimeout",
+    "StaleServerWarning",
     "free_port",
     "port_is_free",
     "stop_stale_servers",

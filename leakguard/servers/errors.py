@@ -1,8 +1,13 @@
-"""The exceptions and warning the server helpers raise; each message is built here, once."""
+"""The exceptions and warnings the server helpers raise; each message is built here, once."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+# What a server prints when its bind fails: Python, Go, Node and most C servers say one of these.
+_ADDRESS_IN_USE = re.compile(r"address already in use|EADDRINUSE|\[Errno 98\]", re.IGNORECASE)
 
 
 class ServerError(Exception):
@@ -16,7 +21,10 @@ class ServerDied(ServerError):
         self.name = name
         self.exit_code = exit_code
         self.log_tail = log_tail
-        super().__init__(f"server {name!r} exited {when} (exit {exit_code}){format_tail(log_tail)}")
+        super().__init__(
+            f"server {name!r} exited {when} (exit {exit_code}){bind_hint(log_tail)}"
+            f"{format_tail(log_tail)}"
+        )
 
 
 class ServerStartTimeout(ServerError):
@@ -47,6 +55,21 @@ class PortStillInUse(ServerError):
 
 class ServerRestartedWarning(pytest.PytestWarning):
     """A long-lived server died between tests and leakguard restarted it."""
+
+
+class StaleServerWarning(pytest.PytestWarning):
+    """leakguard stopped a server that an earlier, now dead, run had started and left running."""
+
+
+def bind_hint(tail: str) -> str:
+    # free_port() leaves its port in TIME_WAIT on purpose; only SO_REUSEADDR binds over that.
+    if not _ADDRESS_IN_USE.search(tail):
+        return ""
+    return (
+        '; its log says "address already in use": a port from free_port() stays in TIME_WAIT '
+        "for about a minute, so bind with SO_REUSEADDR or take the port with "
+        "free_port(time_wait=False)"
+    )
 
 
 def format_tail(tail: str) -> str:

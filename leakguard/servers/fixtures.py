@@ -12,8 +12,8 @@ from leakguard.servers import ports
 from leakguard.servers.errors import ServerError
 from leakguard.servers.process import ServerProcess
 from leakguard.servers.readiness import Ready
-from leakguard.servers.state import SERVERS_KEY, Watched
-from leakguard.servers.watcher import ensure_watcher
+from leakguard.servers.state import servers_state
+from leakguard.servers.watcher import watch
 
 
 class ServerFactory(Protocol):
@@ -45,7 +45,6 @@ def server_process(
     """
     started: list[ServerProcess] = []
     log_dir: list[Path] = []
-    plugin = request.config.stash.get(SERVERS_KEY, None)
 
     def factory(
         cmd: Sequence[str] | str,
@@ -58,8 +57,7 @@ def server_process(
             if not log_dir:
                 log_dir.append(tmp_path_factory.mktemp("servers"))
             kwargs["log_path"] = log_dir[0] / f"server{len(started)}.log"
-        if plugin is not None:
-            kwargs.setdefault("run_id", plugin.run_id)
+        kwargs.setdefault("run_id", servers_state(request.config).run_id)
         server = ServerProcess(cmd, port=port, ready=ready, **kwargs)
         server.start()  # a failed start cleans up after itself
         started.append(server)
@@ -80,15 +78,10 @@ def server_process(
 def watch_server(request: pytest.FixtureRequest, server: ServerProcess) -> ServerProcess:
     """Health-check ``server`` before each test that uses the calling (module/session) fixture.
 
-    Automatic when such a fixture returns or yields the `ServerProcess` itself; call this when it
-    yields something else (a client that wraps the server). Named after the fixture unless the
-    server was given a name.
+    Automatic for a server started while such a fixture is set up, on the fixture's own thread;
+    call this for one started elsewhere (another thread, an earlier fixture, a plugin hook).
+    Named after the fixture unless the server was given a name.
     """
-    state = request.config.stash.get(SERVERS_KEY, None)
-    if state is None or request.fixturename is None:
-        return server
-    if server.name == server.default_name:
-        server.rename(request.fixturename)
-    state.watched[request.fixturename] = Watched(server, request.fixturename)
-    ensure_watcher(request.config)
+    if request.fixturename is not None:
+        watch(request.config, request.fixturename, server)
     return server

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import os
 import shlex
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from leakguard.servers import statedir
+
 TAIL_BYTES = 8192  # enough for the last 20 lines of almost any log, cheap on a 1 GB one
+LOG_DAYS = 7  # logs of servers started outside the fixtures (no tmp_path) are kept this long
+
+
+def new_log_path(name: str) -> Path:
+    """A fresh log in the state directory's ``logs/``, pruning those older than ``LOG_DAYS``."""
+    statedir.prune("logs", older_than=LOG_DAYS * 86400)
+    fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=statedir.state_dir("logs"))
+    os.close(fd)  # our own fresh descriptor: only the name is wanted
+    return Path(path)
 
 
 def read_tail(path: Path | None, lines: int = 20) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import shlex
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,13 +15,12 @@ from typing import Literal
 
 import psutil
 
-from leakguard.servers import records
+from leakguard.servers import firstuse, records
 from leakguard.servers.errors import PortStillInUse, ServerDied, ServerError, ServerStartTimeout
-from leakguard.servers.logfile import append_note, default_name, read_tail
+from leakguard.servers.logfile import append_note, default_name, new_log_path, read_tail
 from leakguard.servers.ports import describe_holders, wait_port_free
 from leakguard.servers.procgroup import ProcessGroup
 from leakguard.servers.readiness import Ready, make_probe, wait_until_ready
-from leakguard.servers.statedir import state_dir
 
 logger = logging.getLogger("leakguard.servers")
 
@@ -36,6 +35,10 @@ class ServerProcess:
     ``PYTHONUNBUFFERED=1`` unless ``env`` says otherwise).
     ``on_death`` says what the pytest plugin does when a module- or session-scoped server died
     before a test that uses it: restart it and warn, or fail that test at once.
+
+    ``start()`` first stops servers that dead runs left behind (``stop_stale_servers``); a server
+    started while a longer-lived fixture is set up is then health-checked before each test that
+    uses that fixture (see ``watch_server``).
     """
 
     def __init__(
@@ -63,8 +66,15 @@ class ServerProcess:
         self.host = host
         self.default_name = default_name(cmd)
         self.name = name or self.default_name
-        # Unbuffered Python output, so a crash or a kill still leaves the last lines in the log.
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.run_id = run_id or records.new_run_id()
+        # Unbuffered Python output, so a crash or a kill still leaves the last lines in the log;
+        # the run mark is the stale-server sweep's second proof that the process is this server.
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+            records.RUN_MARK: self.run_id,
+        }
         self.cwd = cwd
         self.startup_timeout = startup_timeout
         self.ready_successes = max(1, ready_successes)
@@ -74,7 +84,6 @@ class ServerProcess:
         if on_death not in ("restart", "fail"):
             raise ValueError(f"on_death must be 'restart' or 'fail', not {on_death!r}")
         self.on_death = on_death
-        self.run_id = run_id or records.new_run_id()
         self.probe = make_probe(ready, host, port)
         self.log_path = Path(log_path) if log_path is not None else None
         self.restarts = 0
@@ -90,6 +99,9 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
+        """``http://127.0.0.1:PORT`` — no trailing slash: write ``server.url + "/health"``."""
+        if self.port is None:
+            raise ServerError(f"server {self.name!r} has no port, so no URL: pass port=")
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -107,10 +119,19 @@ class ServerProcess:
         """Started, not stopped by us, and its process has exited."""
         return self._group is not None and self._group.leader_exited()
 
+    @property
+    def dying(self) -> bool:
+        """Like `died`, and already while its process is exiting (Linux), before it has exited."""
+        return self._group is not None and self._group.leader_exiting()
+
     def start(self) -> ServerProcess:
         """Start the command and wait until it is ready; raise `ServerError` if it is not."""
         if self._group is not None:
             raise ServerError(f"server {self.name!r} is already started (pid {self.pid})")
+        # Named after its fixture before its record is first written; then, first of all, the
+        # sweep: a dead run's server may hold the very port this one needs.
+        firstuse.join_run(self, inspect.currentframe())
+        firstuse.sweep_stale()
         if self.port is not None and not wait_port_free(
             self.port, self.host, self.port_free_timeout
         ):
@@ -214,11 +235,7 @@ class ServerProcess:
     # --- internals ------------------------------------------------------------------------
     def _spawn(self) -> None:
         if self.log_path is None:
-            fd, path = tempfile.mkstemp(
-                prefix=f"{self.name}-", suffix=".log", dir=state_dir("logs")
-            )
-            os.close(fd)
-            self.log_path = Path(path)
+            self.log_path = new_log_path(self.name)
         with open(self.log_path, "ab") as log:
             # Own session: the group id is the leader's pid, and Ctrl-C in the terminal does not
             # reach the server half-way through our teardown.

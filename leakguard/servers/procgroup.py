@@ -110,6 +110,10 @@ class ProcessGroup:
             return True
         return info is not None
 
+    def leader_exiting(self) -> bool:
+        """Exited, or begun to exit: its sockets may be closed before it is a zombie."""
+        return self.leader_exited() or _exiting(self.pgid)
+
     def exit_code(self) -> int | None:
         """The leader's exit code (negative: killed by that signal), read without reaping it."""
         if self.popen is None:
@@ -146,6 +150,21 @@ def _zombie(proc: psutil.Process) -> bool:
         return proc.status() == psutil.STATUS_ZOMBIE
     except psutil.Error:
         return True
+
+
+_PF_EXITING = 0x4  # include/linux/sched.h: set as the process starts to exit
+
+
+def _exiting(pid: int) -> bool:
+    """Linux: the kernel has begun to take the process down (a crash, ``os._exit``)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        # Past the command name (which may hold spaces): state is field 3, flags field 9.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & _PF_EXITING)
+    except (OSError, ValueError, IndexError):
+        return False  # not Linux, or gone: `leader_exited` already tells
 
 
 def _pgid(proc: psutil.Process) -> int | None:

@@ -1,13 +1,16 @@
 """The per-run record of servers leakguard started, and the sweep of those a dead run left behind.
 
-One JSON file per server: the server's identity (pid, create time, pgid, known members) and its
-owner's (the process that started it). A later run stops a recorded server only if the owner is
-gone and the server's own identity still matches — never anything found by port or by name.
+One JSON file per server: the server's identity (pid, create time, pgid, known members), its
+run's id (also set in the server's environment) and its owner's identity (the process that
+started it). A later sweep stops a recorded server only if the owner is gone or a zombie, the
+server's own identity still matches and, where its environment can be read, it carries the run's
+id — never anything found by port or by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -23,6 +26,9 @@ from leakguard.servers.procgroup import ProcessGroup
 from leakguard.servers.statedir import state_dir
 
 Identity = tuple[int, float]
+
+RUN_MARK = "LEAKGUARD_SERVER_RUN"
+"""Set in every server's environment to its run id: the sweep's second proof of identity."""
 
 
 @dataclass(frozen=True)
@@ -99,14 +105,49 @@ def process_if_same(identity: Identity) -> psutil.Process | None:
         return None
 
 
+def owner_alive(identity: Identity) -> bool:
+    """Whether the recording process still runs: same (pid, create time) and not a zombie.
+
+    A killed pytest whose parent never reaps it (a container whose pid 1 does not) stays a
+    zombie with its pid and create time: dead all the same.
+    """
+    proc = process_if_same(identity)
+    if proc is None:
+        return False
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def carries_run(proc: psutil.Process, run_id: str) -> bool:
+    """False only if the environment can be read and lacks the run's mark (or has another)."""
+    try:
+        environ = proc.environ()
+    except psutil.Error:
+        return True  # another user's process: (pid, create time) must do
+    # Empty: a zombie, or a server that exec'd with a cleared environment; nothing to compare.
+    return not environ or environ.get(RUN_MARK) == run_id
+
+
 def sweep(directory: Path | None = None, stop_timeout: float = 5.0) -> list[str]:
     """Stop servers whose recording process is gone; return one line per server stopped.
 
-    Records of servers that are gone are deleted; records of live runs are left alone.
+    Records of servers that are gone, or that are not what the record says, are deleted;
+    records of live runs are left alone. Sweeps of parallel processes take turns.
     """
+    directory = directory or records_dir()
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _sweep_locked(directory, stop_timeout)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _sweep_locked(directory: Path, stop_timeout: float) -> list[str]:
     lines: list[str] = []
-    # However a record came to name them, this process and its ancestors are never stopped.
-    protected = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    protected: set[int] = set()
     for path, record in read_all(directory):
         if record is None:
             # Unreadable and old: not a write in progress. (Another sweep may have removed it.)
@@ -114,12 +155,20 @@ def sweep(directory: Path | None = None, stop_timeout: float = 5.0) -> list[str]
                 if time.time() - path.stat().st_mtime > 3600:
                     path.unlink()
             continue
-        if process_if_same((record.owner_pid, record.owner_create_time)) is not None:
+        if owner_alive((record.owner_pid, record.owner_create_time)):
             continue  # its run is still going (maybe in another terminal): not ours to judge
         leader = process_if_same((record.pid, record.create_time))
         members = [p for p in map(process_if_same, record.members) if p is not None]
+        if not protected:  # only now: a sweep with nothing stale costs no walk up the tree
+            # However a record came to name them, this process and its ancestors are never stopped.
+            protected = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
         if {record.pid, record.pgid, *(p.pid for p in members)} & protected:
             continue
+        if leader is not None and not carries_run(leader, record.run_id):
+            # Same pid and start, yet not that run's server: the record proves nothing.
+            path.unlink(missing_ok=True)
+            continue
+        members = [p for p in members if carries_run(p, record.run_id)]
         if leader is None and not members:
             path.unlink(missing_ok=True)
             continue

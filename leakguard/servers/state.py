@@ -1,13 +1,16 @@
-"""The per-run state of the servers plugin, kept in ``config.stash`` (no module globals)."""
+"""The per-run state of the server helpers, made in ``config.stash`` on their first use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
 from leakguard.servers import records
-from leakguard.servers.process import ServerProcess
+
+if TYPE_CHECKING:
+    from leakguard.servers.process import ServerProcess
 
 
 @dataclass
@@ -23,9 +26,16 @@ class Watched:
 @dataclass
 class ServersState:
     run_id: str = field(default_factory=records.new_run_id)
-    watched: dict[str, Watched] = field(default_factory=dict)
-    swept: list[str] = field(default_factory=list)
+    watched: list[Watched] = field(default_factory=list)
     last_nodeid: str | None = None
 
 
 SERVERS_KEY = pytest.StashKey[ServersState]()
+
+
+def servers_state(config: pytest.Config) -> ServersState:
+    """This run's state, made on first use: a run that starts no server never has one."""
+    state = config.stash.get(SERVERS_KEY, None)
+    if state is None:
+        state = config.stash[SERVERS_KEY] = ServersState()
+    return state

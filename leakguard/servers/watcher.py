@@ -5,19 +5,39 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
+from leakguard.grace import settle
 from leakguard.servers.errors import ServerError, ServerRestartedWarning
-from leakguard.servers.state import SERVERS_KEY, ServersState, Watched
+from leakguard.servers.state import SERVERS_KEY, ServersState, Watched, servers_state
+
+if TYPE_CHECKING:
+    from leakguard.servers.process import ServerProcess
 
 WATCHER_NAME = "leakguard-server-watcher"
 _NOTICE_KEY = pytest.StashKey[list[tuple[str, str]]]()
 
 
-def ensure_watcher(config: pytest.Config) -> None:
+def watch(config: pytest.Config, fixture: str, server: ServerProcess) -> None:
+    """Health-check ``server`` before each test that uses ``fixture``; name it after the fixture
+    unless it was given a name (or the fixture has another server that took the name)."""
+    state = servers_state(config)
+    if any(w.server is server for w in state.watched):
+        return
+    # The fixture's earlier instance (last module's server, stopped at its teardown) is done.
+    state.watched = [w for w in state.watched if w.fixture != fixture or _running(w.server)]
+    if server.name == server.default_name and all(w.fixture != fixture for w in state.watched):
+        server.rename(fixture)
+    state.watched.append(Watched(server, fixture))
     if config.pluginmanager.get_plugin(WATCHER_NAME) is None:
         config.pluginmanager.register(ServerWatcher(), WATCHER_NAME)
+
+
+def _running(server: ServerProcess) -> bool:
+    """Up, or died without being stopped (still to be restarted): not stopped on purpose."""
+    return server.is_alive() or server.died
 
 
 class ServerWatcher:
@@ -29,16 +49,13 @@ class ServerWatcher:
         notices: list[tuple[str, str]] = []
         state = item.config.stash[SERVERS_KEY]
         used = getattr(item, "fixturenames", ())  # only pytest.Function has fixtures
-        for watched in state.watched.values():
+        for watched in state.watched:
             if watched.fixture in used:
                 notice = _check(watched, state)
                 if notice is not None:
                     notices.append(notice)
         item.stash[_NOTICE_KEY] = notices
-        try:
-            return (yield)
-        finally:
-            state.last_nodeid = item.nodeid
+        return (yield)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -52,21 +69,30 @@ class ServerWatcher:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if call.when == "call":
-            # A waitid per watched server (microseconds): name the test during which one died.
-            for watched in item.config.stash[SERVERS_KEY].watched.values():
-                if watched.died_during is None and watched.server.died:
-                    watched.died_during = item.nodeid
+        if call.when == "setup":
+            return report
+        # A waitid per watched server (microseconds): name the test during which one died. Again
+        # after teardown: a server that crashed as the test ended may still have been exiting.
+        state = item.config.stash[SERVERS_KEY]
+        for watched in state.watched:
+            if watched.died_during is None and _has_died(watched.server):
+                watched.died_during = item.nodeid
+                if call.when == "call":
                     message = watched.server.death_message("this test")
                     report.sections.append(("leakguard servers", message))
+        if call.when == "teardown":
+            state.last_nodeid = item.nodeid
         return report
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        config.pluginmanager.unregister(self)
 
 
 def _check(watched: Watched, state: ServersState) -> tuple[str, str] | None:
     server = watched.server
     if watched.broken is not None:
         return ("fail", watched.broken)
-    if not server.died:
+    if not _has_died(server):
         return None
     during = watched.died_during or f"or after {state.last_nodeid or 'its fixture setup'}"
     watched.died_during = None
@@ -83,3 +109,12 @@ def _check(watched: Watched, state: ServersState) -> tuple[str, str] | None:
         watched.broken = f"{server.death_message(during)}; restart failed: {exc!r}"
         return ("fail", watched.broken)
     return ("warn", message) if message else None
+
+
+def _has_died(server: ServerProcess) -> bool:
+    if not server.dying:
+        return False
+    # A crash closes the server's sockets before its exit is complete: wait those few ms, so no
+    # test is handed a dead port as if the server were up, and the message has the exit code.
+    settle(lambda: server.died, bool, server.stop_timeout)
+    return True
