@@ -26,7 +26,7 @@ from leakguard.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.settings import SettingsError
 from leakguard.summary import Summary
 
-# The server helpers (free_port, server_process, session-server health checks) ride along.
+# The server helpers' two fixtures ride along; everything else of theirs joins on first use.
 pytest_plugins = ["leakguard.servers.pytest_plugin"]
 
 AUTOUSE = pytest.StashKey[bool]()

@@ -42,7 +42,7 @@ def test_handler_threads_of_a_class_level_server_are_not_the_tests(
     pytester.makepyfile(server=CLASS_SERVER)
     pytester.makepyfile(
         test_it="""
-        import socket, server
+        import socket, threading, server
 
         class TestAgainstServer:
             @classmethod
@@ -53,6 +53,9 @@ def test_handler_threads_of_a_class_level_server_are_not_the_tests(
             def teardown_class(cls):
                 cls.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
                 cls.listener.close()
+                for t in threading.enumerate():
+                    if t.name == "acceptor":
+                        t.join(5)
 
             def test_one(self):
                 server.talk(self.listener.getsockname()[1])
