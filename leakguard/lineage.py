@@ -16,6 +16,7 @@ The one instance, `LINEAGE`, is process-wide by nature: the patch on ``Thread.st
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,8 +44,11 @@ class Lineage:
     def __init__(self) -> None:
         self._counter = 0
         self.starts = 0
-        """Threads started so far (while installed): an unchanged count and an unchanged number
-        of live threads mean an unchanged set, whether 10 threads are alive or 10,000."""
+        """Changes at every thread start (while installed): unchanged, with an unchanged number
+        of live threads, means an unchanged set, whether 10 threads are alive or 10,000.
+        Each start stores a fresh value of an atomic counter (no lost update between threads
+        racing on ``+= 1``), so a value is never seen twice for two different sets."""
+        self._serial = itertools.count(1)
         self._stack: list[_Frame] = []
         self._users = 0
         # Raw ``_thread`` threads have no Thread object to stamp: ident -> epoch while they run.
@@ -108,6 +112,9 @@ class Lineage:
             return created != NO_EPOCH
         return created > epoch and created not in self._foreign
 
+    def note_start(self) -> None:
+        self.starts = next(self._serial)
+
     # --- stamping threads --------------------------------------------------------------------
     def install(self) -> None:
         self._users += 1
@@ -133,8 +140,12 @@ def _stamping_start(
         # lookup. Nothing here touches the file system: this runs inside event loops too.
         setattr(self, ORIGIN_ATTR, capture())
         setattr(self, EPOCH_ATTR, LINEAGE.creator())
-        LINEAGE.starts += 1
-        original(self)
+        try:
+            original(self)
+        finally:
+            # Counted once the thread is visible (enumerate, _count): counted before, a
+            # snapshot in between could pair the new count with a set that lacks it.
+            LINEAGE.note_start()
 
     start.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
     return start

@@ -103,12 +103,13 @@ class ThreadTracker(Tracker):
                     LINEAGE.raw.pop(ident, None)
 
             raw_threads[raw.serial] = raw
-            LINEAGE.starts += 1
             try:
                 return original(run, args, kwargs or {})
             except BaseException:
                 raw_threads.pop(raw.serial, None)
                 raise
+            finally:
+                LINEAGE.note_start()  # after: see lineage._stamping_start
 
         return start_new_thread
 
