@@ -69,6 +69,8 @@ class SpawnLog:
     prune_at: int = _PRUNE_FLOOR
     owner_pid: int = field(default_factory=os.getpid)
     pipe: ReportPipe = field(default_factory=ReportPipe)
+    on_spawn: Callable[[], None] | None = None
+    """Called in this process after each spawn (it arms the SIGTERM handler of a test)."""
 
     @property
     def mark(self) -> bytes:
@@ -97,6 +99,8 @@ class SpawnLog:
             if stat is not None:
                 self.pipe.send(pid, stat.start, epoch)
             return
+        if self.on_spawn is not None:
+            self.on_spawn()
         known = self.records.get(pid)
         if known is not None and known.born_from >= born_from:
             # The same process seen by an outer wrapper (Popen around posix_spawn, Process
@@ -116,6 +120,8 @@ class SpawnLog:
     def bump(self) -> None:
         """A spawn whose pid we never see (``os.system``): only the counter moves."""
         self.spawns += 1
+        if self.on_spawn is not None and os.getpid() == self.owner_pid:
+            self.on_spawn()
 
     def find(self, pid: int, start: float) -> SpawnRecord | None:
         record = self.records.get(pid)

@@ -23,6 +23,7 @@ from leakguard.lineage import LINEAGE
 from leakguard.tracker import Key, Resource, Tracker
 from leakguard.trackers import proc_cleanup, proc_describe, proc_spawns
 from leakguard.trackers.proc_cleanup import Proc
+from leakguard.trackers.proc_interrupt import GUARD
 from leakguard.trackers.proc_owner import Judge
 from leakguard.trackers.proc_spawns import SpawnLog
 
@@ -77,6 +78,7 @@ class ProcessTracker(Tracker):
     def install(self) -> None:
         self._me = os.getpid()
         self._log = proc_spawns.acquire()
+        self._log.on_spawn = GUARD.spawned
         self._children_file = proctree.ChildrenFile(self._me)
 
     def uninstall(self) -> None:
@@ -108,6 +110,8 @@ class ProcessTracker(Tracker):
         spawns = log.spawns
         assert self._children_file is not None
         if spawns != self._seen_spawns or self._main_children != self._children_file.read():
+            if spawns != self._seen_spawns:
+                GUARD.spawned()  # a spawn on another thread could not arm it there
             self._full_read(spawns)
         elif self._outside:
             # Processes outside our tree can end without any sign here: check each (≈ 3 µs).
