@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +106,26 @@ def test_exited_child_whose_popen_is_kept_is_reported_and_reaped_through_it(
             "*zombie * 'python* -c pass' (child of test) exited, never waited for*",
         ]
     )
+
+
+def test_grandchild_that_daemonizes_during_the_grace_period_is_found(
+    pytester: pytest.Pytester, spawned: Spawned, daemon_pidfile: Path
+) -> None:
+    inner_sh = f"sleep 0.05; sleep 300 >/dev/null 2>&1 & echo $! > {daemon_pidfile}"
+    outer_sh = f"sh -c {shlex.quote(inner_sh)}; sleep 30"
+    pytester.makepyfile(
+        test_it=f"""
+        import subprocess, procrec
+
+        def test_daemonizes_late():
+            # The child stays; the grandchild shell leaves a daemon and exits within the grace.
+            shell = subprocess.Popen(["sh", "-c", {outer_sh!r}])
+            procrec.record(shell.pid)
+        """
+    )
+    result = run_processes(pytester, "-o", "leakguard_grace=1.0", "-W", "ignore::ResourceWarning")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_daemonizes_late leaked 3 resources"])
+    result.stdout.fnmatch_lines(["  process * 'sleep 300' (orphan)*"])
+    assert spawned.survivors() == []
+    assert not _running_sleep_300(daemon_pidfile)

@@ -74,6 +74,9 @@ class ProcessTracker(Tracker):
         self._seen_spawns = -1
         self._scanned_spawns = -1
         self._scanned_upto: int | None = None  # last_pid() at the last scan
+        # What new_since found last, and for which snapshot: one of those gone means one of
+        # the test's processes ended during the grace, so a daemon it left may now be out there.
+        self._last_found: tuple[int, frozenset[Key]] = (0, frozenset())
 
     def install(self) -> None:
         self._me = os.getpid()
@@ -175,12 +178,17 @@ class ProcessTracker(Tracker):
             return {}
         judge = self._judge(before)
         found: dict[Key, Any] = {}
-        if self._judge_all(after.keys() - before.keys(), judge, found):
-            # A child of the test exited: what it left behind (a daemon it started, now
+        exited = self._judge_all(after.keys() - before.keys(), judge, found)
+        last_before, last_found = self._last_found
+        if last_before == id(before) and not last_found <= found.keys():
+            exited = True  # one of the test's processes ended since the last poll
+        if exited:
+            # What an exiting process of the test left behind (a daemon it started, now
             # re-parented to init) shows only in a fresh look for the run's mark.
             self._invalidate()
             fresh = self.snapshot()
             self._judge_all(fresh.keys() - before.keys() - found.keys(), judge, found)
+        self._last_found = (id(before), frozenset(found))
         return found
 
     def _judge(self, before: Mapping[Key, Any]) -> Judge:
