@@ -236,3 +236,62 @@ def test_a_file_on_the_report_pipes_number_is_never_trusted(
     result.stdout.no_fnmatch_line("*test_closes_the_report_pipe leaked*")
     survivors = spawned.survivors()
     assert [p.cmdline() for p in survivors] == [["sleep", "30"]]
+
+
+def test_daemon_a_session_fixtures_thread_starts_during_a_test_is_not_the_tests(
+    pytester: pytest.Pytester, spawned: Spawned
+) -> None:
+    pytester.makeconftest(
+        """
+        import os, queue, signal, subprocess, threading, pytest, procrec
+
+        DAEMON = ["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"]
+
+        @pytest.fixture(scope="session")
+        def daemonizer():
+            asks, pids = queue.Queue(), queue.Queue()
+
+            def serve():
+                while asks.get():
+                    out = subprocess.run(DAEMON, capture_output=True, text=True).stdout
+                    pids.put(procrec.record(int(out), execs="sleep"))
+
+            thread = threading.Thread(target=serve, daemon=True)
+            thread.start()
+
+            def start():
+                asks.put(True)
+                return pids.get(timeout=10)
+
+            started = []
+            yield lambda: started.append(start())
+            asks.put(False)
+            for pid in started:
+                os.kill(pid, signal.SIGTERM)
+        """
+    )
+    pytester.makepyfile(
+        test_it="""
+        import subprocess, procrec
+        from conftest import DAEMON
+
+        def test_asks_the_fixture(daemonizer):
+            daemonizer()  # the fixture's thread starts a daemon, during this test
+
+        def test_starts_its_own():
+            out = subprocess.run(DAEMON, capture_output=True, text=True).stdout
+            procrec.record(int(out), execs="sleep")
+        """
+    )
+    result = run_processes(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_starts_its_own leaked 1 resource",
+            "  process * 'sleep 30' (orphan)*",
+            "cleanup: process * terminated",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*test_asks_the_fixture leaked*")
+    assert len(spawned.recorded()) == 2
+    assert spawned.survivors() == []
