@@ -211,3 +211,34 @@ def test_sigterm_handler_is_there_only_while_a_checked_test_runs(pytester: pytes
     )
     result = run_processes(pytester)
     result.assert_outcomes(passed=3)
+
+
+def test_sigterm_handler_that_carries_on_leaves_the_test_running(
+    pytester: pytest.Pytester, inner: Inner, spawned: Spawned
+) -> None:
+    pytester.makeconftest(
+        """
+        import pathlib, signal
+
+        def pytest_configure(config):
+            signal.signal(signal.SIGTERM, lambda signum, frame: pathlib.Path("chained").touch())
+        """
+    )
+    pytester.makepyfile(
+        test_it="""
+        import pathlib, subprocess, time, procrec
+
+        def test_sleeps():
+            procrec.record(subprocess.Popen(["sleep", "30"], start_new_session=True).pid)
+            pathlib.Path("ready").touch()
+            while not pathlib.Path("chained").exists():
+                time.sleep(0.01)
+        """
+    )
+    inner.start("-o", "leakguard_grace=0.05")
+    inner.wait_ready()
+    # The handler that was there decides: it carries on, so the test ends as usual.
+    assert inner.signal_and_wait(signal.SIGTERM) == pytest.ExitCode.TESTS_FAILED, inner.text()
+    assert "leakguard: test_it.py::test_sleeps leaked 1 resource" in inner.text()
+    assert "interrupted" not in inner.text()
+    assert spawned.survivors() == []

@@ -58,8 +58,9 @@ class InterruptGuard:
     SIGINT needs nothing installed: Python raises ``KeyboardInterrupt`` and pytest ends the run
     through its hooks. SIGTERM kills pytest outright by default, so a handler is installed, but
     only while a checked test runs that has spawned something (a clean test never pays for
-    it), chaining to whatever handler was there, and restored when the test ends. With no
-    handler before it, it turns SIGTERM into ``pytest.exit``, so the run ends the way Ctrl-C
+    it), and restored when the test ends. A Python handler that was there is called first; if
+    it ends the run (raises), the test's processes are stopped before its exception goes on.
+    With no handler before it, SIGTERM becomes ``pytest.exit``, so the run ends the way Ctrl-C
     ends it: fixtures torn down, the summary printed, exit status 2 (interrupted).
 
     Process-wide by nature, like the signal disposition it manages: the one instance is `GUARD`.
@@ -108,12 +109,16 @@ class InterruptGuard:
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         previous = self._previous
-        self.test_ended()  # a second SIGTERM meets the old disposition at once
         self._received = "SIGTERM"
         if callable(previous):
-            self.interrupted("SIGTERM")  # now: the previous handler may never return
-            previous(signum, frame)
+            try:
+                previous(signum, frame)
+            except BaseException:
+                self.interrupted("SIGTERM")  # it ends the run: stop the test's processes first
+                raise
+            self._received = None  # it carried on, and so does the test
             return
+        self.test_ended()  # a second SIGTERM meets the old disposition (death) at once
         # Exit status 2 (interrupted), as for Ctrl-C: with any other, pytest skips the summary.
         pytest.exit("leakguard: SIGTERM received during a test", returncode=None)
 
