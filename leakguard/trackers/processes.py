@@ -5,7 +5,8 @@ children, plus every process carrying this run's environment mark (how a descend
 found after its parent exited and it was re-parented to init). That set is re-read only when
 the spawn counter moved (every Python-level way to start a process bumps it) or the main
 thread's children file changed (a fork from C code, a child reaped); otherwise the previous
-read is reused, for ≈ 3 µs. Only new identities are classified, walked and described.
+read is reused, for ≈ 3 µs. Only new identities are classified, walked and described, and
+only those the test's own lineage spawned count (`proc_owner`): a fixture's processes are its own.
 """
 
 from __future__ import annotations
