@@ -60,8 +60,9 @@ def test_child_that_daemonizes_during_the_grace_period_is_found(
             subprocess.run(["true"], check=True)
         """
     )
-    # A grace long enough for the shell to exit within it: what it leaves is then the leak.
-    result = run_processes(pytester, "-o", "leakguard_grace=1.0", "-W", "ignore::ResourceWarning")
+    # A grace long enough for the shell to exit within it, even on a loaded machine: what it
+    # leaves is then the leak (and is there until the grace ends, so the test takes that long).
+    result = run_processes(pytester, "-o", "leakguard_grace=3.0", "-W", "ignore::ResourceWarning")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -123,7 +124,7 @@ def test_grandchild_that_daemonizes_during_the_grace_period_is_found(
             procrec.record(shell.pid)
         """
     )
-    result = run_processes(pytester, "-o", "leakguard_grace=1.0", "-W", "ignore::ResourceWarning")
+    result = run_processes(pytester, "-o", "leakguard_grace=3.0", "-W", "ignore::ResourceWarning")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["leakguard: test_it.py::test_daemonizes_late leaked 3 resources"])
     result.stdout.fnmatch_lines(["  process * 'sleep 300' (orphan)*"])
