@@ -25,6 +25,7 @@ from leakguard.registry import TrackerRegistry
 from leakguard.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.settings import SettingsError
 from leakguard.summary import Summary
+from leakguard.trackers.proc_interrupt import GUARD, INTERRUPTS
 
 # The server helpers' two fixtures ride along; everything else of theirs joins on first use.
 pytest_plugins = ["leakguard.servers.pytest_plugin"]
@@ -77,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SUMMARY] = summary
     config.stash[RUN] = run
     config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
+    GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
     if _globally_on(config):
         # Install now so origins (where a thread was started) are recorded from the first test.
         run.engine.activate(run_options.settings.trackers)
@@ -85,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None:
+        GUARD.detach(run)
         run.engine.close()
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
@@ -204,7 +207,18 @@ class CheckedTestHooks:
             yield
         except BaseException as exc:
             error = exc
-        findings = _end_test(item, state)
+        if isinstance(error, INTERRUPTS):
+            # Ctrl-C (or SIGTERM) in the user's teardown: no grace wait, only the stop.
+            GUARD.stop(state, GUARD.cause_of(error))
+            GUARD.test_ended()
+            raise error
+        try:
+            findings = _end_test(item, state)
+        except INTERRUPTS as exc:  # during the grace wait: it ends at once
+            GUARD.stop(state, GUARD.cause_of(exc))
+            raise
+        finally:
+            GUARD.test_ended()
         if error is not None:
             raise error  # the user's own teardown failure is the story; the summary keeps the leaks
         failures = [f.message for f in findings if f.action == "fail"]
@@ -340,6 +354,10 @@ class RunReporter:
             summary.add(payload)
         for problem in getattr(report, "leakguard_problems", None) or ():
             summary.add_problem(problem)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # Interrupted in a test's setup or call: its teardown hook never runs.
+        GUARD.interrupted(GUARD.cause_of(excinfo.value))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

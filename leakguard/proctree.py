@@ -157,20 +157,39 @@ def read_cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in data.rstrip(b"\0").split(b"\0")]
 
 
-def has_mark(pid: int, mark: bytes) -> bool:
-    """True when the process's initial environment holds ``mark`` (``NAME=VALUE``)."""
+def mark_epoch(pid: int, mark: bytes) -> int | None:
+    """The spawn tag of the run's ``mark`` (``NAME=VALUE``) in the process's initial environment.
+
+    ``None``: not marked. ``0``: marked, untagged (it inherited the run's plain environment).
+    Otherwise the epoch of the spawn it descends from: leakguard tags the mark in the
+    environment it hands each ``subprocess``/``posix_spawn`` child (``VALUE:EPOCH``).
+    """
     if not LINUX:
         try:
-            name, _, value = mark.decode().partition("=")
-            return psutil.Process(pid).environ().get(name) == value
+            name = mark.decode().partition("=")[0]
+            found = psutil.Process(pid).environ().get(name)
         except (psutil.Error, OSError):
-            return False
+            return None
+        return None if found is None else _tag_of(f"{name}={found}".encode() + b"\0", mark)
     data = _read(f"/proc/{pid}/environ", 1 << 14, whole=True)
-    return data is not None and _holds(data, mark)
+    return _tag_of(data, mark) if data else None
 
 
-def _holds(environ: bytes, mark: bytes) -> bool:
-    return environ.startswith(mark + b"\0") or (b"\0" + mark + b"\0") in environ
+def _tag_of(environ: bytes, mark: bytes) -> int | None:
+    if environ.startswith(mark):
+        at = len(mark)
+    else:
+        found = environ.find(b"\0" + mark)
+        if found < 0:
+            return None
+        at = found + 1 + len(mark)
+    end = environ.find(b"\0", at)
+    value = environ[at:] if end < 0 else environ[at:end]
+    if not value:
+        return 0
+    if value[:1] == b":" and value[1:].isdigit():
+        return int(value[1:])
+    return None  # another variable whose value merely starts like ours
 
 
 _RANGE_SCAN_MAX = 512
@@ -197,7 +216,7 @@ def marked_pids(mark: bytes, after: int | None = None, upto: int | None = None) 
     Other users' processes fail to open at once (EACCES).
     """
     if not LINUX:
-        return [p.pid for p in psutil.process_iter() if has_mark(p.pid, mark)]
+        return [p.pid for p in psutil.process_iter() if mark_epoch(p.pid, mark) is not None]
     me = os.getpid()
     if after is not None and upto is not None and 0 <= upto - after <= _RANGE_SCAN_MAX:
         # Direct reads: /proc/<tid> of a thread opens too, so a match must be a leader.
@@ -212,7 +231,7 @@ def marked_pids(mark: bytes, after: int | None = None, upto: int | None = None) 
         if pid == me:
             continue
         data = _read(f"/proc/{name}/environ", 1 << 14, whole=True)
-        if data and _holds(data, mark) and (not check_leader or _is_leader(pid)):
+        if data and _tag_of(data, mark) is not None and (not check_leader or _is_leader(pid)):
             found.append(pid)
     return found
 
@@ -246,6 +265,24 @@ def child_pids(pid: int) -> list[int]:
         if data:
             result.extend(int(p) for p in data.split())
     return result
+
+
+def forking_thread(pid: int, child: int) -> int | None:
+    """The thread (native id) of ``pid`` whose ``children`` file lists ``child``: the one that
+    forked it (a child outlives its forking thread by moving to another thread's list)."""
+    if not LINUX:
+        return None
+    task_dir = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return None
+    wanted = str(child).encode()
+    for tid in tids:
+        data = _read(f"{task_dir}/{tid}/children", 4096, whole=True)
+        if data and wanted in data.split():
+            return int(tid)
+    return None
 
 
 def thread_child_pids(pid: int, tid: int | None = None) -> list[int]:

@@ -2,10 +2,12 @@
 for the survivors, then reap what is ours to reap and close a leaked ``Popen``'s pipes.
 
 Safety: a process is signalled only if, checked again right before each signal, it is the same
-``(pid, start)`` that was reported, was born after the test's snapshot, and either descends from
-this process or carries this run's environment mark. Nothing is ever chosen by port, name or
-command line. Where the kernel offers pidfds, the signal goes through one opened *before* the
-check, so a pid recycled between check and signal cannot be hit.
+``(pid, start)`` that was reported, was born after the test's snapshot, and has proof of
+lineage: its parent chain reaches this process, or a spawn of the test is on record for it (a
+report through the verified report pipe, or the test's epoch in the tag of its environment
+mark). The run's mark alone finds candidates; it never justifies a signal. Nothing is ever
+chosen by port, name or command line. Where the kernel offers pidfds, the signal goes through
+one opened *before* the check, so a pid recycled between check and signal cannot be hit.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakguard import proctree
+from leakguard.lineage import LINEAGE, NO_EPOCH
 from leakguard.trackers.proc_spawns import SpawnRecord
 
+MARK_ONLY = "found by the run's mark only: outside the test's tree, no spawn of the test on record"
 KILL_WAIT = 2.0
 """Seconds to wait after SIGKILL (a process in uninterruptible sleep can take a moment)."""
 
@@ -42,7 +46,11 @@ class Proc:
     me: int
     record: SpawnRecord | None = None
     lineage: list[tuple[int, float]] = field(default_factory=list)
-    vouched: bool = False  # reported by a forked descendant through the run's pipe
+    epoch: int = NO_EPOCH  # the epoch of the test (or fixture, or block) it was found for
+    # What ties it to that owner: "tree" (its parent chain), "pipe" (a forked descendant
+    # reported it through the verified report pipe), "tag" (its environment mark carries the
+    # owner's epoch), or "" (the run's mark only: reported, never signalled).
+    proof: str = "tree"
 
     def owner(self) -> Any | None:
         return self.record.owner_object() if self.record is not None else None
@@ -57,11 +65,16 @@ def _why_not_ours(proc: Proc) -> str | None:
         return "gone"
     if not proctree.born_after(stat.start, proc.not_before):
         return "born before the test"
-    if proc.vouched or proc.me in proctree.ancestry(proc.pid):
+    if proc.me in proctree.ancestry(proc.pid):
         return None
-    if proctree.has_mark(proc.pid, proc.mark):
+    if proc.proof == "pipe":
+        return None  # read from our own pipe (identity checked), with the test's epoch
+    tag = proctree.mark_epoch(proc.pid, proc.mark)
+    if tag is not None and tag != NO_EPOCH and LINEAGE.belongs(tag, proc.epoch):
         return None
-    return "neither a descendant of the test process nor marked by this run"
+    if tag is not None:
+        return MARK_ONLY
+    return "neither a descendant of the test process nor tied to one of its spawns"
 
 
 def _pidfd(pid: int) -> int | None:

@@ -10,8 +10,8 @@ run inside a run): it hangs on the installed wrappers, and the last user out rem
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import inspect
 import os
 import secrets
 import subprocess
@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakguard import patching, proctree
+from leakguard.lineage import LINEAGE, NO_EPOCH
 from leakguard.origin import RawOrigin, capture
+from leakguard.trackers import proc_mark
+from leakguard.trackers.proc_pipe import ReportPipe
 
 _LOG_ATTR = "_leakguard_spawn_log"
 _PRUNE_FLOOR = 256
@@ -42,6 +45,8 @@ class SpawnRecord:
     how: str
     argv: Any = None
     owner: weakref.ReferenceType[Any] | None = None
+    epoch: int = NO_EPOCH
+    """The epoch of the code that spawned it (`LINEAGE.creator` on the spawning thread)."""
 
     def owner_object(self) -> Any | None:
         return self.owner() if self.owner is not None else None
@@ -63,44 +68,17 @@ class SpawnLog:
     previous_mark: str | None = None
     prune_at: int = _PRUNE_FLOOR
     owner_pid: int = field(default_factory=os.getpid)
-    # A pipe every forked (not exec'd) descendant inherits: a fork of a fork has no
-    # environment mark in /proc (that is only written at exec), so the middle process reports
-    # its child here instead. Both ends non-blocking: a full pipe drops a report, never blocks.
-    report_r: int = -1
-    report_w: int = -1
-    reported: dict[int, float] = field(default_factory=dict)
-
-    def open_reports(self) -> None:
-        self.report_r, self.report_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-
-    def close_reports(self) -> None:
-        for fd in (self.report_r, self.report_w):
-            if fd >= 0:
-                os.close(fd)
-        self.report_r = self.report_w = -1
-
-    def drain_reports(self) -> dict[int, float]:
-        """Descendants that forked descendants reported: ``{pid: start}`` of those alive."""
-        while self.report_r >= 0:
-            try:
-                data = os.read(self.report_r, 65536)
-            except (BlockingIOError, OSError):
-                break
-            if not data:
-                break
-            for line in data.split(b"\n"):
-                pid_text, _, start_text = line.partition(b" ")
-                if pid_text.isdigit() and start_text:
-                    self.reported[int(pid_text)] = float(start_text)
-        for pid, start in list(self.reported.items()):
-            stat = proctree.read_stat(pid)
-            if stat is None or stat.start != start or stat.state in "ZX":
-                del self.reported[pid]  # gone, or dead and waiting for its own parent
-        return self.reported
+    pipe: ReportPipe = field(default_factory=ReportPipe)
+    on_spawn: Callable[[], None] | None = None
+    """Called in this process after each spawn (it arms the SIGTERM handler of a test)."""
 
     @property
     def mark(self) -> bytes:
         return f"{self.mark_name}={self.mark_value}".encode()
+
+    def tagged_env(self, env: Any, epoch: int) -> Any:
+        """The environment for a child spawned under ``epoch`` (see `proc_mark.tagged_env`)."""
+        return proc_mark.tagged_env(env, self.mark_name, self.mark_value, epoch)
 
     def record(
         self,
@@ -110,6 +88,7 @@ class SpawnLog:
         how: str,
         argv: Any = None,
         owner: Any = None,
+        epoch: int = NO_EPOCH,
     ) -> None:
         self.spawns += 1
         if pid <= 0:
@@ -117,10 +96,11 @@ class SpawnLog:
         if os.getpid() != self.owner_pid:
             # We are a forked descendant with a copy of the log: tell the real owner.
             stat = proctree.read_stat(pid)
-            if stat is not None and self.report_w >= 0:
-                with contextlib.suppress(OSError):
-                    os.write(self.report_w, f"{pid} {stat.start}\n".encode())
+            if stat is not None:
+                self.pipe.send(pid, stat.start, epoch)
             return
+        if self.on_spawn is not None:
+            self.on_spawn()
         known = self.records.get(pid)
         if known is not None and known.born_from >= born_from:
             # The same process seen by an outer wrapper (Popen around posix_spawn, Process
@@ -132,7 +112,7 @@ class SpawnLog:
         ref = weakref.ref(owner) if owner is not None else None
         born_by = proctree.now()
         self.records[pid] = SpawnRecord(
-            pid, born_from, born_by, self.spawns, origin, how, argv, ref
+            pid, born_from, born_by, self.spawns, origin, how, argv, ref, epoch
         )
         if len(self.records) > self.prune_at:
             self._prune()
@@ -140,6 +120,8 @@ class SpawnLog:
     def bump(self) -> None:
         """A spawn whose pid we never see (``os.system``): only the counter moves."""
         self.spawns += 1
+        if self.on_spawn is not None and os.getpid() == self.owner_pid:
+            self.on_spawn()
 
     def find(self, pid: int, start: float) -> SpawnRecord | None:
         record = self.records.get(pid)
@@ -155,13 +137,30 @@ class SpawnLog:
 
 
 # --- the wrappers --------------------------------------------------------------------------
+def _env_slot(original: Any) -> int | None:
+    """Where ``env`` sits among ``_execute_child``'s arguments after ``args`` (6 on CPython
+    3.10-3.13, where ``Popen.__init__`` passes them all by position)."""
+    try:
+        names = list(inspect.signature(original).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names.index("env") - 2 if "env" in names[2:] else None
+
+
 def _wrap_execute_child(log: SpawnLog) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
+        slot = _env_slot(original)
+
         @functools.wraps(original)
         def _execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
-            origin, born_from = capture(), proctree.now()
+            # Runs on the caller's thread: its epoch is the spawn's lineage.
+            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
+            if slot is not None and len(rest) > slot:
+                rest = (*rest[:slot], log.tagged_env(rest[slot], epoch), *rest[slot + 1 :])
+            elif "env" in kw:
+                kw["env"] = log.tagged_env(kw["env"], epoch)
             original(self, args, *rest, **kw)
-            log.record(self.pid, born_from, origin, "subprocess.Popen", args, self)
+            log.record(self.pid, born_from, origin, "subprocess.Popen", args, self, epoch)
 
         return _execute_child
 
@@ -170,15 +169,18 @@ def _wrap_execute_child(log: SpawnLog) -> Callable[[Any], Any]:
 
 def _wrap_pid_returning(log: SpawnLog, how: str) -> Callable[[Any], Any]:
     """``os.fork``, ``os.posix_spawn[p]``, ``_posixsubprocess.fork_exec``: return a pid."""
+    spawn_env = how.startswith("os.posix_spawn")
 
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def spawn(*args: Any, **kwargs: Any) -> Any:
-            origin, born_from = capture(), proctree.now()
+            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
+            if spawn_env and len(args) > 2 and args[2] is not None:
+                args = (*args[:2], log.tagged_env(args[2], epoch), *args[3:])
             pid = original(*args, **kwargs)
             if pid:  # 0 in a forked child: record nothing there
-                argv = args[1] if how.startswith("os.posix_spawn") and len(args) > 1 else None
-                log.record(pid, born_from, origin, how, argv)
+                argv = args[1] if spawn_env and len(args) > 1 else None
+                log.record(pid, born_from, origin, how, argv, None, epoch)
             return pid
 
         return spawn
@@ -190,10 +192,10 @@ def _wrap_forkpty(log: SpawnLog) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def forkpty() -> tuple[int, int]:
-            origin, born_from = capture(), proctree.now()
+            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
             pid, fd = original()
             if pid:
-                log.record(pid, born_from, origin, "os.forkpty")
+                log.record(pid, born_from, origin, "os.forkpty", None, None, epoch)
             return pid, fd
 
         return forkpty
@@ -220,10 +222,10 @@ def _wrap_process_start(log: SpawnLog) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def start(self: Any) -> None:
-            origin, born_from = capture(), proctree.now()
+            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
             original(self)
             # Under forkserver the pid comes back over a socket: this is the only place we see it.
-            log.record(self.pid, born_from, origin, "multiprocessing.Process", None, self)
+            log.record(self.pid, born_from, origin, "multiprocessing.Process", None, self, epoch)
 
         return start
 
@@ -258,7 +260,7 @@ def acquire() -> SpawnLog:
         log.previous_mark = os.environ.get(log.mark_name)
         os.environ[log.mark_name] = log.mark_value
         if proctree.LINUX:
-            log.open_reports()
+            log.pipe.open()
     for owner, attr, make in _targets(log):
         patching.install(owner, attr, make)
         setattr(getattr(owner, attr), _LOG_ATTR, log)
@@ -271,7 +273,7 @@ def release(log: SpawnLog) -> None:
         patching.uninstall(owner, attr)
     log.users -= 1
     if log.users <= 0:
-        log.close_reports()
+        log.pipe.close()
         if log.previous_mark is None:
             os.environ.pop(log.mark_name, None)
         else:

@@ -5,7 +5,8 @@ children, plus every process carrying this run's environment mark (how a descend
 found after its parent exited and it was re-parented to init). That set is re-read only when
 the spawn counter moved (every Python-level way to start a process bumps it) or the main
 thread's children file changed (a fork from C code, a child reaped); otherwise the previous
-read is reused, for ≈ 3 µs. Only new identities are classified, walked and described.
+read is reused, for ≈ 3 µs. Only new identities are classified, walked and described, and
+only those the test's own lineage spawned count (`proc_owner`): a fixture's processes are its own.
 """
 
 from __future__ import annotations
@@ -19,23 +20,27 @@ from typing import Any
 import psutil
 
 from leakguard import proctree
+from leakguard.lineage import LINEAGE
 from leakguard.tracker import Key, Resource, Tracker
 from leakguard.trackers import proc_cleanup, proc_describe, proc_spawns
 from leakguard.trackers.proc_cleanup import Proc
+from leakguard.trackers.proc_interrupt import GUARD
+from leakguard.trackers.proc_owner import Judge
 from leakguard.trackers.proc_spawns import SpawnLog
 
-_MAX_DEPTH = 32
 ProcKey = tuple[int, float]
 
 
 class ProcSnapshot(dict[Key, Any]):
-    """Identities ``(pid, start)`` plus when the snapshot was taken (for "born after")."""
+    """Identities ``(pid, start)``, when the snapshot was taken (for "born after") and the
+    epoch open then (whose processes count as new ones' owner: the test's, a fixture's)."""
 
-    __slots__ = ("taken_at",)
+    __slots__ = ("epoch", "taken_at")
 
-    def __init__(self, keys: Iterable[ProcKey], taken_at: float) -> None:
+    def __init__(self, keys: Iterable[ProcKey], taken_at: float, epoch: int) -> None:
         super().__init__(dict.fromkeys(keys))
         self.taken_at = taken_at
+        self.epoch = epoch
 
 
 def helper_pids() -> set[int]:
@@ -70,10 +75,14 @@ class ProcessTracker(Tracker):
         self._seen_spawns = -1
         self._scanned_spawns = -1
         self._scanned_upto: int | None = None  # last_pid() at the last scan
+        # What new_since found last, and for which snapshot: one of those gone means one of
+        # the test's processes ended during the grace, so a daemon it left may now be out there.
+        self._last_found: tuple[int, frozenset[Key]] = (0, frozenset())
 
     def install(self) -> None:
         self._me = os.getpid()
         self._log = proc_spawns.acquire()
+        self._log.on_spawn = GUARD.spawned
         self._children_file = proctree.ChildrenFile(self._me)
 
     def uninstall(self) -> None:
@@ -105,6 +114,8 @@ class ProcessTracker(Tracker):
         spawns = log.spawns
         assert self._children_file is not None
         if spawns != self._seen_spawns or self._main_children != self._children_file.read():
+            if spawns != self._seen_spawns:
+                GUARD.spawned()  # a spawn on another thread could not arm it there
             self._full_read(spawns)
         elif self._outside:
             # Processes outside our tree can end without any sign here: check each (≈ 3 µs).
@@ -112,7 +123,7 @@ class ProcessTracker(Tracker):
             if len(alive) != len(self._outside):
                 self._outside = alive
                 self._keys = self._tree + alive
-        return ProcSnapshot(self._keys, taken_at)
+        return ProcSnapshot(self._keys, taken_at, LINEAGE.current)
 
     def _full_read(self, spawns: int) -> None:
         me = self._me
@@ -135,7 +146,8 @@ class ProcessTracker(Tracker):
         self._tree = _keys_of(pids)
         seen = set(pids)
         outside: list[ProcKey] = []
-        for key in (*self._marked, *self.log.drain_reports().items()):
+        reported = ((pid, start) for pid, (start, _epoch) in self.log.pipe.drain().items())
+        for key in (*self._marked, *reported):
             if key[0] not in seen and _running(key):
                 seen.add(key[0])
                 outside.append(key)
@@ -152,7 +164,7 @@ class ProcessTracker(Tracker):
         self._children_file = proctree.ChildrenFile(self._me)
         log.owner_pid = self._me
         log.records.clear()
-        log.reported.clear()
+        log.pipe.reported.clear()
         self._marked = []
         self._scanned_upto = None
         self._invalidate()
@@ -165,99 +177,71 @@ class ProcessTracker(Tracker):
     def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
         if after.keys() <= before.keys():
             return {}
-        not_before = before.taken_at if isinstance(before, ProcSnapshot) else 0.0
+        judge = self._judge(before)
         found: dict[Key, Any] = {}
-        helpers = helper_pids()
-        old = {_pid_start(key)[0] for key in before}
-        for key in after.keys() - before.keys():
-            proc = self._classify(_pid_start(key), not_before, old, helpers)
-            if proc is None or key in found:
-                continue
-            if proc.zombie and proc.relation == "child of test" and self._reaped_by_owner(proc):
-                continue  # it exited within grace; its Popen/Process collected it
-            found[key] = proc
-            if not proc.zombie:
-                self._add_subtree(proc, found, not_before)
+        exited = self._judge_all(after.keys() - before.keys(), judge, found)
+        last_before, last_found = self._last_found
+        if last_before == id(before) and not last_found <= found.keys():
+            exited = True  # one of the test's processes ended since the last poll
+        if exited:
+            # What an exiting process of the test left behind (a daemon it started, now
+            # re-parented to init) shows only in a fresh look for the run's mark.
+            self._invalidate()
+            fresh = self.snapshot()
+            self._judge_all(fresh.keys() - before.keys() - found.keys(), judge, found)
+        self._last_found = (id(before), frozenset(found))
         return found
 
-    def _classify(
-        self, key: ProcKey, not_before: float, old: set[int], helpers: set[int]
-    ) -> Proc | None:
-        """Who ``key`` is to the test, or ``None`` when it is not the test's to answer for."""
-        pid, start = key
-        stat = proctree.read_stat(pid)
-        if pid in helpers or stat is None or stat.start != start:
-            return None
-        if not proctree.born_after(start, not_before):
-            return None
-        if stat.ppid == self._me or stat.ppid in helpers:
-            return self._proc(stat, "child of test", 1, not_before)
-        chain = proctree.ancestry(pid)
-        if self._me in chain:
-            below = chain[: chain.index(self._me)]
-            if old.intersection(below):
-                return None  # below a process that predates the test (a fixture's server)
-            depth = len(below) + 1
-            relation = "grandchild" if depth == 2 else "descendant"
-            return self._proc(stat, relation, depth, not_before, _keys_of(reversed(below)))
-        if old.intersection(chain):
-            return None  # below an orphan that predates the test
-        # Marked, born during the test, outside our tree: its parent exited.
-        return self._proc(stat, "orphan", len(chain), not_before)
-
-    def _proc(
-        self,
-        stat: proctree.ProcStat,
-        relation: str,
-        depth: int,
-        not_before: float,
-        lineage: list[ProcKey] | None = None,
-    ) -> Proc:
-        return Proc(
-            pid=stat.pid,
-            start=stat.start,
-            relation=relation,
-            depth=depth,
-            zombie=stat.state in "ZX",
-            stat=stat,
-            not_before=not_before,
-            mark=self.log.mark,
+    def _judge(self, before: Mapping[Key, Any]) -> Judge:
+        snap = before if isinstance(before, ProcSnapshot) else None
+        return Judge(
             me=self._me,
-            record=self.log.find(stat.pid, stat.start),
-            lineage=lineage or [],
-            vouched=self.log.reported.get(stat.pid) == stat.start,
+            # The epoch open when `before` was taken: the test's (or the fixture's being set
+            # up), even when asked after that epoch ended (an interrupt during the grace).
+            epoch=snap.epoch if snap is not None else LINEAGE.current,
+            not_before=snap.taken_at if snap is not None else 0.0,
+            old={_pid_start(key)[0] for key in before},
+            helpers=helper_pids(),
+            log=self.log,
         )
 
-    def _reaped_by_owner(self, proc: Proc) -> bool:
-        """Reap an exited child through whoever owns it; False when nobody ever would."""
+    def _judge_all(self, keys: Iterable[Key], judge: Judge, found: dict[Key, Any]) -> bool:
+        """Add the test's processes among ``keys`` (and their subtrees) to ``found``; True
+        when one of them is a child of the test that has exited."""
+        exited = False
+        for key in keys:
+            if key in found:
+                continue
+            proc = judge.classify(_pid_start(key))
+            if proc is None:
+                continue
+            if proc.zombie and proc.relation == "child of test":
+                exited = True
+                if self._collected_quietly(proc):
+                    continue
+            found[key] = proc
+            if not proc.zombie:
+                judge.add_subtree(proc, found)
+        return exited
+
+    def _collected_quietly(self, proc: Proc) -> bool:
+        """Reap an exited child that nobody would report; False when it is a leak to report.
+
+        A ``Popen`` the test still holds and never waited for is reported (``exited, never
+        waited for``) and reaped at cleanup through its own ``poll()``, so ``returncode``
+        stays right. One the test dropped while its child ran would be reaped by
+        ``subprocess`` at the next ``Popen()``: leakguard reaps it now, through its ``poll()``.
+        A ``multiprocessing.Process`` is reaped through ``is_alive()``, as it does itself.
+        """
         record = proc.record
         if record is None:
             return False  # forked from C: nothing in this process will wait for it
-        if record.owner_object() is None and record.how != "subprocess.Popen":
+        owner = record.owner_object()
+        if isinstance(owner, subprocess.Popen) and not _dropped(owner):
+            return False
+        if owner is None and record.how != "subprocess.Popen":
             return False  # os.fork / posix_spawn: only the test could have waited
-        # A Popen or Process collects it through its own poll(), keeping returncode right. A
-        # Popen dropped while its child ran would reap it at the next Popen() (and copes with
-        # finding it gone): nobody else is waiting for it.
         return proc_cleanup.reap(proc)
-
-    def _add_subtree(self, parent: Proc, found: dict[Key, Any], not_before: float) -> None:
-        """Descendants of a new process, marked or not (a child given ``env=`` has no mark)."""
-        if parent.depth >= _MAX_DEPTH or parent.relation == "orphan":
-            return  # an orphan's own descendants carry the mark and are classified directly
-        for pid in proctree.child_pids(parent.pid):
-            stat = proctree.read_stat(pid)
-            if stat is None or not proctree.born_after(stat.start, not_before):
-                continue
-            key = (pid, stat.start)
-            if key in found:
-                continue
-            depth = parent.depth + 1
-            relation = "grandchild" if depth == 2 else "descendant"
-            lineage = [*parent.lineage, (parent.pid, parent.start)]
-            proc = self._proc(stat, relation, depth, not_before, lineage)
-            found[key] = proc
-            if not proc.zombie:
-                self._add_subtree(proc, found, not_before)
 
     # --- describing ------------------------------------------------------------------------
     def describe(self, key: Key, handle: Any) -> Resource:
@@ -265,15 +249,22 @@ class ProcessTracker(Tracker):
         return proc_describe.describe(self.name, key, proc, self.log)
 
     def _live(self, key: Key) -> Proc:
-        """A process from a plain snapshot (the fixture handle's ``snapshot()``)."""
+        """A process from a plain snapshot (the fixture handle's ``snapshot()``): described by
+        where it hangs now, whoever owns it."""
         pid, start = _pid_start(key)
         helpers = helper_pids()
-        proc = self._classify((pid, start), 0.0, set(), helpers)
-        if proc is not None:
-            return proc
+        judge = Judge(self._me, LINEAGE.current, 0.0, set(), helpers, self.log)
         stat = proctree.read_stat(pid) or proctree.ProcStat(pid, "?", "X", 0, 0, 0, start)
-        relation = "multiprocessing helper" if pid in helpers else "gone"
-        return self._proc(stat, relation, 1, 0.0)
+        chain = proctree.ancestry(pid) if stat.state != "X" else []
+        if pid in helpers:
+            return judge.proc(stat, "multiprocessing helper", 1, "tree")
+        if stat.state == "X":
+            return judge.proc(stat, "gone", 1, "")
+        if self._me not in chain:
+            return judge.proc(stat, "orphan", len(chain), "")
+        depth = chain.index(self._me) + 1
+        relation = {1: "child of test", 2: "grandchild"}.get(depth, "descendant")
+        return judge.proc(stat, relation, depth, "tree")
 
     # --- cleaning up -----------------------------------------------------------------------
     def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
@@ -313,6 +304,14 @@ def _running(key: ProcKey) -> bool:
     """True while ``key`` is alive and not a zombie (a dead non-child is its parent's to reap)."""
     stat = proctree.read_stat(key[0])
     return stat is not None and stat.start == key[1] and stat.state not in "ZX"
+
+
+def _dropped(popen: subprocess.Popen[Any]) -> bool:
+    """True when only ``subprocess`` itself still holds ``popen``: ``Popen.__del__`` keeps a
+    dropped ``Popen`` whose child still ran in ``subprocess._active`` (CPython 3.10-3.13) until
+    the next ``Popen()`` reaps it."""
+    active = getattr(subprocess, "_active", None)
+    return isinstance(active, list) and any(p is popen for p in active)
 
 
 def _pid_start(key: Key) -> ProcKey:
