@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import time
 import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from leakguard.holders import find_holders
 from leakguard.lineage import LINEAGE, thread_epoch
 from leakguard.registry import TrackerRegistry
 from leakguard.settings import IgnoreRule, Settings
+from leakguard.stats import Stats, timing
 from leakguard.tracker import Key, Resource, Tracker
 
 Snapshot = dict[str, Mapping[Key, Any]]
@@ -87,6 +89,7 @@ class Engine:
         self._snapshot_faults: dict[str, int] = {}
         self.during = ""
         """What is being checked now (a test id), named in internal problems."""
+        self.stats: Stats | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -258,8 +261,17 @@ class Engine:
             return found
         if epoch is None or self._waiting_helps(found, epoch):
             wait = settings.grace if grace is None else grace
+            stats = self.stats
+            start = time.perf_counter()
+            described_before = stats.seconds["describe"] if stats else 0.0
             found = settle(poll, lambda found: not found, wait, first=found)
-        return self._sort_out_garbage(found, poll) if found else found
+            if stats is not None:
+                describing = stats.seconds["describe"] - described_before
+                stats.seconds["grace"] += time.perf_counter() - start - describing
+        if not found:
+            return found
+        with timing(self.stats, "garbage"):
+            return self._sort_out_garbage(found, poll)
 
     def _waiting_helps(self, found: Sequence[Resource], epoch: int) -> bool:
         for resource in found:
@@ -316,7 +328,8 @@ class Engine:
         rules: Sequence[IgnoreRule],
     ) -> Resource | None:
         try:
-            resource = tracker.describe(key, handle)
+            with timing(self.stats, "describe"):
+                resource = tracker.describe(key, handle)
         except Exception as exc:
             self.report_fault(tracker.name, "describe", exc)
             resource = Resource(tracker.name, key, tracker.name, repr(key), "(description failed)")
@@ -355,13 +368,19 @@ class Engine:
                 objects.append(obj)
         if not objects:
             return
-        for resource, holder in zip(searched, find_holders(objects, root), strict=True):
+        with timing(self.stats, "owners"):
+            holders = find_holders(objects, root)
+        for resource, holder in zip(searched, holders, strict=True):
             if holder is not None and holder.library:
                 resource.category = "cache"
                 resource.holder = holder.name
 
     def cleanup(self, leaks: Sequence[Resource], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""
+        with timing(self.stats, "cleanup"):
+            self._cleanup(leaks, timeout)
+
+    def _cleanup(self, leaks: Sequence[Resource], timeout: float) -> None:
         by_tracker: dict[str, list[Resource]] = {}
         for resource in leaks:
             by_tracker.setdefault(resource.tracker, []).append(resource)

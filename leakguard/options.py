@@ -111,6 +111,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="write every leak of this run to the baseline file (leakguard_baseline)",
     )
 
+    group.addoption(
+        "--leakguard-stats",
+        action="store_true",
+        default=False,
+        help="print (and write to the JSON report) what leakguard itself cost in this run",
+    )
     parser.addini("leakguard", HELP["leakguard"], type="string", default="false")
     parser.addini(
         "leakguard_trackers", HELP["trackers"], type="string", default=" ".join(DEFAULT_TRACKERS)

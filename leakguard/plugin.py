@@ -24,6 +24,7 @@ from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.settings import SettingsError
+from leakguard.stats import Stats
 from leakguard.summary import Summary
 from leakguard.trackers.proc_interrupt import GUARD, INTERRUPTS
 
@@ -71,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     run = Run(Engine(registry, on_problem), root=str(config.rootpath), baseline=baseline)
     run.reproduce = functools.partial(_reproduce_line, config)
+    if config.getoption("leakguard_stats"):
+        run.engine.stats = summary.stats = Stats()
     config.stash[ACTIVE] = active.ActiveRun(registry, on_problem)
     active.push(config.stash[ACTIVE])
     config.stash[REGISTRY] = registry
@@ -374,7 +377,10 @@ class RunReporter:
         run_options = self.config.stash[RUN_OPTIONS]
         if self.is_worker:
             # What no test report carried (a fault after the last test) goes with the worker.
-            self.config.workeroutput["leakguard_problems"] = list(run.pending_problems)  # type: ignore[attr-defined]  # xdist's
+            output = self.config.workeroutput  # type: ignore[attr-defined]  # pytest-xdist's
+            output["leakguard_problems"] = list(run.pending_problems)
+            if run.engine.stats is not None:
+                output["leakguard_stats"] = run.engine.stats.to_dict()
             return
         if run_options.update_baseline and run_options.baseline_path:
             try:
@@ -394,12 +400,16 @@ class RunReporter:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         # pytest-xdist's controller: problems a worker had after its last test report.
         output = getattr(node, "workeroutput", None) or {}
+        summary = self.config.stash[SUMMARY]
         for problem in output.get("leakguard_problems", ()):
-            self.config.stash[SUMMARY].add_problem(problem)
+            summary.add_problem(problem)
+        if summary.stats is not None and "leakguard_stats" in output:
+            summary.stats.merge(output["leakguard_stats"])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         summary = self.config.stash[SUMMARY]
-        if self.is_worker or not (summary.findings or summary.problems or summary.notes):
+        busy = summary.findings or summary.problems or summary.notes or summary.stats
+        if self.is_worker or not busy:
             return
         terminalreporter.section("leakguard")
         summary.write_terminal(terminalreporter.write_line)

@@ -5,6 +5,7 @@ Kept free of hook functions: `leakguard.plugin` calls into it at the phase bound
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from leakguard.engine import Engine, InternalProblem, Snapshot
 from leakguard.lineage import LINEAGE
 from leakguard.report import format_leaks, plural
 from leakguard.settings import IgnoreRule, Settings
+from leakguard.stats import timing
 from leakguard.tracker import Key, Resource
 
 GROWTH_LIMIT = 16
@@ -102,6 +104,13 @@ class Run:
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:
+        stats = self.engine.stats
+        if stats is not None:
+            stats.tests += 1
+        with timing(stats, "clean"):
+            return self._begin_test(nodeid, settings)
+
+    def _begin_test(self, nodeid: str, settings: Settings) -> TestState:
         epoch = LINEAGE.begin()
         self.engine.during = nodeid
         try:
@@ -119,6 +128,20 @@ class Run:
 
     def end_test(self, state: TestState) -> list[Finding]:
         """Check the test, then any higher-scoped fixture finalized during its teardown."""
+        stats = self.engine.stats
+        if stats is None:
+            return self._end_test(state)
+        start = time.perf_counter()
+        leak_path_before = sum(stats.seconds.values()) - stats.seconds["clean"]
+        findings = self._end_test(state)
+        elapsed = time.perf_counter() - start
+        leak_path = sum(stats.seconds.values()) - stats.seconds["clean"] - leak_path_before
+        stats.seconds["clean"] += elapsed - leak_path
+        if findings:
+            stats.flagged[state.nodeid] = elapsed
+        return findings
+
+    def _end_test(self, state: TestState) -> list[Finding]:
         self.current = None
         try:
             exclude = self._owned_keys(state.exclude)

@@ -10,11 +10,13 @@ from typing import Any
 from leakguard.jsonfile import write_json_atomic
 from leakguard.origin import Origin
 from leakguard.report import MAX_ROWS_PER_KIND, plural
+from leakguard.stats import Stats
 
 
 class Summary:
     def __init__(self, root: str | None = None) -> None:
         self.root = root
+        self.stats: Stats | None = None
         self.findings: list[dict[str, Any]] = []
         self.problems: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -68,6 +70,8 @@ class Summary:
                 line(f"    {problem['message']}")
         for text in self.notes:
             line(text)
+        if self.stats is not None:
+            self.stats.write(line)
 
     def _write_kept(self, line: Callable[[str], None]) -> None:
         caches: dict[tuple[str, str], str] = {}
@@ -129,6 +133,7 @@ class Summary:
             "totals": dict(self.counts()),
             "findings": self.findings,
             "problems": self.problems,
+            **({"stats": self.stats.to_dict()} if self.stats is not None else {}),
         }
 
     def write_json(self, path: str) -> None:

@@ -254,3 +254,48 @@ def test_junit_xml_carries_each_leak_as_a_property_of_its_test_case(
         ("leakguard", "[fail] leak: thread 'w' (daemon) target=threading:Event.wait")
     ]
     assert properties["test_clean"] == []
+
+
+STATS_TESTS = """
+import threading
+STOP = threading.Event()
+
+def test_clean():
+    pass
+
+def test_leaks():
+    threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
+"""
+
+
+def test_stats_show_what_leakguard_cost_and_the_slowest_flagged_tests(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    pytester.makepyfile(test_it=STATS_TESTS)
+    result = run_leakguard("--leakguard-stats", "-o", "leakguard_report=out.json")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard's own cost: * ms over 2 checked tests",
+            "    clean path (snapshots and compare, every checked test) * ms (* µs per test)",
+            "    grace waits *",
+            "    slowest flagged (leak path):",
+            "        * ms  test_it.py::test_leaks",
+        ]
+    )
+    stats = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
+    assert stats["tests"] == 2
+    assert list(stats["flagged"]) == ["test_it.py::test_leaks"]
+    # Control: without the flag, no stats.
+    result = run_leakguard()
+    result.stdout.no_fnmatch_line("*leakguard's own cost*")
+
+
+def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_it=STATS_TESTS)
+    result = pytester.runpytest_subprocess(
+        "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05",
+        "-n", "2", "--leakguard-stats",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["leakguard's own cost: * ms over 2 checked tests"])

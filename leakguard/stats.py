@@ -1,0 +1,71 @@
+"""What leakguard itself cost in a run (``--leakguard-stats``): time by phase, and the slowest
+flagged tests. Off by default; when off, nothing is timed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+PHASES = (
+    ("clean", "clean path (snapshots and compare, every checked test)"),
+    ("grace", "grace waits"),
+    ("garbage", "garbage collections on the leak path"),
+    ("describe", "describing new resources"),
+    ("owners", "owner searches (library caches)"),
+    ("cleanup", "cleanup"),
+)
+SLOWEST = 5
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = dict.fromkeys((name for name, _ in PHASES), 0.0)
+        self.tests = 0
+        self.flagged: dict[str, float] = {}
+        """Owner -> seconds leakguard spent on its leak path."""
+
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": dict(self.seconds), "tests": self.tests, "flagged": dict(self.flagged)}
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add a worker's figures (pytest-xdist)."""
+        for phase, seconds in data.get("seconds", {}).items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + float(seconds)
+        self.tests += int(data.get("tests", 0))
+        for owner, seconds in data.get("flagged", {}).items():
+            self.flagged[owner] = self.flagged.get(owner, 0.0) + float(seconds)
+
+    def write(self, line: Callable[[str], None]) -> None:
+        total = sum(self.seconds.values())
+        line(f"leakguard's own cost: {total * 1000:.1f} ms over {self.tests} checked tests")
+        for name, label in PHASES:
+            ms = self.seconds.get(name, 0.0) * 1000
+            per = ""
+            if name == "clean" and self.tests:
+                per = f" ({ms * 1000 / self.tests:.1f} µs per test)"
+            line(f"    {label:<58} {ms:9.1f} ms{per}")
+        slowest = sorted(self.flagged.items(), key=lambda item: -item[1])[:SLOWEST]
+        if slowest:
+            line("    slowest flagged (leak path):")
+            for owner, seconds in slowest:
+                line(f"        {seconds * 1000:8.1f} ms  {owner}")
+
+
+@contextmanager
+def timing(stats: Stats | None, phase: str) -> Iterator[None]:
+    """``stats.timing(phase)``, or nothing at all when stats are off."""
+    if stats is None:
+        yield
+    else:
+        with stats.timing(phase):
+            yield
