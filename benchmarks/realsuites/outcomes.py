@@ -41,7 +41,8 @@ def _is_leak_report(record: dict[str, Any]) -> bool:
     payload = record.get("leakguard") or []
     failing = any(f.get("action") == "fail" for f in payload)
     # leakguard re-raises the test's own teardown error when there is one: that one is not a flag.
-    return failing and str(record.get("message", "")).startswith("leakguard")
+    message = str(record.get("message", "")).removeprefix("Failed: ")
+    return failing and message.startswith("leakguard")
 
 
 def _phase(test: TestOutcome, record: dict[str, Any]) -> None:
