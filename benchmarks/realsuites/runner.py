@@ -16,6 +16,7 @@ from .suites import Suite
 
 Mode = Literal["baseline", "leakguard"]
 
+EXIT_GRACE = 30.0  # seconds a run may take to exit after pytest's summary
 RECORD_VARIABLE = "REALSUITES_RECORD"  # read by recorder.py, which imports nothing from here
 # Same flags in both runs: leakguard on or off is the only difference.
 COMMON = ("-p", "realsuites_recorder", "-p", "no:randomly", "-p", "no:cacheprovider", "-q")
@@ -26,7 +27,7 @@ class RunMeta:
     mode: Mode
     exit_code: int  # negative: killed by that signal (e.g. -6 is SIGABRT, exit 134 in a shell)
     wall: float
-    timed_out: bool
+    stopped: str  # empty, or why the benchmark stopped the run (run limit, hung at exit)
     command: list[str]
     records: str
     report: str | None
@@ -91,10 +92,8 @@ def run(
     cmd = command(python, suite, site, mode, extra, report, timeout)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
     env[RECORD_VARIABLE] = str(records)
-    start = time.perf_counter()
-    timed_out = False
     with log.open("w", encoding="utf-8") as out:
-        # Own session: on the whole-run limit the run's whole process group can be stopped.
+        # Own session: when the run must be stopped, its whole process group can be.
         proc = subprocess.Popen(
             cmd,
             cwd=cwd,
@@ -104,18 +103,12 @@ def run(
             start_new_session=True,
             preexec_fn=_default_sigint,
         )
-        try:
-            code = proc.wait(timeout=suite.run_limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            code = proc.wait()
-    wall = time.perf_counter() - start
+        code, wall, stopped = _wait(proc, records, suite.run_limit)
     meta = RunMeta(
         mode,
         code,
         round(wall, 2),
-        timed_out,
+        stopped,
         cmd,
         str(records),
         str(report) if report else None,
@@ -123,6 +116,44 @@ def run(
     )
     (runs / f"{stem}.meta.json").write_text(json.dumps(asdict(meta), indent=1), encoding="utf-8")
     return meta
+
+
+def _finished(records: Path) -> bool:
+    try:
+        with records.open("rb") as f:
+            f.seek(max(0, records.stat().st_size - 200))
+            return b'"event": "finish"' in f.read()
+    except OSError:
+        return False
+
+
+def _wait(proc: subprocess.Popen[bytes], records: Path, limit: float) -> tuple[int, float, str]:
+    """Exit code, wall time and why it was stopped, if it was.
+
+    A run can print its summary and then hang at interpreter exit, joining a non-daemon thread
+    a test left blocked: it is stopped after ``EXIT_GRACE`` and timed to its summary.
+    """
+    start = time.perf_counter()
+    finished_at: float | None = None
+    stopped = ""
+    while True:
+        try:
+            code = proc.wait(timeout=1.0)
+            break
+        except subprocess.TimeoutExpired:
+            now = time.perf_counter()
+            if finished_at is None and _finished(records):
+                finished_at = now
+            if finished_at is not None and now - finished_at > EXIT_GRACE:
+                stopped = f"hung at exit, stopped {EXIT_GRACE:.0f} s after its summary"
+            elif now - start > limit:
+                stopped = f"stopped at the {limit:.0f} s run limit"
+            if stopped:
+                os.killpg(proc.pid, signal.SIGKILL)
+                code = proc.wait()
+                break
+    end = finished_at if finished_at is not None and stopped else time.perf_counter()
+    return code, end - start, stopped
 
 
 def cached(home: Path, stem: str) -> RunMeta | None:

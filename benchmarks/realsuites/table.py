@@ -9,8 +9,8 @@ SIGNALS = {-6: "SIGABRT", -9: "SIGKILL", -11: "SIGSEGV", -15: "SIGTERM"}
 
 def exit_text(meta: dict[str, Any]) -> str:
     code = int(meta["exit_code"])
-    if meta.get("timed_out"):
-        return f"killed at the run limit ({code})"
+    if meta.get("stopped"):
+        return f"{meta['stopped']} ({code})"
     if code < 0:
         return f"{SIGNALS.get(code, 'signal')} ({128 - code} in a shell)"
     return str(code)
