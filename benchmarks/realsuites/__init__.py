@@ -5,7 +5,8 @@ Run from the repository root (the package index must be reachable for the first 
     python -m benchmarks.realsuites                      # every suite
     python -m benchmarks.realsuites --suite trio --suite anyio
     python -m benchmarks.realsuites --list
-    python -m benchmarks.realsuites --out r.json --markdown r.md --extra-args='-o leakguard_grace=1'
+    python -m benchmarks.realsuites --out r.json --markdown r.md
+    python -m benchmarks.realsuites --suite anyio --leakguard-args='-o leakguard_grace=0.2'
 
 Each suite (``suites.py``: pinned version, test deps, what is left out and why) gets its own venv
 under ``--workdir`` (default ``~/.cache/leakguard-realsuites/NAME``) with this repository's

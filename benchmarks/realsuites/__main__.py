@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .compare import compare
-from .outcomes import flag_groups, read_findings, read_run
+from .guarded import guarded_run
+from .outcomes import flag_groups, read_run
 from .runner import RunMeta, baseline_key, cached, run
 from .suites import SUITES, Suite, by_name
 from .table import render
@@ -53,7 +54,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--extra-args",
         default="",
         metavar="ARGS",
-        help="pytest arguments for both runs, e.g. '-o leakguard_grace=0.2'",
+        help="pytest arguments for both runs, e.g. '-x' or '--timeout-method=thread'",
+    )
+    parser.add_argument(
+        "--leakguard-args",
+        default="",
+        metavar="ARGS",
+        help="pytest arguments for the leakguard run only, e.g. '-o leakguard_grace=0.2' "
+        "(leakguard's ini keys are unknown to a no-plugin run: --strict-config suites reject them)",
     )
     parser.add_argument("--timeout", type=int, default=60, help="pytest-timeout per test (s)")
     parser.add_argument("--out", type=Path, help="write the raw data as JSON here")
@@ -103,26 +111,15 @@ def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
     extra = shlex.split(args.extra_args)
     bases = _baselines(args, suite, python, home, extra)
     note(f"{suite.name}: leakguard run")
-    stem = f"leakguard-{time.strftime('%Y%m%d-%H%M%S')}"
-    guarded_meta = run(
-        python,
-        suite,
-        home,
-        source_dir(suite, home),
-        site_packages(home / "venv"),
-        "leakguard",
-        stem,
-        extra,
-        args.timeout,
-    )
     base_runs = [read_run(Path(m.records)) for m in bases]
-    guarded = read_run(Path(guarded_meta.records))
-    comparison = compare(suite, base_runs, guarded)
-    report = Path(guarded_meta.report) if guarded_meta.report else None
-    findings, problems = read_findings(report, guarded)
+    order = list(base_runs[0].tests)
+    both = [*extra, *shlex.split(args.leakguard_args)]
+    guarded = guarded_run(python, suite, home, both, args.timeout, order)
+    comparison = compare(suite, base_runs, guarded.run)
+    wall = sum(m.wall for m in guarded.metas)
     note(
         f"{suite.name}: {comparison.tests} tests, {len(comparison.changed)} changed, "
-        f"{len(findings)} flagged owners, {bases[0].wall:.0f} s / {guarded_meta.wall:.0f} s"
+        f"{len(guarded.findings)} flagged owners, {bases[0].wall:.0f} s / {wall:.0f} s"
     )
     return {
         **result,
@@ -136,13 +133,16 @@ def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
         "changed": [asdict(c) for c in comparison.changed],
         "flaky": [asdict(c) for c in comparison.flaky],
         "flagged_tests": comparison.flagged_tests,
-        "findings": findings,
-        "flag_groups": flag_groups(findings),
-        "problems": problems,
-        "collect_errors": {"without": base_runs[0].collect_errors, "with": guarded.collect_errors},
-        "aborted_during": None if guarded.finished else guarded.running or "(between tests)",
+        "findings": guarded.findings,
+        "flag_groups": flag_groups(guarded.findings),
+        "problems": guarded.problems,
+        "collect_errors": {
+            "without": base_runs[0].collect_errors,
+            "with": guarded.run.collect_errors,
+        },
+        "aborts": guarded.aborts,
         "baseline_runs": [asdict(m) for m in bases],
-        "leakguard_run": asdict(guarded_meta),
+        "leakguard_runs": [asdict(m) for m in guarded.metas],
         "freeze": (home / "freeze.txt").read_text(encoding="utf-8").splitlines(),
     }
 
@@ -161,13 +161,14 @@ def header(args: argparse.Namespace) -> list[str]:
         check=False,
     ).stdout.strip()
     state = " (uncommitted changes in leakguard/)" if dirty else ""
+    with_flags = f"--leakguard {args.leakguard_args}".strip()
     return [
         f"## Real suites, {time.strftime('%Y-%m-%d')}: leakguard {commit}{state}",
         "",
         f"Python {platform.python_version()}, {os.cpu_count()} cores; per-test timeout "
         f"{args.timeout} s; no-plugin runs per suite: {args.repeat_baseline}; "
         f"extra args: `{args.extra_args or '(none)'}`. Both runs: `-p no:randomly "
-        "-p no:cacheprovider -q`; without: `-p no:leakguard`; with: `--leakguard`.",
+        f"-p no:cacheprovider -q`; without: `-p no:leakguard`; with: `{with_flags}`.",
     ]
 
 

@@ -48,8 +48,11 @@ def command(
     extra: list[str],
     report: Path | None,
     timeout: int,
+    paths: list[str] | None = None,
 ) -> list[str]:
-    args = [a.format(site=site) for a in suite.args]
+    """The pytest command line; ``paths`` (node ids) replaces the suite's own paths."""
+    chosen = paths if paths is not None else [p.format(site=site) for p in suite.paths]
+    args = [*(a.format(site=site) for a in suite.args), *chosen]
     if suite.keyword:
         args += ["-k", suite.keyword[0]]
     for nodeid, _reason in suite.deselect:
@@ -66,7 +69,10 @@ def command(
 
 def baseline_key(suite: Suite, recipe: str, extra: list[str], timeout: int) -> str:
     """A no-plugin run's outcome depends on the suite's recipe and flags, not on leakguard."""
-    what = [recipe, suite.args, suite.deselect, suite.ignore, suite.harness, extra, timeout]
+    what = [
+        *(recipe, suite.args, suite.paths, suite.keyword, suite.deselect, suite.ignore),
+        *(suite.harness, extra, timeout),
+    ]
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]
 
 
@@ -80,6 +86,7 @@ def run(
     stem: str,
     extra: list[str],
     timeout: int,
+    paths: list[str] | None = None,
 ) -> RunMeta:
     runs = home / "runs"
     runs.mkdir(exist_ok=True)
@@ -89,7 +96,7 @@ def run(
     for stale in (records, report):
         if stale is not None and stale.exists():
             stale.unlink()
-    cmd = command(python, suite, site, mode, extra, report, timeout)
+    cmd = command(python, suite, site, mode, extra, report, timeout, paths)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
     env[RECORD_VARIABLE] = str(records)
     with log.open("w", encoding="utf-8") as out:

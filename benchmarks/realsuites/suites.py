@@ -13,7 +13,8 @@ class Suite:
     version: str
     layout: Literal["sdist", "wheel"]  # wheel: the tests ship inside the installed package
     deps: tuple[str, ...]
-    args: tuple[str, ...]  # test paths and the suite's own flags; {site}: the venv's site-packages
+    paths: tuple[str, ...]  # what to collect; {site}: the venv's site-packages
+    args: tuple[str, ...] = ()  # the suite's own flags; {site} as in paths
     keyword: tuple[str, str] | None = None  # (-k expression, why)
     deselect: tuple[tuple[str, str], ...] = ()  # (node id prefix, why)
     ignore: tuple[tuple[str, str], ...] = ()  # (path, why)
@@ -53,7 +54,7 @@ SUITES: tuple[Suite, ...] = (
             "truststore",
             "exceptiongroup",
         ),
-        args=("tests",),
+        paths=("tests",),
         keyword=("not ipv6", "'localhost' has no IPv6 address on this machine (/etc/hosts)"),
         ignore=(
             (
@@ -73,8 +74,8 @@ SUITES: tuple[Suite, ...] = (
             "trio._tests.pytest_plugin",
             "--skip-optional-imports",
             "--rootdir={site}",
-            "{site}/trio",
         ),
+        paths=("{site}/trio",),
     ),
     Suite(
         name="uvicorn",
@@ -96,7 +97,8 @@ SUITES: tuple[Suite, ...] = (
             "coverage-conditional-plugin",
         ),
         # Its ini asks for -n 8; the benchmark runs every suite in one process.
-        args=("-n", "0", "tests"),
+        args=("-n", "0"),
+        paths=("tests",),
         ignore=(("tests/benchmarks", "codspeed micro-benchmarks, not behaviour tests"),),
     ),
     Suite(
@@ -112,7 +114,7 @@ SUITES: tuple[Suite, ...] = (
             "chardet",
             "cryptography",
         ),
-        args=("tests",),
+        paths=("tests",),
         deselect=(
             (
                 "tests/client/test_proxies.py::test_async_proxy_close",
@@ -138,7 +140,7 @@ SUITES: tuple[Suite, ...] = (
             "opentelemetry-sdk",
             "importlib-metadata",
         ),
-        args=("tests",),
+        paths=("tests",),
     ),
     Suite(
         name="tornado",
@@ -146,7 +148,8 @@ SUITES: tuple[Suite, ...] = (
         version="6.6.1",
         layout="wheel",
         deps=(),
-        args=("--rootdir={site}", "{site}/tornado/test"),
+        args=("--rootdir={site}",),
+        paths=("{site}/tornado/test",),
         note="tornado.test is unittest-based; run under pytest with the set-up that its own "
         "runner (tornado.test.runtests) does before the tests.",
         harness=TORNADO_HARNESS,
@@ -168,7 +171,7 @@ SUITES: tuple[Suite, ...] = (
             "pytest-socket",
             "httpx",
         ),
-        args=("test",),
+        paths=("test",),
         deselect=(
             (
                 "test/with_dummyserver/test_https.py::TestHTTPS_TLSv1_3::"

@@ -16,8 +16,8 @@ def exit_text(meta: dict[str, Any]) -> str:
     return str(code)
 
 
-def _seconds(meta: dict[str, Any] | None) -> str:
-    return f"{meta['wall']:.1f} s" if meta else "–"
+def _seconds(meta: dict[str, Any]) -> str:
+    return f"{meta['wall']:.1f} s"
 
 
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
@@ -30,12 +30,14 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
         if "error" in r:
             lines.append(f"| {r['suite']} | setup failed: {r['error'].splitlines()[0]} |")
             continue
-        without, with_ = r["baseline_runs"][0], r["leakguard_run"]
-        ratio = with_["wall"] / without["wall"] if without["wall"] else 0.0
+        without, parts = r["baseline_runs"][0], r["leakguard_runs"]
+        with_wall = sum(p["wall"] for p in parts)
+        ratio = with_wall / without["wall"] if without["wall"] else 0.0
+        with_exit = " → ".join(exit_text(p) for p in parts)
         lines.append(
             f"| {r['suite']} {r['version']} | {r['tests']} | {len(r['changed'])} "
             f"| {len(r['flaky'])} | {len(r['findings'])} | {_seconds(without)} "
-            f"| {_seconds(with_)} | {ratio:.2f}× | {exit_text(without)} / {exit_text(with_)} |"
+            f"| {with_wall:.1f} s | {ratio:.2f}× | {exit_text(without)} / {with_exit} |"
         )
     return lines
 
@@ -47,9 +49,15 @@ def _suite_section(r: dict[str, Any]) -> list[str]:
     if r["left_out"]:
         lines.append("Left out: " + "; ".join(f"`{what}` ({why})" for what, why in r["left_out"]))
         lines.append("")
-    running = r.get("aborted_during")
-    if running:
-        lines += [f"**The leakguard run stopped during `{running}`.**", ""]
+    for abort in r["aborts"]:
+        where = f"during `{abort['test']}`" if abort["test"] else "between tests"
+        code = exit_text({"exit_code": abort["exit_code"]})
+        more = f"; the {abort['continued']} tests not yet run went on in a new process"
+        lines.append(
+            f"**The leakguard run died {where}: {code}**{more if abort['continued'] else ''}."
+        )
+    if r["aborts"]:
+        lines.append("")
     for title, changes in (("Changed by leakguard", r["changed"]), ("Flaky", r["flaky"])):
         if not changes:
             continue
