@@ -126,6 +126,7 @@ def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
         "note": suite.note,
         "left_out": [
             *([(f"-k {suite.keyword[0]}", suite.keyword[1])] if suite.keyword else []),
+            *([(f"-m {suite.marks[0]}", suite.marks[1])] if suite.marks else []),
             *suite.deselect,
             *suite.ignore,
         ],

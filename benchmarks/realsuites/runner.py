@@ -55,6 +55,8 @@ def command(
     args = [*(a.format(site=site) for a in suite.args), *chosen]
     if suite.keyword:
         args += ["-k", suite.keyword[0]]
+    if suite.marks:
+        args += ["-m", suite.marks[0]]
     for nodeid, _reason in suite.deselect:
         args += ["--deselect", nodeid]
     for path, _reason in suite.ignore:
@@ -70,7 +72,8 @@ def command(
 def baseline_key(suite: Suite, recipe: str, extra: list[str], timeout: int) -> str:
     """A no-plugin run's outcome depends on the suite's recipe and flags, not on leakguard."""
     what = [
-        *(recipe, suite.args, suite.paths, suite.keyword, suite.deselect, suite.ignore),
+        *(recipe, suite.args, suite.paths, suite.keyword, suite.marks, suite.deselect),
+        suite.ignore,
         *(suite.harness, extra, timeout),
     ]
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:12]

@@ -16,6 +16,7 @@ class Suite:
     paths: tuple[str, ...]  # what to collect; {site}: the venv's site-packages
     args: tuple[str, ...] = ()  # the suite's own flags; {site} as in paths
     keyword: tuple[str, str] | None = None  # (-k expression, why)
+    marks: tuple[str, str] | None = None  # (-m expression, why)
     deselect: tuple[tuple[str, str], ...] = ()  # (node id prefix, why)
     ignore: tuple[tuple[str, str], ...] = ()  # (path, why)
     flaky: tuple[tuple[str, str], ...] = ()  # (node id, why): known to differ run to run
@@ -24,6 +25,12 @@ class Suite:
     harness: str = ""
     run_limit: float = 900.0  # seconds for one whole run before its process group is killed
 
+
+NO_TARPIT = (
+    "connects to 240.0.0.0 (TARPIT_HOST) to provoke connect timeouts: only loopback traffic "
+    "is allowed here (and under gVisor the connect succeeds, so "
+    "test_http2_probe_blocked_per_thread hangs to the timeout)"
+)
 
 TORNADO_HARNESS = """
 import logging
@@ -56,6 +63,12 @@ SUITES: tuple[Suite, ...] = (
         ),
         paths=("tests",),
         keyword=("not ipv6", "'localhost' has no IPv6 address on this machine (/etc/hosts)"),
+        deselect=(
+            (
+                "tests/test_sockets.py::test_getaddrinfo[",
+                "resolves public host names (faß.de): no DNS here",
+            ),
+        ),
         ignore=(
             (
                 "tests/test_pytest_plugin.py",
@@ -172,12 +185,16 @@ SUITES: tuple[Suite, ...] = (
             "httpx",
         ),
         paths=("test",),
-        deselect=(
-            (
-                "test/with_dummyserver/test_https.py::TestHTTPS_TLSv1_3::"
-                "test_http2_probe_blocked_per_thread",
-                "hangs until the 60 s per-test timeout without the plugin too",
-            ),
+        marks=("not requires_network", NO_TARPIT),
+        # The same as the suite's requires_network tests, without the marker.
+        keyword=(
+            "not (test_https_timeout or test_enhanced_timeout or "
+            "test_http2_probe_no_result_in_connect_error or test_http2_probe_blocked_per_thread "
+            "or test_forwarding_proxy_request_timeout or test_tunneling_proxy_request_timeout "
+            "or test_forwarding_proxy_connect_timeout or test_tunneling_proxy_connect_timeout "
+            "or test_connect_timeout or test_total_applies_connect or "
+            "test_create_connection_timeout)",
+            NO_TARPIT,
         ),
     ),
 )
