@@ -23,6 +23,7 @@ from .table import render
 from .venvs import SetupError, ensure, recipe_key, site_packages, source_dir
 
 REPO = Path(__file__).resolve().parents[2]
+COMMAND_KEPT = 40  # arguments of a run's command line kept in the JSON
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,6 +67,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, default=60, help="pytest-timeout per test (s)")
     parser.add_argument("--out", type=Path, help="write the raw data as JSON here")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print the table of an earlier --out, run nothing",
+    )
     return parser.parse_args(argv)
 
 
@@ -98,6 +105,14 @@ def _baselines(
             note(f"{suite.name}: reusing no-plugin run {i + 1} ({meta.wall:.0f} s)")
         metas.append(meta)
     return metas
+
+
+def _brief(meta: dict[str, Any]) -> dict[str, Any]:
+    # A continued run names every remaining test on its command line: keep the JSON readable.
+    cmd = meta["command"]
+    if len(cmd) > COMMAND_KEPT:
+        meta["command"] = [*cmd[:COMMAND_KEPT], f"… and {len(cmd) - COMMAND_KEPT} more"]
+    return meta
 
 
 def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
@@ -143,24 +158,20 @@ def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
         },
         "aborts": guarded.aborts,
         "baseline_runs": [asdict(m) for m in bases],
-        "leakguard_runs": [asdict(m) for m in guarded.metas],
+        "leakguard_runs": [_brief(asdict(m)) for m in guarded.metas],
         "freeze": (home / "freeze.txt").read_text(encoding="utf-8").splitlines(),
     }
 
 
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 def header(args: argparse.Namespace) -> list[str]:
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "leakguard"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    # The last commit that touched leakguard/: benchmark-only commits do not change what ran.
+    commit = _git("log", "-1", "--format=%h", "--", "leakguard")
+    dirty = _git("status", "--porcelain", "leakguard")
     state = " (uncommitted changes in leakguard/)" if dirty else ""
     with_flags = f"--leakguard {args.leakguard_args}".strip()
     return [
@@ -178,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in SUITES:
             print(f"{s.name:10} {s.package}=={s.version} ({s.layout}) {s.note}")
+        return 0
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        print(render(saved["suites"], saved["header"]))
         return 0
     results = [run_suite(args, suite) for suite in by_name(args.suite)]
     text = render(results, header(args))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+MESSAGE_WIDTH = 160  # the first line of an error, cut: the JSON has it whole
 SIGNALS = {-6: "SIGABRT", -9: "SIGKILL", -11: "SIGSEGV", -15: "SIGTERM"}
 
 
@@ -20,6 +21,21 @@ def _seconds(meta: dict[str, Any]) -> str:
     return f"{meta['wall']:.1f} s"
 
 
+def _exits(parts: list[dict[str, Any]]) -> str:
+    """Exit codes of the run and its continuations, repeats folded: ``SIGABRT (…) ×15 → 1``."""
+    folded: list[tuple[str, int]] = []
+    for text in map(exit_text, parts):
+        if folded and folded[-1][0] == text:
+            folded[-1] = (text, folded[-1][1] + 1)
+        else:
+            folded.append((text, 1))
+    return " → ".join(text + (f" ×{n}" if n > 1 else "") for text, n in folded)
+
+
+def _clip(text: str, width: int = MESSAGE_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| suite | tests | changed by leakguard | flaky (not counted) | flagged owners "
@@ -33,7 +49,7 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
         without, parts = r["baseline_runs"][0], r["leakguard_runs"]
         with_wall = sum(p["wall"] for p in parts)
         ratio = with_wall / without["wall"] if without["wall"] else 0.0
-        with_exit = " → ".join(exit_text(p) for p in parts)
+        with_exit = _exits(parts)
         lines.append(
             f"| {r['suite']} {r['version']} | {r['tests']} | {len(r['changed'])} "
             f"| {len(r['flaky'])} | {len(r['findings'])} | {_seconds(without)} "
@@ -54,7 +70,7 @@ def _suite_section(r: dict[str, Any]) -> list[str]:
         code = exit_text({"exit_code": abort["exit_code"]})
         more = f"; the {abort['continued']} tests not yet run went on in a new process"
         lines.append(
-            f"**The leakguard run died {where}: {code}**{more if abort['continued'] else ''}."
+            f"- **The leakguard run died {where}: {code}**{more if abort['continued'] else ''}."
         )
     if r["aborts"]:
         lines.append("")
@@ -64,7 +80,8 @@ def _suite_section(r: dict[str, Any]) -> list[str]:
         lines.append(f"{title}:")
         for c in changes:
             why = f" — {c['flaky']}" if c["flaky"] else ""
-            lines.append(f"- `{c['nodeid']}`: without: {c['without']}; with: {c['with_']}{why}")
+            without, with_ = _clip(c["without"]), _clip(c["with_"])
+            lines.append(f"- `{c['nodeid']}`: without: {without}; with: {with_}{why}")
         lines.append("")
     if r["problems"]:
         lines.append("leakguard internal problems:")
@@ -79,8 +96,8 @@ def _suite_section(r: dict[str, Any]) -> list[str]:
             owners = g["owners"]
             shown = ", ".join(f"`{o}`" for o in owners[:3])
             more = f" and {len(owners) - 3} more" if len(owners) > 3 else ""
-            cleanup = f"; cleanup: {', '.join(g['cleanup'])}" if g["cleanup"] else ""
-            notes = f"; {'; '.join(g['notes'])}" if g["notes"] else ""
+            cleanup = f"; cleanup: {_clip(', '.join(g['cleanup']))}" if g["cleanup"] else ""
+            notes = f"; {_clip('; '.join(g['notes']))}" if g["notes"] else ""
             lines.append(
                 f"- {len(owners)}× [{'/'.join(g['actions'])}] {g['tracker']}: `{g['description']}`"
                 f" at {g['origin']}{cleanup}{notes} — {shown}{more}"
