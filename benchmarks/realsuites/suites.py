@@ -63,6 +63,12 @@ SUITES: tuple[Suite, ...] = (
         ),
         paths=("tests",),
         keyword=("not ipv6", "'localhost' has no IPv6 address on this machine (/etc/hosts)"),
+        flaky=(
+            (
+                "tests/test_sockets.py::TestTCPStream::test_receive_timeout[trio-ipv4]",
+                "failed in 1 of 3 no-plugin runs here (an exception in its server thread)",
+            ),
+        ),
         deselect=(
             (
                 "tests/test_sockets.py::test_getaddrinfo[",
