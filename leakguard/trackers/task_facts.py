@@ -18,6 +18,14 @@ BUILTIN_IGNORES: dict[tuple[str, str], str] = {
     ("anyio._backends._asyncio", "TestRunner._run_tests_and_fixtures"): (
         "anyio's pytest plugin runs tests and fixtures through this task; it ends with its runner"
     ),
+    # Started by the first to_process.run_sync() on a loop and kept for that loop's life: anyio
+    # cancels it when the loop closes (seen on anyio's own suite as 15 false alarms).
+    ("anyio._backends._asyncio", "_shutdown_process_pool_on_exit"): (
+        "anyio's process-pool shutdown task: lives as long as its event loop"
+    ),
+    ("anyio._backends._asyncio", "_forcibly_shutdown_process_pool_on_exit"): (
+        "anyio's process-pool shutdown task: lives as long as its event loop"
+    ),
 }
 
 _MAX_AWAIT_DEPTH = 32

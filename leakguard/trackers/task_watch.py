@@ -20,6 +20,7 @@ from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from leakguard import patching
+from leakguard.lineage import LINEAGE
 from leakguard.origin import RawOrigin, capture, is_library_frame_file
 from leakguard.trackers import loop_drive
 from leakguard.trackers.task_facts import TaskFacts, builtin_reason, facts_of
@@ -58,6 +59,9 @@ class TaskWatch:
 
     def __init__(self) -> None:
         self.origins: weakref.WeakKeyDictionary[Any, RawOrigin | None] = weakref.WeakKeyDictionary()
+        # The epoch of the code that created each task (see leakguard.lineage): a task made on a
+        # loop that a fixture's thread runs is that fixture's, not the current test's.
+        self.creators: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self.loops: weakref.WeakKeyDictionary[Any, LoopInfo] = weakref.WeakKeyDictionary()
         self.silenced: dict[Any, SilentCancel] = {}
         self.reported: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -126,6 +130,8 @@ def _awaited_by_their_creator() -> tuple[frozenset[CodeType], frozenset[CodeType
 def _make_create_task(original: Callable[..., Any]) -> Callable[..., Any]:
     watch = TaskWatch()
     origins = watch.origins
+    creators = watch.creators
+    creator = LINEAGE.creator
     skip_coros, skip_callers = _awaited_by_their_creator()
     getframe = sys._getframe
 
@@ -136,6 +142,7 @@ def _make_create_task(original: Callable[..., Any]) -> Callable[..., Any]:
         # Where the task was created: a raw frame walk (≈ 1–2 µs), formatted only on a leak.
         try:
             origins[task] = capture()
+            creators[task] = creator()
         except TypeError:  # a task factory's task may lack weak references
             watch.faults += 1
         return task

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from leakguard.lineage import LINEAGE
 from leakguard.origin import Origin
 from leakguard.tracker import Key, Resource, Tracker
 from leakguard.trackers import loop_drive
@@ -87,6 +88,15 @@ class TaskTracker(Tracker):
         new = super().new_since(before, after)
         if not new:
             return new
+        watch = self._watch
+        if watch is not None and watch.creators:
+            epoch = LINEAGE.current
+            for key in list(new):
+                # Made by code that is not the test's (a session server's loop in its own
+                # thread, a thread an earlier test left): its owner answers for it.
+                made = watch.creators.get(key) if not isinstance(new[key], LoopInfo) else None
+                if made is not None and not LINEAGE.belongs(made, epoch):
+                    del new[key]
         live: list[Any] = [k for k, h in new.items() if h is None]
         if live:
             # A task on a loop nobody runs cannot finish while we sleep: give its loop a turn
