@@ -106,27 +106,63 @@ class Watcher(threading.Thread):
                 assert os.fstat(self.r).st_ino == self.ino, "my pipe was swapped"
         except BaseException as exc:
             self.error = exc
+        finally:
+            os.close(self.r); os.close(self.w)
+
+class LocalWatcher(threading.Thread):
+    # The same, with descriptors made on the thread itself and held in its locals only.
+    def __init__(self):
+        super().__init__(name="InotifyFD", daemon=True)
+        self.error = None
+        self.halt = threading.Event()
+        self.ready = threading.Event()
+
+    def start(self):
+        super().start()
+        self.ready.wait(2)
+
+    def run(self):
+        r, w = os.pipe()
+        ino = os.fstat(r).st_ino
+        self.ready.set()
+        try:
+            while not self.halt.wait(0.01):
+                assert os.fstat(r).st_ino == ino, "my pipe was swapped"
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            os.close(r); os.close(w)
 """
 
 
-def test_descriptors_of_a_thread_still_running_are_left_open(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    "watcher",
+    [
+        pytest.param("Watcher", id="made-by-the-test-held-as-attributes"),
+        pytest.param("LocalWatcher", id="made-by-the-thread-held-as-locals"),
+    ],
+)
+def test_descriptors_of_a_thread_still_running_are_left_open(
+    pytester: pytest.Pytester, watcher: str
+) -> None:
+    # Closed under the running thread, its numbers were reused: it read a stranger's file
+    # and died, and pytest charged its exception to some later test.
     pytester.makepyfile(watcher=WATCHER)
     pytester.makepyfile(
-        test_it="""
+        test_it=f"""
         import os, time
-        from watcher import Watcher
+        from watcher import {watcher} as Watcher
         W = []
 
         def test_starts_watcher():
             w = Watcher(); w.start(); W.append(w)
 
         def test_innocent(tmp_path):
-            files = [open(tmp_path / f"f{i}", "w") for i in range(4)]  # reuse freed numbers
+            files = [open(tmp_path / f"f{{i}}", "w") for i in range(4)]  # reuse freed numbers
             time.sleep(0.1)
             w = W[0]
             w.halt.set(); w.join()
             for f in files: f.close()
-            os.close(w.r); os.close(w.w)
             assert w.error is None
         """
     )
@@ -148,10 +184,12 @@ def test_descriptors_of_a_thread_that_ended_are_reported_as_bare_numbers(
     pytester.makepyfile(watcher=WATCHER)
     pytester.makepyfile(
         test_it="""
+        import os
         from watcher import Watcher
 
         def test_starts_and_stops_watcher():
-            w = Watcher(); w.start(); w.halt.set(); w.join()
+            w = Watcher(); w.run = lambda: None  # ends at once, leaving its pipe open
+            w.start(); w.join()
         """
     )
     result = run(pytester)
