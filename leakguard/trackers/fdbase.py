@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from leakguard.trackers.fdowners import Chain, find_chains, library_holders
 from leakguard.trackers.fdscan import GROUPS, FdKey, FdScan, ScanGroup
 
 _MAX_REPLACED = 1024
+WeakChains = list[list["weakref.ref[Any]"]]
 
 
 def own_key(key: object) -> bool:
@@ -41,7 +43,7 @@ class ScanningTracker(Tracker):
         self.replaced: dict[FdKey, FdKey] = {}
         """New descriptors put on a number that was open before, under another identity (a
         ``dup2`` onto it): whatever Python object holds that number is older than the test."""
-        self._chains: tuple[FdScan | None, set[int], dict[int, list[Chain]]] | None = None
+        self._chains: tuple[FdScan | None, set[int], dict[int, WeakChains]] | None = None
 
     def install(self) -> None:
         self._group = GROUPS.join(self.name)
@@ -127,15 +129,29 @@ class ScanningTracker(Tracker):
         return made if made is not None else RECORDER.for_mapping(key)
 
     def chains(self, fd: int) -> list[Chain]:
-        """Python objects holding ``fd``: one heap walk per scan serves every new descriptor."""
+        """Python objects holding ``fd``: one heap walk per scan serves every new descriptor.
+
+        The cache holds its objects weakly: keeping a leaked file alive here would keep its
+        descriptor open (and a garbage-only leak would never look like one).
+        """
         cached = self._chains
-        if cached is None or cached[0] is not self._scan or fd not in cached[1]:
-            wanted = {fd}
-            scan = self._scan
-            if scan is not None and self._before is not None:
-                wanted |= {k[0] for k in scan.fds if own_key(k) and k not in self._before}  # type: ignore[index]  # FdKey
-            self._chains = cached = (scan, wanted, find_chains(wanted))
-        return cached[2].get(fd, [])
+        if cached is not None and cached[0] is self._scan and fd in cached[1]:
+            revived = _revive(cached[2].get(fd, []))
+            if revived is not None:
+                return revived
+        wanted = {fd}
+        scan = self._scan
+        if scan is not None and self._before is not None:
+            wanted |= {k[0] for k in scan.fds if own_key(k) and k not in self._before}  # type: ignore[index]  # FdKey
+        found = find_chains(wanted)
+        weak: dict[int, WeakChains] = {}
+        for number, chains in found.items():
+            try:
+                weak[number] = [[weakref.ref(o) for o in c.objects] for c in chains]
+            except TypeError:  # ``select.epoll`` takes no weak reference: not cached
+                wanted.discard(number)
+        self._chains = (scan, wanted, weak)
+        return found.get(fd, [])
 
     def classify(self, resource: Resource, made: Made | None) -> None:
         """Mark a descriptor that no Python call opened and no Python object holds ``native``."""
@@ -152,19 +168,19 @@ class ScanningTracker(Tracker):
         resource.notes.append("no Python object holds it and no Python call opened it (made in C)")
 
     def owner_object(self, resource: Resource) -> object | None:
-        if not own_key(resource.key):
+        if not own_key(resource.key) or resource.category == "native":
             return None
         key: FdKey = resource.key  # type: ignore[assignment]  # own_key checked the shape
-        holder = library_holders([key]).get(key[0])
-        chains = self.chains(key[0])
-        found = RECORDER.socket_for(key[0])
-        owner: object | None = (
-            holder.obj if holder is not None
-            else chains[0].outermost if len(chains) == 1
-            else found[0] if found is not None
-            else None
-        )  # fmt: skip
-        return owner
+        try:
+            holder = library_holders([key]).get(key[0])
+            if holder is not None:
+                return holder.obj  # type: ignore[no-any-return]  # any object may hold it
+            chains = self.chains(key[0])
+            if len(chains) == 1:
+                return chains[0].outermost  # type: ignore[no-any-return]  # any owner type
+        except Exception as exc:  # the search is best effort: say so on this resource
+            resource.notes.append(f"owner search failed ({fault(exc)})")
+        return None
 
     # --- cleanup -------------------------------------------------------------------------------
     def outcome_name(self, key: FdKey) -> str:
@@ -178,6 +194,17 @@ class ScanningTracker(Tracker):
         if closed and self._group is not None:
             self._group.invalidate()
         return outcomes
+
+
+def _revive(chains: WeakChains) -> list[Chain] | None:
+    """The cached chains, or None when one of their objects is gone (look again)."""
+    revived = []
+    for refs in chains:
+        objects = [ref() for ref in refs]
+        if any(o is None for o in objects):
+            return None
+        revived.append(Chain(objects))
+    return revived
 
 
 def _mode_of(key: FdKey) -> int:
