@@ -84,11 +84,25 @@ def describe_fd(fd: int, st_mode: int, mode: str | None = None) -> str:
     if where.startswith("/memfd:"):
         return f"memfd {where[len('/memfd:') :].removesuffix(' (deleted)')}"
     if where.startswith("anon_inode:"):
-        inner = where[len("anon_inode:") :]
-        return _ANON_KINDS.get(inner, where)
+        kind = _ANON_KINDS.get(where[len("anon_inode:") :], where)
+        pid = _fdinfo(fd, "Pid") if kind == "pidfd" else ""
+        return f"pidfd (process {pid})" if pid else kind
     if stat.S_ISCHR(st_mode) or stat.S_ISBLK(st_mode):
         return f"device {where} (mode {mode or mode_of(fd)})"
     return f"file {where or '?'} (mode {mode or mode_of(fd)})"
+
+
+def _fdinfo(fd: int, field: str) -> str:
+    """One field of ``/proc/self/fdinfo/N`` (e.g. a pidfd's ``Pid``), or ``""``."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name == field:
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,14 @@ memfd, ``os.open``), identified by ``(fd, st_dev, st_ino)`` so a reused number i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from leakguard.origin import Origin
 from leakguard.tracker import Key, Resource
 from leakguard.trackers.fdbase import ScanningTracker
-from leakguard.trackers.fddescribe import describe_fd, key_of, target
-from leakguard.trackers.fdorigins import RECORDER
-from leakguard.trackers.fdowners import close_descriptors, multiprocessing_helpers, open_loop_fds
+from leakguard.trackers.fddescribe import describe_fd, key_of
+from leakguard.trackers.fdowners import multiprocessing_helpers, open_loop_fds
 from leakguard.trackers.fdscan import FdKey, is_socket
 
 _STDIO = 3
@@ -20,41 +19,32 @@ _STDIO = 3
 class FdTracker(ScanningTracker):
     name = "fds"
 
-    def snapshot(self) -> Mapping[Key, Any]:
+    def snapshot(self) -> dict[Key, int]:
         return self.own_descriptors()  # sockets included: sorted out in new_since
 
-    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
-        new = super().new_since(before, after)
-        for key in list(new):
-            # Sockets are the sockets and ports trackers'. 0–2 are rebound by output capture
-            # (pytest's, a test's own): what they point at is the process's business.
-            if is_socket(new[key]) or key[0] < _STDIO:  # type: ignore[index]  # FdKey tuples
-                del new[key]
-        return new
+    def wants(self, key: FdKey, st_mode: int) -> bool:
+        # Sockets are the sockets and ports trackers'. 0–2 are rebound by output capture
+        # (pytest's, a test's own): what they point at is the process's business.
+        return not is_socket(st_mode) and key[0] >= _STDIO
 
     def describe(self, key: Key, handle: Any) -> Resource:
         fd_key: FdKey = key  # type: ignore[assignment]  # snapshot keys are FdKey tuples
         fd = fd_key[0]
         st_mode = int(handle)
-        path = target(fd)
-        origin = RECORDER.for_key(fd_key)
-        mode: str | None = None
-        if origin is None and path.startswith("/"):
-            record = RECORDER.for_path(path.removesuffix(" (deleted)"))
-            if record is not None:
-                origin, mode = record
-                mode = mode.replace("b", "").replace("t", "") if mode else None
+        made = self.made(fd_key, st_mode)
+        mode = made.mode.replace("b", "").replace("t", "") if made and made.mode else None
         resource = Resource(
             self.name,
             key,
             "fd",
             f"{fd} {describe_fd(fd, st_mode, mode)}",
-            origin=Origin.from_raw(origin) if origin else None,
+            origin=Origin.from_raw(made.origin) if made and made.origin else None,
             verb="opened",
             handle=fd_key,
         )
         if self._note:
             resource.notes.append(self._note)
+        self.classify(resource, made)
         return resource
 
     def builtin_ignore(self, resource: Resource) -> str | None:
@@ -65,7 +55,7 @@ class FdTracker(ScanningTracker):
         return None
 
     def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
-        return close_descriptors([r.handle for r in resources], "fd")
+        return self.close(resources)
 
     def identify(self, obj: object) -> Key | None:
         return key_of(obj, sockets=False)

@@ -25,8 +25,8 @@ FdKey = tuple[int, int, int]
 """``(fd, st_dev, st_ino)``."""
 
 _PROC_FD = "/proc/self/fd" if sys.platform.startswith("linux") else "/dev/fd"
-_MAX_AGE_NS = 5_000_000
-"""A scan younger than this may be shared; older ones are retaken (a slow box, a skipped phase)."""
+_MAX_AGE_NS = 1_000_000
+"""A scan older than this is never shared, whatever else holds (a safety net: see `ScanGroup`)."""
 _PROBE_MARGIN = 1024
 _PROBE_CAP = 1 << 16
 """The EMFILE fallback probes at most this many numbers (a huge soft limit would take seconds)."""
@@ -121,8 +121,11 @@ def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
     unchanged = previous is not None and opens >= 0 and previous.opens == opens
     probe = previous.probe if unchanged and previous is not None else None
     if previous is not None and probe is not None and probe.unchanged():
-        # The clean path: same numbers, nothing opened since, so the same identities.
-        return FdScan(previous.fds, taken, "", previous.names, opens, probe)
+        # The clean path: same numbers, nothing opened since, so the same identities (and the
+        # same object: a tracker handing back the very mapping it gave lets the engine skip
+        # even the key comparison).
+        previous.taken_ns = taken
+        return previous
     try:
         names = os.listdir(_PROC_FD)
     except OSError as exc:
@@ -151,31 +154,51 @@ def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
 
 
 class ScanGroup:
-    """Shares one scan among the descriptor trackers of one engine.
+    """Shares one scan among the descriptor trackers of one engine, within one phase.
 
-    The engine snapshots every tracker of a phase one after the other; the first member to ask
-    takes a scan, the others reuse it. A member asking twice (the next phase) always gets a new
-    one, so a scan is never reused across phases.
+    The engine snapshots the trackers of a phase one after the other, always in the same order;
+    the first member asked takes a scan, the members after it reuse it. A scan is shared only
+    while all of these hold, otherwise it is retaken:
+
+    - the member asking comes *after* every member asked since the scan (a member asked again,
+      or one that comes earlier in the order, starts a new phase: the test ran in between);
+    - no descriptor was opened through Python since (``opens`` unchanged);
+    - no cleanup closed anything since (`invalidate`);
+    - the scan is younger than ``_MAX_AGE_NS``.
+
+    So a scan never outlives its phase, never survives a cleanup, and a listening socket opened
+    by a fast test is never hidden behind the scan taken at its setup.
     """
 
     def __init__(self) -> None:
         self.members: set[str] = set()
+        self._order: dict[str, int] = {}
         self._scan: FdScan | None = None
-        self._consumed: set[str] = set()
+        self._asked: set[str] = set()
+        self._last = -1
+        """Order of the last member served from ``_scan``."""
 
     def scan(self, member: str, opens: int = -1) -> FdScan:
         """This phase's scan; ``opens`` is the recorder's count (``-1``: always fstat)."""
+        rank = self._order.setdefault(member, len(self._order))
         current = self._scan
         if (
             current is None
-            or member in self._consumed
+            or rank <= self._last
+            or member in self._asked
+            or opens != current.opens
             or time.monotonic_ns() - current.taken_ns > _MAX_AGE_NS
         ):
             current = self._scan = scan_fds(current, opens)
-            self._consumed = {member}
+            self._asked = {member}
         else:
-            self._consumed.add(member)
+            self._asked.add(member)
+        self._last = rank
         return current
+
+    def invalidate(self) -> None:
+        """Something closed descriptors (a cleanup): the next member asking takes a new scan."""
+        self._last = len(self._order)
 
     def leave(self, member: str) -> None:
         self.members.discard(member)

@@ -16,7 +16,7 @@ from leakguard.trackers.fdchildren import (
     command_of,
     has_children,
 )
-from leakguard.trackers.fdowners import close_descriptors, multiprocessing_helpers
+from leakguard.trackers.fdowners import multiprocessing_helpers
 from leakguard.trackers.fdscan import is_socket
 from leakguard.trackers.sockets import SocketTracker
 
@@ -84,7 +84,7 @@ class PortTracker(SocketTracker):
 
     def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
         own = [r for r in resources if not isinstance(r.handle, ChildPort)]
-        outcomes = iter(close_descriptors([r.handle for r in own], self.kind))
+        outcomes = iter(self.close(own))
         return [
             f"port held by process {r.handle.pid}: freed when the processes tracker stops it"
             if isinstance(r.handle, ChildPort)
