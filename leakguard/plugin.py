@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from leakguard import active, markers, options
+from leakguard import active, markers, options, polluters
 from leakguard.baseline import Baseline, BaselineError
 from leakguard.engine import Engine, InternalProblem
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
@@ -336,6 +336,10 @@ class RunReporter:
         if run.residue_notes and report.failed and report.when != "teardown":
             note = run.residue_notes.get(report.nodeid)
             if note:
+                residue = [(e.owner, e.resource) for e in run.residue.values()]
+                causes = polluters.explain(str(report.longrepr), residue, run.root)
+                if causes:
+                    note += "\n" + "\n".join(causes)
                 report.sections.append(("leakguard", note))
         if report.when != "teardown":
             return

@@ -253,8 +253,10 @@ class Run:
             # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
             self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
             residue = self.engine.still_present(leaks)
-            for resource in residue:
-                self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
+        else:
+            residue = list(leaks)  # left as they are: all of it stays for the tests after
+        for resource in residue:
+            self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
         action: str = settings.action
         notes: list[str] = []
         if self.baseline:

@@ -299,3 +299,35 @@ def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.
     )  # fmt: skip
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["leakguard's own cost: * ms over 2 checked tests"])
+
+
+def test_a_test_failing_with_address_in_use_names_the_earlier_test_that_holds_the_port(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import socket
+        KEEP = []
+
+        def test_start_server():
+            s = socket.create_server(("127.0.0.1", 0))
+            KEEP.append(s)
+            with open("port", "w") as f:
+                f.write(str(s.getsockname()[1]))
+
+        def test_next_server():
+            port = int(open("port").read())
+            socket.create_server(("127.0.0.1", port))
+        """
+    )
+    result = pytester.runpytest(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=ports", "--leakguard-no-cleanup"
+    )
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- leakguard -*",
+            "ran with residue from earlier tests (1 resource): port tcp 127.0.0.1:* LISTEN (from test_it.py::test_start_server)",
+            "port * is held by a socket leaked by test_it.py::test_start_server (opened at test_it.py:5 in test_start_server)",
+        ]
+    )
