@@ -16,9 +16,17 @@ _NUMBER = re.compile(r"\d+")
 VERSION = 1
 
 
+# pytest's temporary folders differ with how the suite runs (xdist adds popen-gwN/) and from
+# run to run; so do tempfile's random names.
+_PYTEST_TMP = re.compile(r"/[^\s'\"]*?/pytest-of-[^/\s]+/pytest-#+/(?:popen-gw#+/)?")
+_TEMPFILE = re.compile(r"/tmp[a-z0-9_]{8}(?=[/\s'\"]|$)")
+
+
 def normalize(description: str) -> str:
-    """Pids, ports, fd numbers and thread counters change between runs: compare without them."""
-    return _NUMBER.sub("#", description)
+    """Pids, ports, fd numbers, thread counters and temporary folders change between runs and
+    with how the suite is run (xdist, -k, random order): compare without them."""
+    folded = _NUMBER.sub("#", _TEMPFILE.sub("/<tmp>", description))
+    return _PYTEST_TMP.sub("<tmp>/", folded).replace("/popen-gw#/", "/")
 
 
 class BaselineError(ValueError):

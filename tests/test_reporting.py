@@ -331,3 +331,26 @@ def test_a_test_failing_with_address_in_use_names_the_earlier_test_that_holds_th
             "port * is held by a socket leaked by test_it.py::test_start_server (opened at test_it.py:5 in test_start_server)",
         ]
     )
+
+
+def test_a_baseline_recorded_in_one_process_holds_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        KEEP = []
+
+        def test_leaks_a_file(tmp_path):
+            KEEP.append(open(tmp_path / "data.log", "w"))
+
+        def test_leaks_a_thread():
+            stop = threading.Event()
+            threading.Thread(target=stop.wait, args=(2,), name="w", daemon=True).start()
+        """
+    )
+    base = ("--leakguard", "-o", "leakguard_trackers=threads fds", "-o", "leakguard_grace=0.05",
+            "-p", "no:randomly", "--leakguard-baseline", "base.json")  # fmt: skip
+    pytester.runpytest_subprocess(*base, "--leakguard-update-baseline").assert_outcomes(passed=2, errors=2)
+    for extra in (("-n", "2"), ("-k", "file"), ("-p", "no:cacheprovider")):
+        result = pytester.runpytest_subprocess(*base, *extra)
+        assert result.ret == pytest.ExitCode.OK, (extra, result.stdout.str())
+        result.stdout.fnmatch_lines(["*[[]baseline[]]"])
