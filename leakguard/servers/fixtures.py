@@ -8,7 +8,6 @@ from typing import Any, Protocol
 
 import pytest
 
-from leakguard.servers import ports
 from leakguard.servers.errors import ServerError
 from leakguard.servers.process import ServerProcess
 from leakguard.servers.readiness import Ready
@@ -29,20 +28,10 @@ class ServerFactory(Protocol):
     ) -> ServerProcess: ...
 
 
-@pytest.fixture
-def free_port() -> int:
-    """A loopback port free now and reserved against every other ``free_port`` call for a while."""
-    return ports.free_port()
-
-
-@pytest.fixture
-def server_process(
+def server_process_factory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerFactory]:
-    """Start servers (`ServerProcess` arguments); all are stopped when the requester ends.
-
-    Logs go to a fresh directory under pytest's base temp, kept with the last runs' temp dirs.
-    """
+    """The body of the ``server_process`` fixture (`leakguard.servers.pytest_plugin`)."""
     started: list[ServerProcess] = []
     log_dir: list[Path] = []
 

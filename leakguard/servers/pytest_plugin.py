@@ -8,6 +8,34 @@ longer-lived fixture starts one (``leakguard.servers.firstuse``).
 
 from __future__ import annotations
 
-from leakguard.servers.fixtures import free_port, server_process
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-__all__ = ["free_port", "server_process"]  # fixtures: registered with this plugin module
+import pytest
+
+if TYPE_CHECKING:
+    from leakguard.servers.fixtures import ServerFactory
+
+# The helpers' modules are imported inside the fixtures: a run that never asks for one pays
+# nothing for them at start-up (they cost ≈ 30 ms to import).
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port free now and reserved against every other ``free_port`` call for a while."""
+    from leakguard.servers import ports
+
+    return ports.free_port()
+
+
+@pytest.fixture
+def server_process(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
+    """Start servers (`ServerProcess` arguments); all are stopped when the requester ends.
+
+    Logs go to a fresh directory under pytest's base temp, kept with the last runs' temp dirs.
+    """
+    from leakguard.servers.fixtures import server_process_factory
+
+    yield from server_process_factory(request, tmp_path_factory)
