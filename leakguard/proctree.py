@@ -301,9 +301,12 @@ class ChildrenFile:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.fd = -1
+        self.identity: tuple[int, int] | None = None
         if LINUX:
             try:
                 self.fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+                st = os.fstat(self.fd)
+                self.identity = (st.st_dev, st.st_ino)
             except OSError:
                 self.fd = -1
 
@@ -319,8 +322,15 @@ class ChildrenFile:
         return data
 
     def close(self) -> None:
+        # A test may have closed our number and something else may hold it now: close it only
+        # if it is still the file we opened (do no harm: never a bare number of someone else's).
         if self.fd >= 0:
-            os.close(self.fd)
+            try:
+                st = os.fstat(self.fd)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) == self.identity:
+                os.close(self.fd)
             self.fd = -1
 
 
