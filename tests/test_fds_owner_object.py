@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.heap
 import os
 import select
 import socket
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,3 +93,13 @@ def test_a_bare_number_has_no_owner_and_is_not_native(fds: FdTracker) -> None:
     finally:
         for fd in ends:
             os.close(fd)
+
+
+def test_looking_up_an_owner_does_not_keep_it_alive(fds: FdTracker, tmp_path: Path) -> None:
+    # A file only the owner cache kept alive would stay open: a garbage-only leak never is one.
+    f, (resource,) = new_resources(fds, lambda: open(tmp_path / "x", "w"))  # noqa: SIM115  # dropped below
+    assert fds.owner_object(resource) is f
+    gone = weakref.ref(f)
+    del f
+    gc.collect()
+    assert gone() is None  # collected, so closed
