@@ -24,6 +24,9 @@ Snapshot = dict[str, Mapping[Key, Any]]
 _NO_KEYS: frozenset[Key] = frozenset()
 
 
+QUICK_WAIT = 0.05
+"""Seconds of grace waited before searching what keeps the rest (see `Engine._settle`)."""
+
 SNAPSHOT_FAULTS_TO_DISABLE = 3
 """Consecutive failed snapshots before a tracker is switched off: one bad moment (a weak
 dictionary changing size under a gc callback) must not blind it for the rest of the run."""
@@ -90,6 +93,11 @@ class Engine:
         self.during = ""
         """What is being checked now (a test id), named in internal problems."""
         self.stats: Stats | None = None
+        self.root: str | None = None
+        """The rootdir: what lies below it (outside installed packages) is the user's code."""
+        # id() of the resources whose holders were searched already during this check (a search
+        # is one heap walk per level); emptied when a check starts, while they are all alive.
+        self._searched: set[int] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -226,6 +234,7 @@ class Engine:
         descriptor. Otherwise the verdict comes at once.
         """
         described: dict[tuple[str, Key], Resource | None] = {}
+        self._searched.clear()
 
         def poll() -> list[Resource]:
             found: list[Resource] = []
@@ -263,11 +272,17 @@ class Engine:
             wait = settings.grace if grace is None else grace
             stats = self.stats
             start = time.perf_counter()
-            described_before = stats.seconds["describe"] if stats else 0.0
-            found = settle(poll, lambda found: not found, wait, first=found)
-            if stats is not None:
-                describing = stats.seconds["describe"] - described_before
-                stats.seconds["grace"] += time.perf_counter() - start - describing
+            nested_before = stats.seconds["describe"] + stats.seconds["owners"] if stats else 0.0
+            # A short wait first: most of what ends by itself ends within a few ms.
+            found = settle(poll, lambda found: not found, min(wait, QUICK_WAIT), first=found)
+            if found and wait > QUICK_WAIT:
+                # Waiting longer is only worth it for what is not a library's cache (an idle
+                # worker of trio's thread cache waits ~10 s for reuse: the grace cannot help).
+                self.classify(found, self.root)
+                found = settle(poll, _no_leak, wait - QUICK_WAIT, first=found)
+            if stats is not None:  # describing and searching, timed apart, are not waiting
+                nested = stats.seconds["describe"] + stats.seconds["owners"] - nested_before
+                stats.seconds["grace"] += time.perf_counter() - start - nested
         if not found:
             return found
         with timing(self.stats, "garbage"):
@@ -278,9 +293,7 @@ class Engine:
             tracker = self._trackers.get(resource.tracker)
             if tracker is None or tracker.ends_by_itself:
                 return True
-        return any(
-            LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate()
-        )
+        return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())
 
     def _sort_out_garbage(
         self, found: list[Resource], poll: Callable[[], list[Resource]]
@@ -356,8 +369,9 @@ class Engine:
         objects: list[object] = []
         for resource in leaks:
             tracker = self._trackers.get(resource.tracker)
-            if resource.category != "leak" or tracker is None:
+            if resource.category != "leak" or tracker is None or id(resource) in self._searched:
                 continue
+            self._searched.add(id(resource))
             try:
                 obj = tracker.owner_object(resource)
             except Exception as exc:
@@ -441,6 +455,10 @@ class Engine:
         self.problems[key] = problem
         if self._on_problem is not None:
             self._on_problem(problem)
+
+
+def _no_leak(found: Sequence[Resource]) -> bool:
+    return all(r.category != "leak" for r in found)
 
 
 def _one_line(exc: BaseException) -> str:

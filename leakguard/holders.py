@@ -117,9 +117,7 @@ def _walk(
     targets: Sequence[object], found: list[Holder | None], cls: _Classifier, deadline: float
 ) -> None:
     # frontier: id(object) -> (object, indexes of the targets it leads to)
-    frontier: dict[int, tuple[object, set[int]]] = {
-        id(t): (t, {i}) for i, t in enumerate(targets)
-    }
+    frontier: dict[int, tuple[object, set[int]]] = {id(t): (t, {i}) for i, t in enumerate(targets)}
     seen: set[int] = set(frontier)
     seen.add(id(frontier))
     settled: set[int] = set()

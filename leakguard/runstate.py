@@ -86,6 +86,7 @@ class Run:
     ) -> None:
         self.engine = engine
         self.root = root
+        engine.root = root
         self.baseline = baseline
         self.current: TestState | None = None
         self.fixtures: dict[int, FixtureRecord] = {}

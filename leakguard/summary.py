@@ -94,9 +94,7 @@ class Summary:
         natives = self.of_kind("native")
         if natives:
             count = sum(len(f["leaks"]) for f in natives)
-            line(
-                f"native descriptors (made in C, no Python owner; never closed): {count}"
-            )
+            line(f"native descriptors (made in C, no Python owner; never closed): {count}")
             for finding in natives:
                 for leak in finding["leaks"]:
                     line(f"    {leak['description']} (during {finding['owner']}) "

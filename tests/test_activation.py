@@ -19,7 +19,9 @@ def leaky_test(pytester: pytest.Pytester, leaky_module: None) -> None:
     pytester.makepyfile(test_it=LEAKY_TEST)
 
 
-def test_installed_plugin_is_dormant_until_turned_on(run_leakguard: RunLeakguard, leaky_test: None) -> None:
+def test_installed_plugin_is_dormant_until_turned_on(
+    run_leakguard: RunLeakguard, leaky_test: None
+) -> None:
     result = run_leakguard(on=False)
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*leakguard: test_it.py::test_leaky leaked*")
@@ -28,35 +30,47 @@ def test_installed_plugin_is_dormant_until_turned_on(run_leakguard: RunLeakguard
 def test_cli_flag_turns_checking_on(run_leakguard: RunLeakguard, leaky_test: None) -> None:
     result = run_leakguard()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaky*", "leakguard: test_it.py::test_leaky leaked 1 resource"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_leaky*", "leakguard: test_it.py::test_leaky leaked 1 resource"]
+    )
 
 
-def test_ini_option_turns_checking_on(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+def test_ini_option_turns_checking_on(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None
+) -> None:
     pytester.makeini("[pytest]\nleakguard = true\n")
     result = run_leakguard(on=False)
     result.assert_outcomes(passed=1, errors=1)
 
 
-def test_pyproject_table_turns_checking_on(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+def test_pyproject_table_turns_checking_on(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None
+) -> None:
     pytester.makepyprojecttoml("[tool.pytest.ini_options]\nleakguard = true\n")
     result = run_leakguard(on=False)
     result.assert_outcomes(passed=1, errors=1)
 
 
-def test_no_leakguard_flag_wins_over_the_ini(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+def test_no_leakguard_flag_wins_over_the_ini(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None
+) -> None:
     pytester.makeini("[pytest]\nleakguard = true\n")
     result = run_leakguard("--no-leakguard", on=False)
     result.assert_outcomes(passed=1)
 
 
-def test_disabling_the_plugin_removes_it(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+def test_disabling_the_plugin_removes_it(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None
+) -> None:
     pytester.makeini("[pytest]\nleakguard = true\n")
     result = run_leakguard("-p", "no:leakguard", on=False, trackers=None)
     # The ini key is unknown without the plugin: pytest only warns about it.
     result.assert_outcomes(passed=1)
 
 
-def test_autouse_module_in_root_conftest_checks_every_test(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None) -> None:
+def test_autouse_module_in_root_conftest_checks_every_test(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_test: None
+) -> None:
     pytester.makeconftest('pytest_plugins = ["leakguard.autouse"]\n')
     result = run_leakguard(on=False)
     result.assert_outcomes(passed=1, errors=1)
@@ -91,7 +105,9 @@ def test_leakguard_marker_checks_a_test_when_off_globally(
     result.stdout.fnmatch_lines(["*ERROR at teardown of *test_leaky*"])
 
 
-def test_requesting_the_fixture_turns_checking_on(pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None) -> None:
+def test_requesting_the_fixture_turns_checking_on(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
+) -> None:
     pytester.makepyfile(
         test_it="""
         from leaky import start_leaky
@@ -115,8 +131,12 @@ def test_fixture_requested_by_an_autouse_conftest_fixture_checks_the_tests_below
     sub.joinpath("conftest.py").write_text(
         "import pytest\n\n@pytest.fixture(autouse=True)\ndef _checked(leakguard):\n    yield\n"
     )
-    sub.joinpath("test_a.py").write_text("from leaky import start_leaky\n\ndef test_a():\n    start_leaky()\n")
-    pytester.makepyfile(test_b="from leaky import start_leaky\n\ndef test_b():\n    start_leaky()\n")
+    sub.joinpath("test_a.py").write_text(
+        "from leaky import start_leaky\n\ndef test_a():\n    start_leaky()\n"
+    )
+    pytester.makepyfile(
+        test_b="from leaky import start_leaky\n\ndef test_b():\n    start_leaky()\n"
+    )
     result = run_leakguard(on=False)
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_a*"])
@@ -124,15 +144,21 @@ def test_fixture_requested_by_an_autouse_conftest_fixture_checks_the_tests_below
 
 def test_report_header_says_what_is_active(run_leakguard: RunLeakguard, leaky_test: None) -> None:
     result = run_leakguard("-o", "leakguard_action=warn")
-    result.stdout.fnmatch_lines(["leakguard: on; trackers: threads; action: warn; grace: 0.05s; cleanup: on"])
+    result.stdout.fnmatch_lines(
+        ["leakguard: on; trackers: threads; action: warn; grace: 0.05s; cleanup: on"]
+    )
 
 
 def test_report_header_when_off(run_leakguard: RunLeakguard, leaky_test: None) -> None:
     result = run_leakguard(on=False)
-    result.stdout.fnmatch_lines(["leakguard: off (marked tests and tests using the leakguard fixture are checked)"])
+    result.stdout.fnmatch_lines(
+        ["leakguard: off (marked tests and tests using the leakguard fixture are checked)"]
+    )
 
 
-def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_markers_are_registered_for_strict_markers(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import pytest
@@ -143,7 +169,9 @@ def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester, ru
             pass
         """
     )
-    result = run_leakguard("--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", on=False)
+    result = run_leakguard(
+        "--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", on=False
+    )
     result.assert_outcomes(passed=1)
 
 

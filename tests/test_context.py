@@ -197,7 +197,9 @@ def test_check_nested_in_a_checked_test_sees_raw_threads(pytester: pytest.Pytest
             STOP.set()
         """
     )
-    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=1")
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=1"
+    )
     result.assert_outcomes(passed=1)
 
 
@@ -216,6 +218,10 @@ def test_the_fixture_asked_for_late_checks_the_test_from_then_on(pytester: pytes
             threading.Thread(target=STOP.wait, args=(2,), name="later", daemon=True).start()
         """
     )
-    result = pytester.runpytest(*QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05")
+    result = pytester.runpytest(
+        *QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05"
+    )
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_late leaked 1 resource", "  thread 'later'*"])
+    result.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_late leaked 1 resource", "  thread 'later'*"]
+    )

@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_demo_suite_catches_its_three_leaks_and_passes_the_clean_tests() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "demo", "-p", "no:cacheprovider", "-p", "no:xdist"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     out = proc.stdout
     assert proc.returncode == 1, out

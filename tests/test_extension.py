@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import QUIET, SHORT_GRACE
 
 # A real third-party tracker, the one docs/how-to/write-a-tracker.md shows.
-FILES_TRACKER = (Path(__file__).parent.parent / "docs" / "examples" / "spool_tracker.py").read_text()
+FILES_TRACKER = (
+    Path(__file__).parent.parent / "docs" / "examples" / "spool_tracker.py"
+).read_text()
 
 SPOOL_TESTS = """
 import os, pathlib
@@ -29,7 +31,9 @@ def spool(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(spooltracker=FILES_TRACKER, test_spool=SPOOL_TESTS)
 
 
-def test_conftest_registered_tracker_works_like_a_builtin(pytester: pytest.Pytester, spool: None) -> None:
+def test_conftest_registered_tracker_works_like_a_builtin(
+    pytester: pytest.Pytester, spool: None
+) -> None:
     pytester.makeconftest(
         """
         from spooltracker import SpoolTracker
@@ -38,7 +42,9 @@ def test_conftest_registered_tracker_works_like_a_builtin(pytester: pytest.Pytes
             registry.register(SpoolTracker)
         """
     )
-    result = pytester.runpytest(*QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads spool")
+    result = pytester.runpytest(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads spool"
+    )
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -49,13 +55,24 @@ def test_conftest_registered_tracker_works_like_a_builtin(pytester: pytest.Pytes
     )
 
 
-def test_entry_point_tracker_is_found_and_named_in_ignore_lines(pytester: pytest.Pytester, spool: None) -> None:
+def test_entry_point_tracker_is_found_and_named_in_ignore_lines(
+    pytester: pytest.Pytester, spool: None
+) -> None:
     dist = pytester.mkdir("spool_plugin-1.0.dist-info")
-    dist.joinpath("METADATA").write_text("Metadata-Version: 2.1\nName: spool-plugin\nVersion: 1.0\n")
-    dist.joinpath("entry_points.txt").write_text("[leakguard.trackers]\nspool = spooltracker:SpoolTracker\n")
+    dist.joinpath("METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spool-plugin\nVersion: 1.0\n"
+    )
+    dist.joinpath("entry_points.txt").write_text(
+        "[leakguard.trackers]\nspool = spooltracker:SpoolTracker\n"
+    )
     result = pytester.runpytest_subprocess(
-        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=spool",
-        "-o", "leakguard_ignore=spool: job-\\d",
+        *QUIET,
+        *SHORT_GRACE,
+        "--leakguard",
+        "-o",
+        "leakguard_trackers=spool",
+        "-o",
+        "leakguard_ignore=spool: job-\\d",
     )
     # test_after fails because the ignored file stays: the ignore line really let it go.
     result.assert_outcomes(passed=1, failed=1)
@@ -105,7 +122,9 @@ def test_a_tracker_whose_snapshot_keeps_failing_is_disabled_and_the_summary_says
 ) -> None:
     pytester.makeconftest(FAULTY.format(mode="snapshot"))
     pytester.makepyfile(test_it=FAULTY_TESTS)
-    result = pytester.runpytest(*QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads faulty")
+    result = pytester.runpytest(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads faulty"
+    )
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -125,7 +144,9 @@ def test_a_failing_cleanup_is_recorded_against_its_resources_and_the_tracker_kee
 ) -> None:
     pytester.makeconftest(FAULTY.format(mode="cleanup"))
     pytester.makepyfile(test_it=FAULTY_TESTS)
-    result = pytester.runpytest(*QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads faulty")
+    result = pytester.runpytest(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads faulty"
+    )
     result.assert_outcomes(passed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -137,5 +158,3 @@ def test_a_failing_cleanup_is_recorded_against_its_resources_and_the_tracker_kee
     )
     result.stdout.no_fnmatch_line("*residue: none*")
     result.stdout.no_fnmatch_line("*disabled*")
-
-

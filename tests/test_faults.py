@@ -41,7 +41,9 @@ def test_a_tracker_raising_while_a_module_fixture_is_set_up_is_not_the_users_err
 ) -> None:
     pytester.makeconftest(RAISING_IN_NEW_SINCE)
     pytester.makepyfile(test_it="def test_uses(resource):\n    assert resource == 42\n")
-    result = pytester.runpytest(*QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=brittle")
+    result = pytester.runpytest(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=brittle"
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["    leakguard internal problem: tracker 'brittle', new_since (fixture 'resource' *"]
@@ -195,7 +197,9 @@ def test_a_tracker_raising_in_any_method_never_changes_the_users_results(
     )
     outcomes = result.parseoutcomes()
     assert (outcomes.get("passed"), outcomes.get("failed")) == (2, 1), result.stdout.str()
-    result.stdout.fnmatch_lines([f"*leakguard internal problem: tracker 'raising', {method}*raised in {method}*"])
+    result.stdout.fnmatch_lines(
+        [f"*leakguard internal problem: tracker 'raising', {method}*raised in {method}*"]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -237,10 +241,14 @@ def test_ten_thousand_threads_alive_are_no_problem(
     )
     result = run_leakguard("-p", "no:randomly")
     result.assert_outcomes(passed=3, errors=1)
-    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_leaks_one leaked 1 resource", "  thread 'the-one'*"])
+    result.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_leaks_one leaked 1 resource", "  thread 'the-one'*"]
+    )
 
 
-def test_running_out_of_descriptors_is_reported_without_breaking_the_run(pytester: pytest.Pytester) -> None:
+def test_running_out_of_descriptors_is_reported_without_breaking_the_run(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(
         test_it="""
         import os
@@ -266,7 +274,9 @@ def test_running_out_of_descriptors_is_reported_without_breaking_the_run(pyteste
         " '-o', 'leakguard_trackers=fds', '-o', 'leakguard_grace=0.05', 'test_it.py']))\n"
     )
     result = pytester.run(sys.executable, "-c", script)
-    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_exhausts_descriptors leaked * resources"])
+    result.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_exhausts_descriptors leaked * resources"]
+    )
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stdout.fnmatch_lines(["*2 passed, 1 error*"])
 

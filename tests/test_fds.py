@@ -348,7 +348,9 @@ def test_dup2_onto_an_existing_number_is_a_leak_though_the_numbers_are_unchanged
     result.stdout.fnmatch_lines(["*leaked 1 resource", "  fd * file *"])
 
 
-def test_descriptor_made_in_c_without_an_audit_event_is_still_found(pytester: pytest.Pytester) -> None:
+def test_descriptor_made_in_c_without_an_audit_event_is_still_found(
+    pytester: pytest.Pytester,
+) -> None:
     # select.epoll() raises no audit event and goes through no wrapper: only the scan's check
     # of which numbers are open can notice it.
     pytester.makepyfile(

@@ -86,4 +86,6 @@ def test_listening_socket_after_a_cleaned_up_fd_leak_is_reported(pytester: pytes
     result = run(pytester)
     result.assert_outcomes(passed=20, errors=20)
     for i in range(10):
-        result.stdout.fnmatch_lines([f"*test_b{i} leaked 1 resource", "  port tcp 127.0.0.1:* LISTEN*"])
+        result.stdout.fnmatch_lines(
+            [f"*test_b{i} leaked 1 resource", "  port tcp 127.0.0.1:* LISTEN*"]
+        )

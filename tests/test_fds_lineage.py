@@ -8,10 +8,17 @@ import pytest
 from tests.conftest import QUIET, SHORT_GRACE
 
 
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds") -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
+) -> pytest.RunResult:
     # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
     return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args,
+        "--leakguard",
+        *QUIET,
+        *SHORT_GRACE,
+        "-o",
+        f"leakguard_trackers={trackers}",
+        *args,
         timeout=60,
     )
 
@@ -54,7 +61,9 @@ def talk(address):
 """
 
 
-def test_sockets_accepted_by_a_class_level_server_are_not_the_tests(pytester: pytest.Pytester) -> None:
+def test_sockets_accepted_by_a_class_level_server_are_not_the_tests(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(server=SERVER)
     pytester.makepyfile(
         test_it="""
@@ -84,7 +93,9 @@ def test_sockets_accepted_by_a_class_level_server_are_not_the_tests(pytester: py
     run(pytester).assert_outcomes(passed=2)
 
 
-def test_sockets_accepted_by_a_server_the_test_started_are_reported(pytester: pytest.Pytester) -> None:
+def test_sockets_accepted_by_a_server_the_test_started_are_reported(
+    pytester: pytest.Pytester,
+) -> None:
     # The control: the test itself starts the same server (and leaves it running).
     pytester.makepyfile(server=SERVER)
     pytester.makepyfile(
@@ -149,7 +160,9 @@ def test_dup2_onto_a_session_fixtures_file_never_closes_the_fixtures_object(
     )
 
 
-def test_dup2_onto_the_tests_own_file_is_cleaned_through_that_file(pytester: pytest.Pytester) -> None:
+def test_dup2_onto_the_tests_own_file_is_cleaned_through_that_file(
+    pytester: pytest.Pytester,
+) -> None:
     # The control: the same dup2 onto a file object made during the test: closed through it.
     pytester.makepyfile(test_it=DUP2_TESTS.format(log="own_log"))
     result = run(pytester, trackers="fds")
@@ -214,4 +227,6 @@ def test_descriptors_the_tests_own_thread_opens_are_blamed(pytester: pytest.Pyte
     )
     result = run(pytester, trackers="fds")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*leaked 2 resources", "cleanup: fd * closed (through its TextIOWrapper)*"])
+    result.stdout.fnmatch_lines(
+        ["*leaked 2 resources", "cleanup: fd * closed (through its TextIOWrapper)*"]
+    )

@@ -8,7 +8,9 @@ import pytest
 from tests.conftest import QUIET, SHORT_GRACE
 
 
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds") -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
+) -> pytest.RunResult:
     # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
     return pytester.runpytest_subprocess(
         "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
@@ -42,11 +44,15 @@ def test_descriptor_made_in_c_with_no_python_owner_is_native(
     note = "native descriptors (made in C, no Python owner; never closed): 1"
     if native:
         # Named in the summary, never failed (leakguard_native_action defaults to report).
-        result.stdout.fnmatch_lines([note, "    fd * eventfd (during test_it.py::test_makes_one) [[]report[]]"])
+        result.stdout.fnmatch_lines(
+            [note, "    fd * eventfd (during test_it.py::test_makes_one) [[]report[]]"]
+        )
         assert result.ret == pytest.ExitCode.OK
     else:
         result.stdout.no_fnmatch_line(note)
-        result.stdout.fnmatch_lines(["cleanup: fd * left open: no Python object owns it (a bare number*"])
+        result.stdout.fnmatch_lines(
+            ["cleanup: fd * left open: no Python object owns it (a bare number*"]
+        )
 
 
 def test_descriptor_claimed_by_two_python_objects_is_left_open(pytester: pytest.Pytester) -> None:
@@ -93,7 +99,9 @@ def get(address):
 
 
 def test_keep_alive_socket_of_a_librarys_module_level_pool_is_a_cache(
-    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     site = tmp_path_factory.mktemp("lib") / "site-packages"
     (site / "fakehttp").mkdir(parents=True)
@@ -157,5 +165,8 @@ def test_pool_control_the_tests_own_module_pool_is_its_leak(pytester: pytest.Pyt
     result = run(pytester)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED   opened at fakehttp.py:*", "cleanup: socket closed (through its socket)"]
+        [
+            "  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED   opened at fakehttp.py:*",
+            "cleanup: socket closed (through its socket)",
+        ]
     )

@@ -10,11 +10,18 @@ import pytest
 from tests.conftest import QUIET, SHORT_GRACE
 
 
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds") -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
+) -> pytest.RunResult:
     # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
     # A timeout: some of these runs hung or aborted before the fix.
     return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args,
+        "--leakguard",
+        *QUIET,
+        *SHORT_GRACE,
+        "-o",
+        f"leakguard_trackers={trackers}",
+        *args,
         timeout=60,
     )
 
@@ -55,7 +62,9 @@ def test_multiprocessing_pipe_kept_by_a_test_is_closed_through_its_connections(
     )
     result = run(pytester)
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*test_leaks_pipe leaked 2 resources", "*opened at test_it.py:5*", line])
+    result.stdout.fnmatch_lines(
+        ["*test_leaks_pipe leaked 2 resources", "*opened at test_it.py:5*", line]
+    )
 
 
 # --- item 2: libuv's process-wide signal pipe --------------------------------------------------
@@ -199,7 +208,9 @@ def test_descriptors_of_a_thread_that_ended_are_reported_as_bare_numbers(
     )
     result = run(pytester)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*leaked 2 resources", "cleanup: fd * left open: no Python object owns it*"])
+    result.stdout.fnmatch_lines(
+        ["*leaked 2 resources", "cleanup: fd * left open: no Python object owns it*"]
+    )
     result.stdout.no_fnmatch_line("*held by thread*")
 
 
@@ -228,7 +239,9 @@ def test_multiprocessing_heap_arena_is_never_closed(pytester: pytest.Pytester) -
 
 
 # --- item 13: asyncio's pidfd child watcher (3.12+) ---------------------------------------------
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio watches children by pidfd from 3.12")
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="asyncio watches children by pidfd from 3.12"
+)
 def test_pidfd_of_asyncios_child_watcher_is_never_closed(pytester: pytest.Pytester) -> None:
     # Closed with os.close ("no Python object owned it"), the run hung at exit.
     pytester.makepyfile(

@@ -82,7 +82,9 @@ def test_thread_closed_in_fixture_teardown_is_not_a_false_alarm(
     run_leakguard().assert_outcomes(passed=1)
 
 
-def test_resources_from_before_the_test_never_count(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_resources_from_before_the_test_never_count(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading

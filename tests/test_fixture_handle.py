@@ -7,7 +7,9 @@ import pytest
 from tests.conftest import RunLeakguard
 
 
-def test_ignore_an_object_lets_that_thread_go(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_ignore_an_object_lets_that_thread_go(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time
@@ -21,7 +23,9 @@ def test_ignore_an_object_lets_that_thread_go(pytester: pytest.Pytester, run_lea
     run_leakguard(on=False).assert_outcomes(passed=1)
 
 
-def test_ignore_a_pattern_lets_matching_resources_go(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_ignore_a_pattern_lets_matching_resources_go(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time
@@ -36,10 +40,14 @@ def test_ignore_a_pattern_lets_matching_resources_go(pytester: pytest.Pytester, 
     )
     result = run_leakguard(on=False)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_known leaked 1 resource", "  thread 'reported' (daemon)*"])
+    result.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_known leaked 1 resource", "  thread 'reported' (daemon)*"]
+    )
 
 
-def test_ignore_of_an_unknown_object_says_what_it_accepts(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_ignore_of_an_unknown_object_says_what_it_accepts(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import pytest
@@ -52,7 +60,9 @@ def test_ignore_of_an_unknown_object_says_what_it_accepts(pytester: pytest.Pytes
     run_leakguard(on=False).assert_outcomes(passed=1)
 
 
-def test_check_mid_test_raises_and_is_not_reported_twice(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_check_mid_test_raises_and_is_not_reported_twice(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading
@@ -70,7 +80,9 @@ def test_check_mid_test_raises_and_is_not_reported_twice(pytester: pytest.Pytest
     run_leakguard(on=False).assert_outcomes(passed=1)
 
 
-def test_snapshot_describes_current_resources(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_snapshot_describes_current_resources(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         def test_look(leakguard):

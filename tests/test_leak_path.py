@@ -50,7 +50,9 @@ def test_a_descriptor_leak_with_nothing_of_the_test_alive_is_decided_without_wai
             KEEP.append(open(os.devnull))
         """
     )
-    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=30")
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=30"
+    )
     result.assert_outcomes(passed=1, errors=1)
     assert _sleeps(pytester) == []
 
@@ -68,7 +70,9 @@ def test_a_descriptor_leak_with_nothing_of_the_test_alive_is_decided_without_wai
             threading.Thread(target=close_later).start()
         """
     )
-    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=30")
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=30"
+    )
     result.assert_outcomes(passed=1)
     assert _sleeps(pytester) != []
 
@@ -103,11 +107,15 @@ def test_a_selector_dropped_in_a_reference_cycle_is_garbage_only_not_a_failure(
     result = pytester.runpytest(*args, "-o", "leakguard_garbage_action=fail")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_drops_a_server left to the garbage collector (close them explicitly): 1 resource"]
+        [
+            "leakguard: test_it.py::test_drops_a_server left to the garbage collector (close them explicitly): 1 resource"
+        ]
     )
 
 
-def test_several_tests_leaking_from_one_site_get_one_summary_line(pytester: pytest.Pytester) -> None:
+def test_several_tests_leaking_from_one_site_get_one_summary_line(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(
         helper="""
         import os
@@ -123,7 +131,9 @@ def test_several_tests_leaking_from_one_site_get_one_summary_line(pytester: pyte
             helper.open_log()
         """,
     )
-    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0")
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0"
+    )
     result.assert_outcomes(passed=3, errors=3)
     result.stdout.fnmatch_lines(
         [
@@ -136,11 +146,7 @@ def test_several_tests_leaking_from_one_site_get_one_summary_line(pytester: pyte
 
 def test_an_origin_inside_a_library_names_the_users_call_into_it(pytester: pytest.Pytester) -> None:
     lib = pytester.mkdir("site-packages")
-    (lib / "srvlib.py").write_text(
-        "import os\n"
-        "def open_log():\n"
-        "    return open(os.devnull)\n"
-    )
+    (lib / "srvlib.py").write_text("import os\ndef open_log():\n    return open(os.devnull)\n")
     pytester.syspathinsert(lib)
     pytester.makepyfile(
         test_it="""
@@ -151,14 +157,20 @@ def test_an_origin_inside_a_library_names_the_users_call_into_it(pytester: pytes
             KEEP.append(srvlib.open_log())
         """
     )
-    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0")
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0"
+    )
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["  fd * opened at site-packages/srvlib.py:3 in open_log, called from test_it.py:5 in test_start"]
+        [
+            "  fd * opened at site-packages/srvlib.py:3 in open_log, called from test_it.py:5 in test_start"
+        ]
     )
 
 
-def test_an_origin_on_a_thread_the_test_started_names_that_thread(pytester: pytest.Pytester) -> None:
+def test_an_origin_on_a_thread_the_test_started_names_that_thread(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(
         test_it="""
         import os, threading
@@ -173,8 +185,36 @@ def test_an_origin_on_a_thread_the_test_started_names_that_thread(pytester: pyte
             t.join()
         """
     )
-    result = pytester.runpytest(*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0")
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0"
+    )
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["  fd * opened at test_it.py:5 in work, in thread 'worker-1' (started at test_it.py:9 in test_start)"]
+        [
+            "  fd * opened at test_it.py:5 in work, in thread 'worker-1' (started at test_it.py:9 in test_start)"
+        ]
     )
+
+
+def test_a_librarys_cached_thread_costs_no_grace_period(pytester: pytest.Pytester) -> None:
+    lib = pytester.mkdir("site-packages")
+    (lib / "cachelib.py").write_text(
+        "import threading\n"
+        "_IDLE = []\n"
+        "def work():\n"
+        "    if not _IDLE:\n"
+        "        t = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)\n"
+        "        t.start()\n"
+        "        _IDLE.append(t)\n"
+    )
+    pytester.syspathinsert(lib)
+    pytester.makeconftest(SLEEP_WATCH)
+    pytester.makepyfile(
+        test_it="import cachelib\n\ndef test_uses_the_cache():\n    cachelib.work()\n"
+    )
+    result = pytester.runpytest(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=30"
+    )
+    result.assert_outcomes(passed=1)
+    # Only the short first wait (up to 50 ms) before the owner search tells it is a cache.
+    assert sum(_sleeps(pytester)) < 0.1

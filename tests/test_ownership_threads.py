@@ -131,7 +131,9 @@ def test_a_session_fixture_pool_growing_during_a_test_is_not_the_tests(
     )
     result = run_leakguard()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["cleanup: ThreadPoolExecutor shut down, worker 'own-pool_0' stopped"])
+    result.stdout.fnmatch_lines(
+        ["cleanup: ThreadPoolExecutor shut down, worker 'own-pool_0' stopped"]
+    )
 
 
 # A library (it lives in a site-packages folder) that keeps idle worker threads in a
@@ -214,7 +216,9 @@ def test_trio_thread_cache_is_a_cache_not_a_leak(
     )
     result = run_leakguard()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["    thread 'Trio thread *' (daemon) target=* kept by trio._core._thread_cache*"])
+    result.stdout.fnmatch_lines(
+        ["    thread 'Trio thread *' (daemon) target=* kept by trio._core._thread_cache*"]
+    )
 
 
 def test_a_growing_library_cache_is_a_leak_past_its_bound(

@@ -21,7 +21,9 @@ def test_two_threads():
 """
 
 
-def test_json_report_holds_every_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_json_report_holds_every_leak(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(test_it=TWO_LEAKS)
     result = run_leakguard("-o", "leakguard_report=out/leaks.json")
     result.assert_outcomes(passed=2, errors=1)
@@ -35,10 +37,14 @@ def test_json_report_holds_every_leak(pytester: pytest.Pytester, run_leakguard: 
     assert by_line[7] == "thread 'a' (daemon) target=time:sleep"
     assert by_line[8].startswith("thread 'Thread-")
     assert "(non-daemon, Timer)" in by_line[8]
-    assert [r["description"] for r in finding["residue"]] == ["thread 'a' (daemon) target=time:sleep"]
+    assert [r["description"] for r in finding["residue"]] == [
+        "thread 'a' (daemon) target=time:sleep"
+    ]
 
 
-def test_clean_run_prints_no_leakguard_section(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_clean_run_prints_no_leakguard_section(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(test_it="def test_ok():\n    pass\n")
     result = run_leakguard("-o", "leakguard_report=leaks.json")
     result.assert_outcomes(passed=1)
@@ -46,7 +52,9 @@ def test_clean_run_prints_no_leakguard_section(pytester: pytest.Pytester, run_le
     assert json.loads(Path(pytester.path, "leaks.json").read_text())["findings"] == []
 
 
-def test_summary_lists_owners_counts_cleanup_and_residue(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_summary_lists_owners_counts_cleanup_and_residue(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(test_it=TWO_LEAKS)
     result = run_leakguard()
     result.stdout.fnmatch_lines(
@@ -62,7 +70,9 @@ def test_summary_lists_owners_counts_cleanup_and_residue(pytester: pytest.Pytest
     )
 
 
-def test_failing_test_says_it_ran_with_residue(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_failing_test_says_it_ran_with_residue(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time
@@ -84,7 +94,9 @@ def test_failing_test_says_it_ran_with_residue(pytester: pytest.Pytester, run_le
     )
 
 
-def test_users_teardown_error_is_not_hidden_by_a_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_users_teardown_error_is_not_hidden_by_a_leak(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time, pytest
@@ -103,7 +115,9 @@ def test_users_teardown_error_is_not_hidden_by_a_leak(pytester: pytest.Pytester,
     result.stdout.fnmatch_lines(["*RuntimeError: the user's own teardown bug*", "*= leakguard =*"])
 
 
-def test_xdist_workers_fail_their_own_tests_and_the_controller_summarizes(pytester: pytest.Pytester) -> None:
+def test_xdist_workers_fail_their_own_tests_and_the_controller_summarizes(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(
         test_a="""
         import threading, time
@@ -122,8 +136,15 @@ def test_xdist_workers_fail_their_own_tests_and_the_controller_summarizes(pytest
         """,
     )
     result = pytester.runpytest_subprocess(
-        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads",
-        "-o", "leakguard_report=leaks.json", "-n", "2",
+        *QUIET,
+        *SHORT_GRACE,
+        "--leakguard",
+        "-o",
+        "leakguard_trackers=threads",
+        "-o",
+        "leakguard_report=leaks.json",
+        "-n",
+        "2",
     )
     result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines(["*= leakguard =*", "2 owners leaked 2 resources (threads: 2)"])
@@ -143,25 +164,37 @@ def test_clean():
 """
 
 
-def test_baseline_turns_known_leaks_into_reports_and_new_ones_still_fail(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_baseline_turns_known_leaks_into_reports_and_new_ones_still_fail(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(test_it=BASELINE_SUITE)
     first = run_leakguard("--leakguard-baseline", "known.json", "--leakguard-update-baseline")
     first.stdout.fnmatch_lines(["baseline written: 1 known leaks in known.json"])
     data = json.loads(Path(pytester.path, "known.json").read_text())
-    assert data["known"] == [{"owner": "test_it.py::test_old_leak", "tracker": "threads", "description": "thread 'Thread-#' (non-daemon, Timer) target=threading:Timer.run"}]
+    assert data["known"] == [
+        {
+            "owner": "test_it.py::test_old_leak",
+            "tracker": "threads",
+            "description": "thread 'Thread-#' (non-daemon, Timer) target=threading:Timer.run",
+        }
+    ]
 
     again = run_leakguard("--leakguard-baseline", "known.json")
     again.assert_outcomes(passed=2)
     again.stdout.fnmatch_lines(["test_it.py::test_old_leak [[]baseline]"])
     assert again.ret == 0
 
-    pytester.makepyfile(test_it=BASELINE_SUITE.replace("pass", "threading.Timer(30, print).start()"))
+    pytester.makepyfile(
+        test_it=BASELINE_SUITE.replace("pass", "threading.Timer(30, print).start()")
+    )
     newer = run_leakguard("--leakguard-baseline", "known.json")
     newer.assert_outcomes(passed=2, errors=1)
     newer.stdout.fnmatch_lines(["*ERROR at teardown of test_clean*"])
 
 
-def test_unreadable_baseline_is_a_usage_error(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_unreadable_baseline_is_a_usage_error(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(test_it="def test_ok():\n    pass\n")
     Path(pytester.path, "known.json").write_text("{not json")
     result = run_leakguard("-o", "leakguard_baseline=known.json")
@@ -183,7 +216,9 @@ def test_a_leak_report_ends_with_the_command_that_reproduces_it(
     )
     result = run_leakguard()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["cleanup: *", "reproduce: pytest test_it.py::test_leaks --leakguard"])
+    result.stdout.fnmatch_lines(
+        ["cleanup: *", "reproduce: pytest test_it.py::test_leaks --leakguard"]
+    )
     result.stdout.no_fnmatch_line("*-n 0*")
 
 
@@ -321,7 +356,12 @@ def test_a_test_failing_with_address_in_use_names_the_earlier_test_that_holds_th
         """
     )
     result = pytester.runpytest(
-        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=ports", "--leakguard-no-cleanup"
+        *QUIET,
+        *SHORT_GRACE,
+        "--leakguard",
+        "-o",
+        "leakguard_trackers=ports",
+        "--leakguard-no-cleanup",
     )
     result.assert_outcomes(passed=1, failed=1, errors=1)
     result.stdout.fnmatch_lines(
@@ -349,7 +389,9 @@ def test_a_baseline_recorded_in_one_process_holds_under_xdist(pytester: pytest.P
     )
     base = ("--leakguard", "-o", "leakguard_trackers=threads fds", "-o", "leakguard_grace=0.05",
             "-p", "no:randomly", "--leakguard-baseline", "base.json")  # fmt: skip
-    pytester.runpytest_subprocess(*base, "--leakguard-update-baseline").assert_outcomes(passed=2, errors=2)
+    pytester.runpytest_subprocess(*base, "--leakguard-update-baseline").assert_outcomes(
+        passed=2, errors=2
+    )
     for extra in (("-n", "2"), ("-k", "file"), ("-p", "no:cacheprovider")):
         result = pytester.runpytest_subprocess(*base, *extra)
         assert result.ret == pytest.ExitCode.OK, (extra, result.stdout.str())

@@ -143,7 +143,9 @@ def test_a_run_with_leakguard_off_signals_no_stale_server(
     result = pytester.runpytest_subprocess("test_server.py")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
-        [f"*StaleServerWarning: stopped server 'stale' pid {proc.pid} (run dead-run) left by an earlier run"]
+        [
+            f"*StaleServerWarning: stopped server 'stale' pid {proc.pid} (run dead-run) left by an earlier run"
+        ]
     )
     assert not running(proc.pid, proc.create_time())
     assert not record.exists()

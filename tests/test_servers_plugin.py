@@ -236,7 +236,5 @@ def test_servers_raise_no_leak_reports_when_leak_checking_is_on(pytester: pytest
     """
     pytester.makeconftest(SESSION_CONFTEST.format(on_death="restart"))
     pytester.makepyfile(test_x=KILL_MID_RUN, test_y=function_server)
-    result = pytester.runpytest_subprocess(
-        "-p", "no:asyncio", "--leakguard"
-    )
+    result = pytester.runpytest_subprocess("-p", "no:asyncio", "--leakguard")
     result.assert_outcomes(passed=3, warnings=1)

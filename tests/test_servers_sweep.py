@@ -134,19 +134,30 @@ def test_sweep_leaves_alone_what_it_cannot_prove_a_dead_run_started(
     records = state_dir / "servers"
     common = {"pid": unrelated.pid, "pgid": unrelated.pid, "port": port}
     # The pid matches, the start time does not: the pid was reused by another process.
-    write_record(records, "reused-pid", **common, create_time=unrelated.create_time() + 1, **dead_owner)
+    write_record(
+        records, "reused-pid", **common, create_time=unrelated.create_time() + 1, **dead_owner
+    )
     # Exact identity, but the run that recorded it is still going (this very process).
     write_record(
-        records, "live-owner", **common, create_time=unrelated.create_time(),
-        owner_pid=me.pid, owner_create_time=me.create_time(),
+        records,
+        "live-owner",
+        **common,
+        create_time=unrelated.create_time(),
+        owner_pid=me.pid,
+        owner_create_time=me.create_time(),
     )
     # Exact identity and a dead owner, but the process does not carry that run's mark.
     write_record(records, "no-mark", **common, create_time=unrelated.create_time(), **dead_owner)
     # Control: a process that is what its record says, from a dead run, is stopped.
     stale = marked_sleeper
     write_record(
-        records, "stale", pid=stale.pid, create_time=stale.create_time(), pgid=stale.pid,
-        run_id="dead-run", **dead_owner,
+        records,
+        "stale",
+        pid=stale.pid,
+        create_time=stale.create_time(),
+        pgid=stale.pid,
+        run_id="dead-run",
+        **dead_owner,
     )
     pytester.makepyfile(STARTS_A_SERVER)
     result = pytester.runpytest_subprocess()
@@ -166,8 +177,14 @@ def test_a_stale_server_notice_never_fails_a_test_under_w_error(
     owner_pid, owner_ctime = dead_identity()
     stale = marked_sleeper
     write_record(
-        state_dir / "servers", "stale", pid=stale.pid, create_time=stale.create_time(),
-        pgid=stale.pid, run_id="dead-run", owner_pid=owner_pid, owner_create_time=owner_ctime,
+        state_dir / "servers",
+        "stale",
+        pid=stale.pid,
+        create_time=stale.create_time(),
+        pgid=stale.pid,
+        run_id="dead-run",
+        owner_pid=owner_pid,
+        owner_create_time=owner_ctime,
     )
     pytester.makepyfile(STARTS_A_SERVER)
     result = pytester.runpytest_subprocess("-W", "error::leakguard.servers.StaleServerWarning")

@@ -33,7 +33,9 @@ def test_action_warn_issues_a_leak_warning_and_passes(
     _leaky(pytester)
     result = run_leakguard("-o", "leakguard_action=warn")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*LeakWarning: leakguard: test_it.py::test_leaky leaked 1 resource*"])
+    result.stdout.fnmatch_lines(
+        ["*LeakWarning: leakguard: test_it.py::test_leaky leaked 1 resource*"]
+    )
     assert result.ret == 0
 
 
@@ -44,7 +46,13 @@ def test_action_report_only_writes_the_summary(
     result = run_leakguard("-o", "leakguard_action=report")
     result.assert_outcomes(passed=1)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*= leakguard =*", "1 owner leaked 1 resource (threads: 1)", "test_it.py::test_leaky [[]report]"])
+    result.stdout.fnmatch_lines(
+        [
+            "*= leakguard =*",
+            "1 owner leaked 1 resource (threads: 1)",
+            "test_it.py::test_leaky [[]report]",
+        ]
+    )
 
 
 def test_cleanup_false_leaves_the_resource_and_says_so(
@@ -59,7 +67,9 @@ def test_cleanup_false_leaves_the_resource_and_says_so(
         """
     )
     result = run_leakguard("-o", "leakguard_cleanup=false")
-    result.stdout.fnmatch_lines(["cleanup: off (leakguard_cleanup = false); the resources are still there"])
+    result.stdout.fnmatch_lines(
+        ["cleanup: off (leakguard_cleanup = false); the resources are still there"]
+    )
 
 
 def test_ignore_lines_let_matching_resources_go(
@@ -147,8 +157,16 @@ PRECEDENCE = [
     pytest.param(None, None, "", "fail", id="default-is-fail"),
     pytest.param("warn", None, "", "warn", id="ini-over-default"),
     pytest.param("warn", "report", "", "report", id="cli-over-ini"),
-    pytest.param("warn", "report", '@pytest.mark.leakguard(action="fail")', "fail", id="marker-over-cli"),
-    pytest.param(None, None, 'pytestmark = pytest.mark.leakguard(action="warn")', "warn", id="module-marker-over-default"),
+    pytest.param(
+        "warn", "report", '@pytest.mark.leakguard(action="fail")', "fail", id="marker-over-cli"
+    ),
+    pytest.param(
+        None,
+        None,
+        'pytestmark = pytest.mark.leakguard(action="warn")',
+        "warn",
+        id="module-marker-over-default",
+    ),
     pytest.param(
         None,
         "report",
@@ -181,12 +199,18 @@ def test_precedence_of_settings(
     _leaky(pytester, marks)
     args = ["--leakguard-action", cli] if cli else []
     result = run_leakguard(*args)
-    outcomes = {"fail": {"passed": 1, "errors": 1}, "warn": {"passed": 1, "warnings": 1}, "report": {"passed": 1}}
+    outcomes = {
+        "fail": {"passed": 1, "errors": 1},
+        "warn": {"passed": 1, "warnings": 1},
+        "report": {"passed": 1},
+    }
     result.assert_outcomes(**outcomes[expected])
     result.stdout.fnmatch_lines([f"test_it.py::test_leaky [[]{expected}]"])
 
 
-def test_cli_grace_wins_over_the_ini(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_cli_grace_wins_over_the_ini(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makeini("[pytest]\nleakguard_grace = 0\n")
     pytester.makepyfile(
         test_it="""
@@ -196,5 +220,13 @@ def test_cli_grace_wins_over_the_ini(pytester: pytest.Pytester, run_leakguard: R
             threading.Thread(target=time.sleep, args=(0.2,)).start()
         """
     )
-    result = pytester.runpytest("--leakguard", "-p", "no:asyncio", "-o", "leakguard_trackers=threads", "--leakguard-grace", "2")
+    result = pytester.runpytest(
+        "--leakguard",
+        "-p",
+        "no:asyncio",
+        "-o",
+        "leakguard_trackers=threads",
+        "--leakguard-grace",
+        "2",
+    )
     result.assert_outcomes(passed=1)

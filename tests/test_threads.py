@@ -30,7 +30,9 @@ def test_leaked_non_daemon_thread_is_reported_with_name_and_start_site(
     )
 
 
-def test_leaked_daemon_thread_is_reported_as_daemon(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_leaked_daemon_thread_is_reported_as_daemon(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time
@@ -44,7 +46,9 @@ def test_leaked_daemon_thread_is_reported_as_daemon(pytester: pytest.Pytester, r
     result.stdout.fnmatch_lines(["  thread 'bg' (daemon)   started at test_it.py:4 in test_daemon"])
 
 
-def test_thread_that_ends_within_grace_is_not_a_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_thread_that_ends_within_grace_is_not_a_leak(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time
@@ -58,7 +62,9 @@ def test_thread_that_ends_within_grace_is_not_a_leak(pytester: pytest.Pytester, 
     result.assert_outcomes(passed=1)
 
 
-def test_thread_that_outlives_the_grace_is_a_leak(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_thread_that_outlives_the_grace_is_a_leak(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading, time
@@ -71,7 +77,9 @@ def test_thread_that_outlives_the_grace_is_a_leak(pytester: pytest.Pytester, run
     result.assert_outcomes(passed=1, errors=1)
 
 
-def test_thread_pool_left_open_is_reported_and_shut_down(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_thread_pool_left_open_is_reported_and_shut_down(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading
@@ -115,7 +123,9 @@ def test_socketserver_thread_is_shut_down_through_its_server(
     result.stdout.fnmatch_lines(["cleanup: TCPServer shut down and closed, thread 'srv' stopped"])
 
 
-def test_timer_left_pending_is_cancelled(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> None:
+def test_timer_left_pending_is_cancelled(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
     pytester.makepyfile(
         test_it="""
         import threading
@@ -142,7 +152,9 @@ def test_raw_thread_started_with_start_new_thread_is_reported(
     )
     result = run_leakguard()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["  thread (raw _thread, ident *)   started at test_it.py:4 in test_raw"])
+    result.stdout.fnmatch_lines(
+        ["  thread (raw _thread, ident *)   started at test_it.py:4 in test_raw"]
+    )
 
 
 def test_finished_thread_object_still_referenced_is_not_a_leak(
@@ -191,7 +203,9 @@ def test_thread_started_inside_a_library_package_is_reported_at_the_library_line
     pkg.joinpath("worker.py").write_text(
         "import threading, time\n\ndef spawn():\n    threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n"
     )
-    pytester.makepyfile(test_it="from vendorlib.worker import spawn\n\ndef test_lib():\n    spawn()\n")
+    pytester.makepyfile(
+        test_it="from vendorlib.worker import spawn\n\ndef test_lib():\n    spawn()\n"
+    )
     result = run_leakguard()
     result.stdout.fnmatch_lines(["*started at vendorlib/worker.py:4 in spawn"])
 

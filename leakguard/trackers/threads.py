@@ -39,9 +39,7 @@ def _package_of(filename: str) -> str | None:
 class RawThread:
     """A thread started with ``_thread.start_new_thread``: no ``Thread`` object exists for it."""
 
-    def __init__(
-        self, serial: int, function: Callable[..., Any], origin: Any, epoch: int
-    ) -> None:
+    def __init__(self, serial: int, function: Callable[..., Any], origin: Any, epoch: int) -> None:
         self.serial = serial
         self.function = function
         self.origin = origin
@@ -199,4 +197,3 @@ class ThreadTracker(Tracker):
         if isinstance(obj, threading.Thread):
             return obj
         return None
-
