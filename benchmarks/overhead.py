@@ -96,7 +96,7 @@ def load_extensions() -> tuple[list[dict[str, Any]], dict[str, Callable[[], floa
 
 def tracker_floor(names: list[str]) -> float | None:
     """µs for two raw ``snapshot()`` calls of these trackers, in this process."""
-    from leakguard.registry import TrackerRegistry
+    from leakguard.core.registry import TrackerRegistry
 
     registry = TrackerRegistry.default()
     trackers = []
@@ -125,10 +125,10 @@ def engine_path(trackers: tuple[str, ...]) -> float:
 
     No pytest, no hook dispatch, no other process: stable where whole-run figures are noisy.
     """
-    from leakguard.engine import Engine
-    from leakguard.registry import TrackerRegistry
-    from leakguard.runstate import Run
-    from leakguard.settings import Settings
+    from leakguard.core.engine import Engine
+    from leakguard.core.registry import TrackerRegistry
+    from leakguard.core.runstate import Run
+    from leakguard.core.settings import Settings
 
     run = Run(Engine(TrackerRegistry.default()))
     run.engine.activate(trackers)

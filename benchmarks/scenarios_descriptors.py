@@ -77,7 +77,7 @@ def _scan_floor(total: int) -> Callable[[], float]:
     # they now run only after something was opened.
 
     def measure() -> float:
-        from leakguard.trackers.fdscan import scan_fds
+        from leakguard.trackers.descriptors.scan import scan_fds
 
         held = [
             os.open(os.devnull, os.O_RDONLY)

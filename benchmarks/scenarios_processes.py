@@ -59,7 +59,7 @@ def _floor_with_children(count: int) -> Callable[[], float]:
     """µs per test for two snapshots while ``count`` children live (the cached read)."""
 
     def measure() -> float:
-        from leakguard.trackers.processes import ProcessTracker
+        from leakguard.trackers.processes.tracker import ProcessTracker
 
         held = [subprocess.Popen(["sleep", "600"]) for _ in range(count)]
         tracker = ProcessTracker()
@@ -86,7 +86,7 @@ def _floor_after_a_spawn() -> float:
     """µs per spawning test: one full read with the look for marked descendants, + new_since.
 
     The spawn itself is not counted (the baseline run spawns too)."""
-    from leakguard.trackers.processes import ProcessTracker
+    from leakguard.trackers.processes.tracker import ProcessTracker
 
     tracker = ProcessTracker()
     tracker.install()

@@ -48,7 +48,7 @@ SCENARIOS = [
 
 def _two_snapshots_us(rounds: int = 20000) -> float:
     """µs per test for the two raw snapshots (setup and teardown) of a clean async test."""
-    from leakguard.trackers.tasks import TaskTracker
+    from leakguard.trackers.tasks.tracker import TaskTracker
 
     tracker = TaskTracker()
     tracker.install()
@@ -67,7 +67,7 @@ def _two_snapshots_us(rounds: int = 20000) -> float:
 def _async_test_primitives_us(rounds: int = 20000) -> float:
     """µs per clean async test for what the tracker adds around one ``asyncio.Runner`` test:
     two snapshots, the wrapped loop ``__init__`` and ``create_task``, the runner-close hook."""
-    from leakguard.trackers.tasks import TaskTracker
+    from leakguard.trackers.tasks.tracker import TaskTracker
 
     async def empty() -> None:
         pass

@@ -6,10 +6,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from leakguard.context import check
+    from leakguard.core.check import check
+    from leakguard.core.origin import Origin
+    from leakguard.core.registry import TrackerRegistry
+    from leakguard.core.settings import Settings
+    from leakguard.core.tracker import Key, Resource, Tracker
     from leakguard.errors import LeakError, LeakguardInternalWarning, LeakWarning
-    from leakguard.origin import Origin
-    from leakguard.registry import TrackerRegistry
     from leakguard.servers import (
         PortStillInUse,
         ServerDied,
@@ -18,28 +20,26 @@ if TYPE_CHECKING:
         ServerStartTimeout,
         free_port,
     )
-    from leakguard.settings import Settings
-    from leakguard.tracker import Key, Resource, Tracker
 
 # Imported on first use (PEP 562): pytest loads this package for every run of every project that
 # has leakguard installed, used or not, and the whole public surface costs ≈ 60 ms to import.
 _WHERE = {
-    "check": "leakguard.context",
+    "check": "leakguard.core.check",
     "LeakError": "leakguard.errors",
     "LeakWarning": "leakguard.errors",
     "LeakguardInternalWarning": "leakguard.errors",
-    "Origin": "leakguard.origin",
-    "TrackerRegistry": "leakguard.registry",
+    "Origin": "leakguard.core.origin",
+    "TrackerRegistry": "leakguard.core.registry",
     "PortStillInUse": "leakguard.servers",
     "ServerDied": "leakguard.servers",
     "ServerError": "leakguard.servers",
     "ServerProcess": "leakguard.servers",
     "ServerStartTimeout": "leakguard.servers",
     "free_port": "leakguard.servers",
-    "Settings": "leakguard.settings",
-    "Key": "leakguard.tracker",
-    "Resource": "leakguard.tracker",
-    "Tracker": "leakguard.tracker",
+    "Settings": "leakguard.core.settings",
+    "Key": "leakguard.core.tracker",
+    "Resource": "leakguard.core.tracker",
+    "Tracker": "leakguard.core.tracker",
 }
 
 __all__ = [

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from leakguard.tracker import Resource
+from leakguard.core.tracker import Resource
 
 
 class LeakError(AssertionError):

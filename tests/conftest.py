@@ -11,7 +11,7 @@ import pytest
 # Imported here, in the outer run, so that leakguard's modules outlive each in-process pytester
 # run: pytester drops the modules a run imported, and a class imported again (SettingsError, say)
 # would no longer match the one an older module object raises.
-import leakguard.plugin  # noqa: F401
+import leakguard.plugin.hooks  # noqa: F401
 from tests.server_support import kill_if_same
 
 SHORT_GRACE = ("-o", "leakguard_grace=0.05")

@@ -162,7 +162,7 @@ def test_check_outside_pytest_warns_about_a_tracker_fault_instead_of_passing_sil
         test_it="""
         import pytest, leakguard
         from leakguard import Tracker
-        from leakguard.registry import TrackerRegistry
+        from leakguard.core.registry import TrackerRegistry
 
         class Broken(Tracker):
             name = "broken"

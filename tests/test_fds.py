@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from leakguard.trackers.fdscan import scan_fds
+from leakguard.trackers.descriptors.scan import scan_fds
 from tests.conftest import QUIET, SHORT_GRACE
 
 

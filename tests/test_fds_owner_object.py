@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from leakguard.tracker import Resource
-from leakguard.trackers.fdbase import ScanningTracker
-from leakguard.trackers.fds import FdTracker
-from leakguard.trackers.sockets import SocketTracker
+from leakguard.core.tracker import Resource
+from leakguard.trackers.descriptors.base import ScanningTracker
+from leakguard.trackers.descriptors.fds import FdTracker
+from leakguard.trackers.descriptors.sockets import SocketTracker
 
 Make = Callable[[], Any]
 

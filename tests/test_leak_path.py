@@ -13,14 +13,14 @@ from tests.conftest import QUIET
 # Records every sleep leakguard's grace loop takes, into sleeps.json at the end of the run.
 SLEEP_WATCH = """
 import json, time
-import leakguard.grace
+import leakguard.core.grace
 
 SLEEPS = []
 _real_sleep = time.sleep
 
 def watched(seconds):
     import sys
-    if sys._getframe(1).f_code.co_filename == leakguard.grace.__file__:
+    if sys._getframe(1).f_code.co_filename == leakguard.core.grace.__file__:
         SLEEPS.append(seconds)
     _real_sleep(seconds)
 

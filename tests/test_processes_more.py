@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 import leakguard
-from leakguard import proctree
-from leakguard.trackers import proc_cleanup
-from leakguard.trackers.proc_cleanup import Proc
+from leakguard.trackers.processes import cleanup as proc_cleanup
+from leakguard.trackers.processes import tree as proctree
+from leakguard.trackers.processes.cleanup import Proc
 from tests.test_processes import RECORDER, Spawned, run_processes
 
 

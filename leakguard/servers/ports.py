@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from leakguard.grace import settle
+from leakguard.core.grace import settle
 from leakguard.servers.statedir import state_dir
 
 RESERVE_SECONDS = 60.0

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import psutil
 
-from leakguard.grace import settle
+from leakguard.core.grace import settle
 
 
 class ProcessGroup:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from leakguard.grace import settle
+from leakguard.core.grace import settle
 from leakguard.servers.errors import ServerError, ServerRestartedWarning
 from leakguard.servers.state import SERVERS_KEY, ServersState, Watched, servers_state
 

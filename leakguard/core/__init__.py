@@ -1,0 +1,1 @@
+"""The core: engine, run state, grace, report, settings, registry, tracker protocol; no hooks."""

@@ -1,0 +1,33 @@
+"""The pytest run in progress, if any: ``leakguard.check()`` blocks join its registry (trackers a
+conftest registered) and its problem reporting. Process-wide by nature: a stack, because
+pytester runs pytest inside pytest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from leakguard.core.engine import InternalProblem
+from leakguard.core.registry import TrackerRegistry
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    registry: TrackerRegistry
+    on_problem: Callable[[InternalProblem], None]
+
+
+_STACK: list[ActiveRun] = []
+
+
+def push(run: ActiveRun) -> None:
+    _STACK.append(run)
+
+
+def pop(run: ActiveRun) -> None:
+    if run in _STACK:
+        _STACK.remove(run)
+
+
+def current() -> ActiveRun | None:
+    return _STACK[-1] if _STACK else None

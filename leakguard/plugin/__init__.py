@@ -1,0 +1,1 @@
+"""The pytest glue: every hook, the options, markers, the fixture handle and the summary."""

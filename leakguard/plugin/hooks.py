@@ -1,0 +1,423 @@
+"""Every pytest hook of leakguard, and nothing else: the phase boundaries call into `Run`.
+
+Snapshot at the start of setup (before any fixture of the test); check at the end of teardown
+(after every finalizer); raise there so pytest prints ``ERROR at teardown of …``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shlex
+import warnings
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from leakguard.core import active, polluters
+from leakguard.core.baseline import Baseline, BaselineError
+from leakguard.core.engine import Engine, InternalProblem
+from leakguard.core.lineage import LINEAGE
+from leakguard.core.registry import TrackerRegistry
+from leakguard.core.runstate import Finding, Run, TestState, fixture_owner
+from leakguard.core.settings import SettingsError
+from leakguard.core.stats import Stats
+from leakguard.errors import LeakguardInternalWarning, LeakWarning
+from leakguard.plugin import markers, options
+from leakguard.plugin.handle import LeakguardHandle
+from leakguard.plugin.summary import Summary
+from leakguard.trackers.processes.interrupts import GUARD, INTERRUPTS
+
+# The server helpers' two fixtures ride along; everything else of theirs joins on first use.
+pytest_plugins = ["leakguard.servers.pytest_plugin"]
+
+AUTOUSE = pytest.StashKey[bool]()
+RUN = pytest.StashKey[Run]()
+RUN_OPTIONS = pytest.StashKey[options.RunOptions]()
+REGISTRY = pytest.StashKey[TrackerRegistry]()
+SUMMARY = pytest.StashKey[Summary]()
+PLAN = pytest.StashKey["markers.Plan | None"]()
+STATE = pytest.StashKey[TestState]()
+ACTIVE = pytest.StashKey[active.ActiveRun]()
+REPORTER_NAME = "leakguard-reporter"
+PHASES_NAME = "leakguard-test-phases"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from leakguard.plugin import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for help_text in markers.MARKER_HELP.values():
+        config.addinivalue_line("markers", help_text)
+    registry = TrackerRegistry.default()
+    config.hook.pytest_leakguard_register_trackers.call_historic(kwargs={"registry": registry})
+    run_options = options.read_run_options(config, registry.names())
+    summary = Summary(str(config.rootpath))
+
+    def on_problem(problem: InternalProblem) -> None:
+        _record_problem(config, problem.to_dict())
+
+    baseline = None
+    if run_options.baseline_path and not run_options.update_baseline:
+        try:
+            baseline = Baseline.load(run_options.baseline_path, "leakguard_baseline")
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    run = Run(Engine(registry, on_problem), root=str(config.rootpath), baseline=baseline)
+    run.reproduce = functools.partial(_reproduce_line, config)
+    if config.getoption("leakguard_stats"):
+        run.engine.stats = summary.stats = Stats()
+    config.stash[ACTIVE] = active.ActiveRun(registry, on_problem)
+    active.push(config.stash[ACTIVE])
+    config.stash[REGISTRY] = registry
+    config.stash[RUN_OPTIONS] = run_options
+    config.stash[SUMMARY] = summary
+    config.stash[RUN] = run
+    config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
+    GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
+    if _globally_on(config):
+        # Install now so origins (where a thread was started) are recorded from the first test.
+        run.engine.activate(run_options.settings.trackers)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        GUARD.detach(run)
+        run.engine.close()
+    if ACTIVE in config.stash:
+        active.pop(config.stash[ACTIVE])
+    for name in (REPORTER_NAME, PHASES_NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+
+
+def _globally_on(config: pytest.Config) -> bool:
+    return config.stash[RUN_OPTIONS].enabled or config.stash.get(AUTOUSE, False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    s = config.stash[RUN_OPTIONS].settings
+    if not _globally_on(config):
+        return "leakguard: off (marked tests and tests using the leakguard fixture are checked)"
+    return (
+        f"leakguard: on; trackers: {' '.join(s.trackers) or 'none'}; action: {s.action}; "
+        f"grace: {s.grace:g}s; cleanup: {'on' if s.cleanup else 'off'}"
+    )
+
+
+# --- collection: resolve each test's plan; a bad marker is a collection error ------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    config = collector.config
+    if report.outcome != "passed" or RUN not in config.stash:
+        return report
+    errors = []
+    base = config.stash[RUN_OPTIONS].settings
+    on = _globally_on(config)
+    known = config.stash[REGISTRY].names()
+    for node in report.result:
+        if isinstance(node, pytest.Item):
+            try:
+                node.stash[PLAN] = markers.plan_for(node, base, on, known)
+            except SettingsError as exc:
+                errors.append(f"{node.nodeid}: {exc}")
+    if errors:
+        report.outcome = "failed"
+        report.longrepr = "leakguard: bad marker arguments\n" + "\n".join(errors)
+        report.result = []
+    return report
+
+
+# --- the test's phases ---------------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The per-test hooks join only when some test is checked: installed and off costs nothing.
+    if config.pluginmanager.get_plugin(PHASES_NAME) is None and any(
+        item.stash.get(PLAN, None) is not None for item in items
+    ):
+        config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
+
+
+class CheckedTestHooks:
+    """The hooks around each checked test: snapshot at setup, attribute higher-scoped fixtures,
+    check at the end of teardown."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        plan = item.stash.get(PLAN, None)
+        if plan is not None:
+            try:
+                item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+            except Exception as exc:  # a fault in leakguard must never become the user's error
+                _internal_problem(item, exc)
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        # Resources a longer-lived fixture creates belong to it, not to the test that first asked.
+        if fixturedef.scope == "function":
+            return (yield)
+        run = request.config.stash.get(RUN, None)
+        state = run.current if run is not None else None
+        if run is None or state is None:
+            return (yield)
+        with LINEAGE.fixture_setup():
+            try:
+                before = run.engine.snapshot(state.settings.trackers)
+            except Exception as exc:  # a fault in leakguard must never become the user's error
+                _internal_problem(request.node, exc, "fixture setup")
+                return (yield)
+            try:
+                return (yield)
+            finally:
+                owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+                try:
+                    run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+                except Exception as exc:
+                    _internal_problem(request.node, exc, "fixture setup")
+
+    def pytest_fixture_post_finalizer(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> None:
+        run = request.config.stash.get(RUN, None)
+        if run is not None and run.fixtures:
+            run.fixture_finished(id(fixturedef))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, None, None]:
+        state = item.stash.get(STATE, None)
+        if state is None:
+            return (yield)
+        # Dropped now: the snapshot references the test's objects, which must be free to go.
+        del item.stash[STATE]
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+        if isinstance(error, INTERRUPTS):
+            # Ctrl-C (or SIGTERM) in the user's teardown: no grace wait, only the stop.
+            GUARD.stop(state, GUARD.cause_of(error))
+            GUARD.test_ended()
+            raise error
+        try:
+            findings = _end_test(item, state)
+        except INTERRUPTS as exc:  # during the grace wait: it ends at once
+            GUARD.stop(state, GUARD.cause_of(exc))
+            raise
+        finally:
+            GUARD.test_ended()
+        if error is not None:
+            raise error  # the user's own teardown failure is the story; the summary keeps the leaks
+        failures = [f.message for f in findings if f.action == "fail"]
+        for finding in findings:
+            if finding.action == "warn":
+                warnings.warn(LeakWarning(finding.message), stacklevel=1)
+        if failures:
+            pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
+    run = item.config.stash[RUN]
+    try:
+        findings = run.end_test(state)
+    except Exception as exc:  # a fault in leakguard must never hide the user's result
+        _internal_problem(item, exc)
+        findings = []
+    if findings:
+        # Carried on the teardown report (not kept in this process): under xdist the report
+        # is what reaches the controller's summary and JSON.
+        run.payloads[item.nodeid] = [f.payload() for f in findings]
+        for finding in findings:
+            # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
+            for leak in finding.leaks:
+                item.user_properties.append(
+                    ("leakguard", f"[{finding.action}] {finding.kind}: {leak.description}")
+                )
+    return findings
+
+
+def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> str:
+    """``reproduce: pytest 'tests/test_x.py::test_y' --leakguard``, with the flags that make
+    the run alone behave as this one: one process, and this order when residue mattered."""
+    words = ["pytest", *(shlex.quote(test) for test in (*earlier, nodeid)), "--leakguard"]
+    plugins = config.pluginmanager
+    if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
+        words += ["-n", "0"]
+    if plugins.has_plugin("randomly"):
+        seed = getattr(config.option, "randomly_seed", None)
+        if earlier and isinstance(seed, int):
+            words.append(f"-p randomly --randomly-seed={seed}")
+        else:
+            words += ["-p", "no:randomly"]
+    return "reproduce: " + " ".join(words)
+
+
+def _internal_problem(
+    item: pytest.Item | pytest.Collector, exc: Exception, phase: str = "check"
+) -> None:
+    """A fault in leakguard's own glue while checking ``item``: never the user's error."""
+    _record_problem(item.config, InternalProblem.of(exc, phase, during=item.nodeid).to_dict())
+
+
+def _record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
+    """Every internal problem reaches the summary (on an xdist worker: through the next test
+    report), whatever the warning filters say; a warning is issued as well."""
+    run = config.stash.get(RUN, None)
+    if hasattr(config, "workerinput") and run is not None:
+        run.pending_problems.append(data)
+    else:
+        config.stash[SUMMARY].add_problem(data)
+    # -W error must not turn leakguard's own fault into the user's failure.
+    with contextlib.suppress(Warning):
+        warnings.warn(LeakguardInternalWarning(data["message"]), stacklevel=2)
+
+
+@pytest.fixture
+def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
+    """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
+    config = request.config
+    item = request.node
+    state = item.stash.get(STATE, None)
+    if state is None and isinstance(item, pytest.Item):
+        state = _check_from_now(item)
+    return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
+
+
+def _check_from_now(item: pytest.Item) -> TestState:
+    """The fixture was asked for late (``request.getfixturevalue``): check from this point on,
+    rather than hand out a handle whose ``check()`` and ``ignore()`` do nothing."""
+    config = item.config
+    known = config.stash[REGISTRY].names()
+    plan = markers.plan_for(item, config.stash[RUN_OPTIONS].settings, True, known)
+    if plan is None:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the leakguard fixture was requested, but the test is marked "
+            "no_resource_tracking: nothing would be checked"
+        )
+    if config.pluginmanager.get_plugin(PHASES_NAME) is None:
+        config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
+    state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
+    item.stash[STATE] = state
+    return state
+
+
+def _file_problem(option: str, exc: OSError) -> dict[str, Any]:
+    return InternalProblem.of(exc, f"{option}: writing the file").to_dict()
+
+
+class RunReporter:
+    """Per-run hooks that need the config but do not receive it (logreport), and the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run = config.stash[RUN]
+        self.is_worker = hasattr(config, "workerinput")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: attach before xdist's worker serializes the report for the controller.
+        run = self.run
+        if run.residue_notes and report.failed and report.when != "teardown":
+            note = run.residue_notes.get(report.nodeid)
+            if note:
+                residue = [(e.owner, e.resource) for e in run.residue.values()]
+                causes = polluters.explain(str(report.longrepr), residue, run.root)
+                if causes:
+                    note += "\n" + "\n".join(causes)
+                report.sections.append(("leakguard", note))
+        if report.when != "teardown":
+            return
+        if run.residue_notes:
+            run.residue_notes.pop(report.nodeid, None)
+        if run.payloads:
+            payload = run.payloads.pop(report.nodeid, None)
+            if payload:
+                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
+        if run.pending_problems:
+            problems = list(run.pending_problems)
+            run.pending_problems.clear()
+            report.leakguard_problems = problems  # type: ignore[attr-defined]  # as above
+        if self.is_worker:
+            return
+        summary = self.config.stash[SUMMARY]
+        payload = getattr(report, "leakguard", None)
+        if payload:
+            summary.add(payload)
+        for problem in getattr(report, "leakguard_problems", None) or ():
+            summary.add_problem(problem)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # Interrupted in a test's setup or call: its teardown hook never runs.
+        GUARD.interrupted(GUARD.cause_of(excinfo.value))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Fixtures finalized outside any test's teardown (e.g. after -x stopped the run).
+        run = self.config.stash[RUN]
+        summary = self.config.stash[SUMMARY]
+        findings = run.check_finished_fixtures()
+        # Uninstalled now, not at unconfigure: a fault there must still reach the summary.
+        run.engine.close()
+        if findings and not self.is_worker:
+            summary.add([f.payload() for f in findings])
+            if any(f.action == "fail" for f in findings) and session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        run_options = self.config.stash[RUN_OPTIONS]
+        if self.is_worker:
+            # What no test report carried (a fault after the last test) goes with the worker.
+            output = self.config.workeroutput  # type: ignore[attr-defined]  # pytest-xdist's
+            output["leakguard_problems"] = list(run.pending_problems)
+            if run.engine.stats is not None:
+                output["leakguard_stats"] = run.engine.stats.to_dict()
+            return
+        if run_options.update_baseline and run_options.baseline_path:
+            try:
+                count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
+            except OSError as exc:
+                summary.add_problem(_file_problem("--leakguard-update-baseline", exc))
+            else:
+                path = run_options.baseline_path
+                summary.notes.append(f"baseline written: {count} known leaks in {path}")
+        if run_options.report_path:
+            try:
+                summary.write_json(run_options.report_path)
+            except OSError as exc:
+                summary.add_problem(_file_problem("leakguard_report", exc))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # pytest-xdist's controller: problems a worker had after its last test report.
+        output = getattr(node, "workeroutput", None) or {}
+        summary = self.config.stash[SUMMARY]
+        for problem in output.get("leakguard_problems", ()):
+            summary.add_problem(problem)
+        if summary.stats is not None and "leakguard_stats" in output:
+            summary.stats.merge(output["leakguard_stats"])
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        summary = self.config.stash[SUMMARY]
+        busy = summary.findings or summary.problems or summary.notes or summary.stats
+        if self.is_worker or not busy:
+            return
+        terminalreporter.section("leakguard")
+        summary.write_terminal(terminalreporter.write_line)
+        path = self.config.stash[RUN_OPTIONS].report_path
+        if path:
+            terminalreporter.write_line(f"JSON report: {path}")

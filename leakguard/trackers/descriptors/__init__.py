@@ -1,0 +1,1 @@
+"""The descriptor trackers (``fds``, ``sockets``, ``ports``) and the scan they share."""

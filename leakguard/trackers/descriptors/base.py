@@ -1,0 +1,216 @@
+"""What the descriptor trackers (``sockets``, ``ports``, ``fds``) share: joining the phase's
+shared scan, deciding which new descriptors are the test's (lineage), whether one is native,
+its Python owner, and safe cleanup."""
+
+from __future__ import annotations
+
+import os
+import stat
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leakguard.core.lineage import LINEAGE, NO_EPOCH
+from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.trackers.descriptors.cleanup import close_descriptors, fault
+from leakguard.trackers.descriptors.describe import target
+from leakguard.trackers.descriptors.owners import Chain, find_chains, library_holders
+from leakguard.trackers.descriptors.recording import RECORDER, Made
+from leakguard.trackers.descriptors.scan import GROUPS, FdKey, FdScan, ScanGroup
+
+_MAX_REPLACED = 1024
+WeakChains = list[list["weakref.ref[Any]"]]
+
+
+def own_key(key: object) -> bool:
+    """A descriptor of this process (``(fd, dev, ino)``), not a child's socket (``ports``)."""
+    return type(key) is tuple and len(key) == 3 and type(key[0]) is int
+
+
+class ScanningTracker(Tracker):
+    """A tracker whose snapshot is this process's descriptors, from one scan per phase."""
+
+    ends_by_itself = False
+
+    def __init__(self) -> None:
+        self._group: ScanGroup | None = None
+        self._note = ""
+        self._scan: FdScan | None = None
+        # Lineage per new key, for the epoch it was looked up in (a key can come back later,
+        # made by someone else: the same file reopened on the same number).
+        self._creators: dict[Key, bool] = {}
+        self._creators_epoch = NO_EPOCH
+        self._before: Mapping[Key, Any] | None = None
+        self._before_numbers: set[int] = set()
+        self.replaced: dict[FdKey, FdKey] = {}
+        """New descriptors put on a number that was open before, under another identity (a
+        ``dup2`` onto it): whatever Python object holds that number is older than the test."""
+        self._chains: tuple[FdScan | None, set[int], dict[int, WeakChains]] | None = None
+
+    def install(self) -> None:
+        self._group = GROUPS.join(self.name)
+        RECORDER.start()
+
+    def uninstall(self) -> None:
+        if self._group is not None:
+            self._group.leave(self.name)
+            self._group = None
+            RECORDER.stop()
+
+    def own_descriptors(self) -> dict[Key, int]:
+        """``{(fd, st_dev, st_ino): st_mode}`` of every descriptor, from the phase's scan.
+
+        Every kind is included: each tracker sorts out its own among *new* keys only, so the
+        clean path pays for no partitioning.
+        """
+        if self._group is None:
+            self.install()
+        assert self._group is not None
+        scan = self._scan = self._group.scan(self.name, RECORDER.opens)
+        self._note = scan.note
+        return scan.fds
+
+    # --- which new descriptors are the test's --------------------------------------------------
+    def wants(self, key: FdKey, st_mode: int) -> bool:
+        """Whether a new descriptor of this process is this tracker's kind."""
+        raise NotImplementedError
+
+    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+        new = super().new_since(before, after)
+        for key in list(new):
+            if not own_key(key):
+                continue  # a child's socket (ports): decided by that tracker
+            fd_key: FdKey = key  # type: ignore[assignment]  # own_key checked the shape
+            try:
+                if not self.wants(fd_key, new[key]) or self._foreign(fd_key, new[key]):
+                    del new[key]
+                    continue
+                self._note_replaced(fd_key, before)
+            except Exception:  # one odd descriptor must not blind the tracker: report it
+                continue
+        return new
+
+    def _foreign(self, key: FdKey, st_mode: int) -> bool:
+        """Whether a record says this descriptor was made by code that is not the test's: a
+        class-scoped server's thread accepting, a session fixture's thread, an earlier test's."""
+        epoch = LINEAGE.current
+        if epoch == NO_EPOCH:
+            return False
+        if epoch != self._creators_epoch:
+            self._creators.clear()
+            self._creators_epoch = epoch
+        foreign = self._creators.get(key)
+        if foreign is None:
+            made = self.made(key, st_mode, resolve=False)
+            foreign = made is not None and not LINEAGE.belongs(made.epoch, epoch)
+            self._creators[key] = foreign
+        return foreign
+
+    def _note_replaced(self, key: FdKey, before: Mapping[Key, Any]) -> None:
+        if before is not self._before:
+            self._before = before
+            self._before_numbers = {k[0] for k in before if own_key(k)}  # type: ignore[index]  # FdKey
+        if key[0] in self._before_numbers:
+            old = next((k for k in before if own_key(k) and k[0] == key[0]), None)  # type: ignore[index]  # FdKey
+            self.replaced[key] = old  # type: ignore[assignment]  # own_key checked the shape
+            while len(self.replaced) > _MAX_REPLACED:
+                del self.replaced[next(iter(self.replaced))]
+
+    # --- what is known about one descriptor ----------------------------------------------------
+    def made(self, key: FdKey, st_mode: int, *, resolve: bool = True) -> Made | None:
+        """The record of the Python call that made this descriptor, if any was seen."""
+        made = RECORDER.for_key(key)
+        if made is not None:
+            return made
+        if stat.S_ISSOCK(st_mode):
+            found = RECORDER.socket_for(key[0])
+            return found[1] if found is not None else None
+        path = target(key[0])
+        if path.startswith("/"):
+            made = RECORDER.for_path(path.removesuffix(" (deleted)"), resolve=resolve)
+        return made if made is not None else RECORDER.for_mapping(key)
+
+    def chains(self, fd: int) -> list[Chain]:
+        """Python objects holding ``fd``: one heap walk per scan serves every new descriptor.
+
+        The cache holds its objects weakly: keeping a leaked file alive here would keep its
+        descriptor open (and a garbage-only leak would never look like one).
+        """
+        cached = self._chains
+        if cached is not None and cached[0] is self._scan and fd in cached[1]:
+            revived = _revive(cached[2].get(fd, []))
+            if revived is not None:
+                return revived
+        wanted = {fd}
+        scan = self._scan
+        if scan is not None and self._before is not None:
+            wanted |= {k[0] for k in scan.fds if own_key(k) and k not in self._before}  # type: ignore[index]  # FdKey
+        found = find_chains(wanted)
+        weak: dict[int, WeakChains] = {}
+        for number, chains in found.items():
+            try:
+                weak[number] = [[weakref.ref(o) for o in c.objects] for c in chains]
+            except TypeError:  # ``select.epoll`` takes no weak reference: not cached
+                wanted.discard(number)
+        self._chains = (scan, wanted, weak)
+        return found.get(fd, [])
+
+    def classify(self, resource: Resource, made: Made | None) -> None:
+        """Mark a descriptor that no Python call opened and no Python object holds ``native``."""
+        if made is not None:
+            return
+        key: FdKey = resource.key  # type: ignore[assignment]  # own descriptors only
+        try:
+            if self.chains(key[0]) or library_holders([key]):
+                return
+        except Exception as exc:
+            resource.notes.append(f"owner search failed ({fault(exc)})")
+            return
+        resource.category = "native"
+        resource.notes.append("no Python object holds it and no Python call opened it (made in C)")
+
+    def owner_object(self, resource: Resource) -> object | None:
+        if not own_key(resource.key) or resource.category == "native":
+            return None
+        key: FdKey = resource.key  # type: ignore[assignment]  # own_key checked the shape
+        try:
+            holder = library_holders([key]).get(key[0])
+            if holder is not None:
+                return holder.obj  # type: ignore[no-any-return]  # any object may hold it
+            chains = self.chains(key[0])
+            if len(chains) == 1:
+                return chains[0].outermost  # type: ignore[no-any-return]  # any owner type
+        except Exception as exc:  # the search is best effort: say so on this resource
+            resource.notes.append(f"owner search failed ({fault(exc)})")
+        return None
+
+    # --- cleanup -------------------------------------------------------------------------------
+    def outcome_name(self, key: FdKey) -> str:
+        return f"fd {key[0]}"
+
+    def close(self, resources: Sequence[Resource]) -> list[str]:
+        def made_of(key: FdKey) -> Made | None:
+            return self.made(key, _mode_of(key))
+
+        outcomes, closed = close_descriptors(resources, self.outcome_name, made_of, self.replaced)
+        if closed and self._group is not None:
+            self._group.invalidate()
+        return outcomes
+
+
+def _revive(chains: WeakChains) -> list[Chain] | None:
+    """The cached chains, or None when one of their objects is gone (look again)."""
+    revived = []
+    for refs in chains:
+        objects = [ref() for ref in refs]
+        if any(o is None for o in objects):
+            return None
+        revived.append(Chain(objects))
+    return revived
+
+
+def _mode_of(key: FdKey) -> int:
+    try:
+        return os.fstat(key[0]).st_mode
+    except OSError:
+        return 0

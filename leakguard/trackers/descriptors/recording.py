@@ -1,0 +1,259 @@
+"""Who made each descriptor, where, and on which thread: Python's ``open``, ``socket.__new__`` and
+``mmap.__new__`` audit events, plus light wrappers around the calls that make descriptors
+without an audit event (``os.pipe`` and friends, ``socket.socketpair``, epoll selectors).
+
+Recording is cheap (a frame walk, ≈ 1–2 µs, and one lineage lookup, on calls that open
+something); matching a record to a leaked descriptor happens only when one is reported. Each
+record keeps the creating code's lineage epoch (`LINEAGE.creator`): a descriptor made by a
+class-scoped server's thread or a session fixture's thread is that older owner's, not the test's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from leakguard.core import patching
+from leakguard.core.lineage import LINEAGE, NO_EPOCH
+from leakguard.core.origin import RawOrigin, capture
+from leakguard.trackers.descriptors.scan import FdKey
+
+_MAX_PATHS = 2048
+"""Opened paths remembered (imports open files too); the oldest are forgotten first."""
+_MAX_CREATED = 4096
+# ``os`` functions that return fresh descriptors without raising an audit event.
+_WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup", "dup2", "openpty", "pidfd_open")
+# Selector classes whose own descriptor (epoll, devpoll, kqueue) raises no audit event.
+_SELECTORS = ("EpollSelector", "DevpollSelector", "KqueueSelector")
+# Audit events that make a descriptor: each bumps ``opens`` (see ``fdscan.ScanGroup``).
+_OPENING_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect", "mmap.__new__"})
+
+
+class Made(NamedTuple):
+    """How one descriptor (or socket object, or path) was made."""
+
+    origin: RawOrigin | None
+    epoch: int
+    """`LINEAGE.creator()` of the code that made it (`NO_EPOCH`: no test's code)."""
+    thread: int
+    """``threading.get_ident()`` of the thread that made it."""
+    how: str
+    """``open``, ``socket``, ``pipe``, ``dup2``, ``socketpair``, ``selector``, ``mmap`` …"""
+    mode: str | None = None
+    """For ``open``: the mode given."""
+    replaced: int | None = None
+    """For a ``dup2`` onto an open number: the epoch that made the identity it replaced (an
+    object holding that number belongs to whoever made it)."""
+
+
+def _made(
+    how: str, origin: RawOrigin | None, mode: str | None = None, replaced: int | None = None
+) -> Made:
+    return Made(origin, LINEAGE.creator(), threading.get_ident(), how, mode, replaced)
+
+
+class OriginRecorder:
+    """Remembers who made files, sockets and pipes while at least one tracker is on."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self._hooked = False
+        self.paths: dict[str, Made] = {}
+        self.sockets: weakref.WeakKeyDictionary[Any, Made] = weakref.WeakKeyDictionary()
+        self.created: dict[FdKey, Made] = {}
+        # ``mmap`` duplicates the descriptor it maps: the copy is known by (st_dev, st_ino).
+        self.mapped: dict[tuple[int, int], Made] = {}
+        # Counts every descriptor-making call seen. While it and the list of open numbers are
+        # unchanged, no number can have been closed and reopened by Python code, so the scan
+        # may keep its identities instead of fstat-ing every descriptor again.
+        self.opens = 0
+
+    # --- on / off ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._hooked:
+            # An audit hook cannot be removed: it is added once and idles while ``users`` is 0.
+            sys.addaudithook(self._hook)
+            self._hooked = True
+        self.users += 1
+        self.opens += 1  # calls made while nobody counted: earlier identities are not proven
+        for name in _WRAPPED:
+            if hasattr(os, name):
+                patching.install(os, name, self._recording(name))
+        patching.install(socket, "socketpair", self._recording("socketpair"))
+        for name in _SELECTORS:
+            cls = getattr(selectors, name, None)
+            if cls is not None:
+                patching.install(cls, "__init__", self._recording_selector)
+
+    def stop(self) -> None:
+        self.users = max(0, self.users - 1)
+        for name in _WRAPPED:
+            if hasattr(os, name):
+                patching.uninstall(os, name)
+        patching.uninstall(socket, "socketpair")
+        for name in _SELECTORS:
+            cls = getattr(selectors, name, None)
+            if cls is not None:
+                patching.uninstall(cls, "__init__")
+        if self.users == 0:
+            self.paths.clear()
+            self.created.clear()
+            self.mapped.clear()
+
+    # --- recording ---------------------------------------------------------------------------
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.users <= 0 or event not in _OPENING_EVENTS:
+            return
+        self.opens += 1
+        # An exception in an audit hook aborts the audited call (the user's open()): recording
+        # is best effort and must never raise, whatever another thread does meanwhile.
+        with contextlib.suppress(Exception):
+            if event == "open":
+                self._opened(args)
+            elif event == "socket.__new__":
+                self.sockets[args[0]] = _made("socket", capture())
+            elif event == "mmap.__new__" and isinstance(args[0], int) and args[0] >= 0:
+                st = os.fstat(args[0])
+                self.mapped[st.st_dev, st.st_ino] = _made("mmap", capture())
+                if len(self.mapped) > _MAX_PATHS:
+                    del self.mapped[next(iter(self.mapped))]
+
+    def _opened(self, args: tuple[Any, ...]) -> None:
+        path = args[0] if args else None
+        if path is None or isinstance(path, int):
+            return  # open(fd): the descriptor was made elsewhere
+        name = os.fsdecode(path)
+        if not os.path.isabs(name):
+            name = os.path.join(os.getcwd(), name)
+        mode = args[1] if len(args) > 1 and isinstance(args[1], str) else None
+        paths = self.paths
+        paths.pop(name, None)  # the newest opening of a path wins
+        paths[name] = _made("open", capture(), mode)
+        if len(paths) > _MAX_PATHS:
+            del paths[next(iter(paths))]
+
+    def _recording(self, how: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        recorder = self
+
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                replaced = None
+                if how == "dup2" and recorder.users > 0:
+                    replaced = recorder._replaced_epoch(args, kwargs)
+                result = original(*args, **kwargs)
+                if isinstance(result, int) and 0 <= result <= 2:
+                    # pytest's capture dup2()s onto 1 and 2 at every phase switch (12 times a
+                    # test); 0-2 are never tracked, so there is nothing to count or remember.
+                    return result
+                recorder.opens += 1
+                if recorder.users > 0:
+                    with contextlib.suppress(Exception):  # never break the caller's os.pipe()
+                        made = _made(how, capture(sys._getframe(1)), replaced=replaced)
+                        recorder._remember(result if isinstance(result, tuple) else (result,), made)
+                return result
+
+            wrapper.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+            wrapper.__name__ = getattr(original, "__name__", "wrapper")
+            wrapper.__doc__ = getattr(original, "__doc__", None)
+            return wrapper
+
+        return make
+
+    def _recording_selector(self, original: Callable[..., None]) -> Callable[..., None]:
+        recorder = self
+
+        def __init__(selector: Any, *args: Any, **kwargs: Any) -> None:
+            original(selector, *args, **kwargs)
+            recorder.opens += 1
+            if recorder.users > 0:
+                with contextlib.suppress(Exception):
+                    made = _made("selector", capture(sys._getframe(1)))
+                    recorder._remember((selector.fileno(),), made)
+
+        __init__.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+        return __init__
+
+    def _remember(self, results: tuple[Any, ...], made: Made) -> None:
+        created = self.created
+        for item in results:
+            fd = item.fileno() if isinstance(item, socket.socket) else item
+            if not isinstance(fd, int) or fd < 0:
+                continue
+            st = os.fstat(fd)
+            created[fd, st.st_dev, st.st_ino] = made
+        while len(created) > _MAX_CREATED:
+            del created[next(iter(created))]
+
+    def _replaced_epoch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+        """Before a ``dup2``: who made the identity its target number has now (None: closed)."""
+        target = args[1] if len(args) > 1 else kwargs.get("fd2")
+        if not isinstance(target, int) or target <= 2:
+            return None  # capture's dup2 onto 1 and 2: never tracked, never stat'ed
+        try:
+            st = os.fstat(target)
+            made = self.created.get((target, st.st_dev, st.st_ino))
+            if made is None:
+                path = os.readlink(f"/proc/self/fd/{target}")
+                made = self.paths.get(path)
+            if made is None:
+                found = self.socket_for(target)
+                made = found[1] if found is not None else None
+        except OSError:
+            return None
+        except Exception:
+            made = None
+        return made.epoch if made is not None else NO_EPOCH
+
+    # --- lookups (only for what is new after a test) -----------------------------------------
+    def for_key(self, key: FdKey) -> Made | None:
+        return self.created.get(key)
+
+    def for_path(self, path: str, *, resolve: bool = True) -> Made | None:
+        """Who last opened ``path`` (as ``/proc/self/fd`` shows it: resolved)."""
+        found = self.paths.get(path)
+        if found is not None or not resolve:
+            return found
+        # Opened through a symlink or with ``..``: resolve the recorded names, newest first.
+        for name in reversed(list(self.paths)):
+            try:
+                if os.path.realpath(name) == path:
+                    return self.paths.get(name)
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def for_mapping(self, key: FdKey) -> Made | None:
+        """Who made an ``mmap`` of the file behind ``key`` (its private copy of the number)."""
+        return self.mapped.get((key[1], key[2]))
+
+    def socket_for(self, fd: int) -> tuple[Any, Made] | None:
+        """The live Python socket object that owns ``fd`` now, with how it was made."""
+        found: tuple[Any, Made] | None = None
+        for sock, made in _items(self.sockets):
+            try:
+                if sock.fileno() == fd:
+                    found = (sock, made)  # the newest match wins: older ones were closed
+            except Exception:  # a closed, detached or half-made socket: not the owner
+                continue
+        return found
+
+
+def _items(weak: weakref.WeakKeyDictionary[Any, Made]) -> list[tuple[Any, Made]]:
+    """A copy of a weak dictionary's items (a collection may shrink it while we iterate)."""
+    for _ in range(3):
+        try:
+            return list(weak.items())
+        except RuntimeError:
+            continue
+    return []
+
+
+RECORDER = OriginRecorder()
+# The process's one recorder: audit hooks are process-wide and permanent, so there is only one.

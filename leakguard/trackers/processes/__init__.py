@@ -1,0 +1,1 @@
+"""The ``processes`` tracker: child processes, who spawned them, and stopping them safely."""

@@ -1,0 +1,321 @@
+"""The ``processes`` tracker: children, deeper descendants, orphans and zombies a test leaves.
+
+The clean path reads no process table. A snapshot is a set of ``(pid, start)``: the direct
+children, plus every process carrying this run's environment mark (how a descendant is still
+found after its parent exited and it was re-parented to init). That set is re-read only when
+the spawn counter moved (every Python-level way to start a process bumps it) or the main
+thread's children file changed (a fork from C code, a child reaped); otherwise the previous
+read is reused, for ≈ 3 µs. Only new identities are classified, walked and described, and
+only those the test's own lineage spawned count (`proc_owner`): a fixture's processes are its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import psutil
+
+from leakguard.core.lineage import LINEAGE
+from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.trackers.processes import cleanup as proc_cleanup
+from leakguard.trackers.processes import describe as proc_describe
+from leakguard.trackers.processes import recording as proc_spawns
+from leakguard.trackers.processes import tree as proctree
+from leakguard.trackers.processes.cleanup import Proc
+from leakguard.trackers.processes.interrupts import GUARD
+from leakguard.trackers.processes.ownership import Judge
+from leakguard.trackers.processes.recording import SpawnLog
+
+ProcKey = tuple[int, float]
+
+
+class ProcSnapshot(dict[Key, Any]):
+    """Identities ``(pid, start)``, when the snapshot was taken (for "born after") and the
+    epoch open then (whose processes count as new ones' owner: the test's, a fixture's)."""
+
+    __slots__ = ("epoch", "taken_at")
+
+    def __init__(self, keys: Iterable[ProcKey], taken_at: float, epoch: int) -> None:
+        super().__init__(dict.fromkeys(keys))
+        self.taken_at = taken_at
+        self.epoch = epoch
+
+
+def helper_pids() -> set[int]:
+    """multiprocessing's resource tracker and forkserver: started once per run, on first use,
+    by whichever test happens to need them; they belong to the run, not to that test."""
+    pids: set[int] = set()
+    tracker_mod = sys.modules.get("multiprocessing.resource_tracker")
+    pid = getattr(getattr(tracker_mod, "_resource_tracker", None), "_pid", None)
+    if isinstance(pid, int):
+        pids.add(pid)
+    forkserver_mod = sys.modules.get("multiprocessing.forkserver")
+    pid = getattr(getattr(forkserver_mod, "_forkserver", None), "_forkserver_pid", None)
+    if isinstance(pid, int):
+        pids.add(pid)
+    return pids
+
+
+class ProcessTracker(Tracker):
+    name = "processes"
+
+    def __init__(self) -> None:
+        self._log: SpawnLog | None = None
+        self._me = os.getpid()
+        self._mp_watched = False
+        # The last full read, reused while nothing can have changed it.
+        self._keys: list[ProcKey] = []
+        self._tree: list[ProcKey] = []  # children (and the forkserver's)
+        self._outside: list[ProcKey] = []  # marked or reported, not (or no longer) below us
+        self._marked: list[ProcKey] = []
+        self._main_children = b""
+        self._children_file: proctree.ChildrenFile | None = None
+        self._seen_spawns = -1
+        self._scanned_spawns = -1
+        self._scanned_upto: int | None = None  # last_pid() at the last scan
+        # What new_since found last, and for which snapshot: one of those gone means one of
+        # the test's processes ended during the grace, so a daemon it left may now be out there.
+        self._last_found: tuple[int, frozenset[Key]] = (0, frozenset())
+
+    def install(self) -> None:
+        self._me = os.getpid()
+        self._log = proc_spawns.acquire()
+        self._log.on_spawn = GUARD.spawned
+        self._children_file = proctree.ChildrenFile(self._me)
+
+    def uninstall(self) -> None:
+        if self._log is not None:
+            if self._mp_watched:
+                proc_spawns.unwatch_multiprocessing()
+                self._mp_watched = False
+            proc_spawns.release(self._log)
+            self._log = None
+        if self._children_file is not None:
+            self._children_file.close()
+            self._children_file = None
+
+    @property
+    def log(self) -> SpawnLog:
+        if self._log is None:
+            self.install()
+        assert self._log is not None
+        return self._log
+
+    # --- the clean path --------------------------------------------------------------------
+    def snapshot(self) -> ProcSnapshot:
+        log = self.log
+        if not self._mp_watched:
+            self._mp_watched = proc_spawns.watch_multiprocessing(log)
+        if os.getpid() != self._me:
+            self._adopt(log)
+        taken_at = proctree.now()
+        spawns = log.spawns
+        assert self._children_file is not None
+        if spawns != self._seen_spawns or self._main_children != self._children_file.read():
+            if spawns != self._seen_spawns:
+                GUARD.spawned()  # a spawn on another thread could not arm it there
+            self._full_read(spawns)
+        elif self._outside:
+            # Processes outside our tree can end without any sign here: check each (≈ 3 µs).
+            alive = [key for key in self._outside if _running(key)]
+            if len(alive) != len(self._outside):
+                self._outside = alive
+                self._keys = self._tree + alive
+        return ProcSnapshot(self._keys, taken_at, LINEAGE.current)
+
+    def _full_read(self, spawns: int) -> None:
+        me = self._me
+        assert self._children_file is not None
+        self._main_children = self._children_file.read()
+        pids = proctree.child_pids(me)
+        for helper in helper_pids():
+            if helper in pids:
+                # A forkserver's children are the test's multiprocessing.Process objects.
+                pids.extend(proctree.child_pids(helper))
+        if spawns != self._scanned_spawns:
+            # Something was spawned: look for marked descendants, wherever they now hang,
+            # among the pids handed out since the last look (plus those found before).
+            upto = proctree.last_pid()
+            new = proctree.marked_pids(self.log.mark, self._scanned_upto, upto)
+            known = [key for key in self._marked if key[0] not in new and _running(key)]
+            self._marked = known + _keys_of(new)
+            self._scanned_spawns = spawns
+            self._scanned_upto = upto
+        self._tree = _keys_of(pids)
+        seen = set(pids)
+        outside: list[ProcKey] = []
+        reported = ((pid, start) for pid, (start, _epoch) in self.log.pipe.drain().items())
+        for key in (*self._marked, *reported):
+            if key[0] not in seen and _running(key):
+                seen.add(key[0])
+                outside.append(key)
+        self._outside = outside
+        self._keys = self._tree + outside
+        self._seen_spawns = spawns
+
+    def _adopt(self, log: SpawnLog) -> None:
+        """Tests run in a forked copy of the process that installed us (pytest-forked): the
+        copy's children are the ones to watch, and its spawns its own to record."""
+        self._me = os.getpid()
+        if self._children_file is not None:
+            self._children_file.close()
+        self._children_file = proctree.ChildrenFile(self._me)
+        log.owner_pid = self._me
+        log.records.clear()
+        log.pipe.reported.clear()
+        self._marked = []
+        self._scanned_upto = None
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        """Force the next snapshot to read (and scan) afresh: after cleanup, for instance."""
+        self._seen_spawns = self._scanned_spawns = -1
+
+    # --- what changed ----------------------------------------------------------------------
+    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+        if after.keys() <= before.keys():
+            return {}
+        judge = self._judge(before)
+        found: dict[Key, Any] = {}
+        exited = self._judge_all(after.keys() - before.keys(), judge, found)
+        last_before, last_found = self._last_found
+        if last_before == id(before) and not last_found <= found.keys():
+            exited = True  # one of the test's processes ended since the last poll
+        if exited:
+            # What an exiting process of the test left behind (a daemon it started, now
+            # re-parented to init) shows only in a fresh look for the run's mark.
+            self._invalidate()
+            fresh = self.snapshot()
+            self._judge_all(fresh.keys() - before.keys() - found.keys(), judge, found)
+        self._last_found = (id(before), frozenset(found))
+        return found
+
+    def _judge(self, before: Mapping[Key, Any]) -> Judge:
+        snap = before if isinstance(before, ProcSnapshot) else None
+        return Judge(
+            me=self._me,
+            # The epoch open when `before` was taken: the test's (or the fixture's being set
+            # up), even when asked after that epoch ended (an interrupt during the grace).
+            epoch=snap.epoch if snap is not None else LINEAGE.current,
+            not_before=snap.taken_at if snap is not None else 0.0,
+            old={_pid_start(key)[0] for key in before},
+            helpers=helper_pids(),
+            log=self.log,
+        )
+
+    def _judge_all(self, keys: Iterable[Key], judge: Judge, found: dict[Key, Any]) -> bool:
+        """Add the test's processes among ``keys`` (and their subtrees) to ``found``; True
+        when one of them is a child of the test that has exited."""
+        exited = False
+        for key in keys:
+            if key in found:
+                continue
+            proc = judge.classify(_pid_start(key))
+            if proc is None:
+                continue
+            if proc.zombie and proc.relation == "child of test":
+                exited = True
+                if self._collected_quietly(proc):
+                    continue
+            found[key] = proc
+            if not proc.zombie:
+                judge.add_subtree(proc, found)
+        return exited
+
+    def _collected_quietly(self, proc: Proc) -> bool:
+        """Reap an exited child that nobody would report; False when it is a leak to report.
+
+        A ``Popen`` the test still holds and never waited for is reported (``exited, never
+        waited for``) and reaped at cleanup through its own ``poll()``, so ``returncode``
+        stays right. One the test dropped while its child ran would be reaped by
+        ``subprocess`` at the next ``Popen()``: leakguard reaps it now, through its ``poll()``.
+        A ``multiprocessing.Process`` is reaped through ``is_alive()``, as it does itself.
+        """
+        record = proc.record
+        if record is None:
+            return False  # forked from C: nothing in this process will wait for it
+        owner = record.owner_object()
+        if isinstance(owner, subprocess.Popen) and not _dropped(owner):
+            return False
+        if owner is None and record.how != "subprocess.Popen":
+            return False  # os.fork / posix_spawn: only the test could have waited
+        return proc_cleanup.reap(proc)
+
+    # --- describing ------------------------------------------------------------------------
+    def describe(self, key: Key, handle: Any) -> Resource:
+        proc = handle if isinstance(handle, Proc) else self._live(key)
+        return proc_describe.describe(self.name, key, proc, self.log)
+
+    def _live(self, key: Key) -> Proc:
+        """A process from a plain snapshot (the fixture handle's ``snapshot()``): described by
+        where it hangs now, whoever owns it."""
+        pid, start = _pid_start(key)
+        helpers = helper_pids()
+        judge = Judge(self._me, LINEAGE.current, 0.0, set(), helpers, self.log)
+        stat = proctree.read_stat(pid) or proctree.ProcStat(pid, "?", "X", 0, 0, 0, start)
+        chain = proctree.ancestry(pid) if stat.state != "X" else []
+        if pid in helpers:
+            return judge.proc(stat, "multiprocessing helper", 1, "tree")
+        if stat.state == "X":
+            return judge.proc(stat, "gone", 1, "")
+        if self._me not in chain:
+            return judge.proc(stat, "orphan", len(chain), "")
+        depth = chain.index(self._me) + 1
+        relation = {1: "child of test", 2: "grandchild"}.get(depth, "descendant")
+        return judge.proc(stat, relation, depth, "tree")
+
+    # --- cleaning up -----------------------------------------------------------------------
+    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+        procs = [r.handle for r in resources]
+        if not all(isinstance(p, Proc) for p in procs):
+            return [f"{r.kind} not cleaned up (no process handle)" for r in resources]
+        try:
+            return proc_cleanup.stop(procs, timeout)
+        finally:
+            self._invalidate()  # the cached tree no longer holds what was just stopped
+
+    def identify(self, obj: object) -> Key | None:
+        pid: int | None = None
+        mp = sys.modules.get("multiprocessing.process")
+        aio = sys.modules.get("asyncio.subprocess")
+        if isinstance(obj, (subprocess.Popen, psutil.Process)) or (
+            (mp is not None and isinstance(obj, mp.BaseProcess))
+            or (aio is not None and isinstance(obj, aio.Process))
+        ):
+            pid = getattr(obj, "pid", None)
+        if not isinstance(pid, int):
+            return None
+        stat = proctree.read_stat(pid)
+        return (pid, stat.start) if stat is not None else None
+
+
+def _keys_of(pids: Iterable[int]) -> list[ProcKey]:
+    keys: list[ProcKey] = []
+    for pid in pids:
+        stat = proctree.read_stat(pid)
+        if stat is not None:
+            keys.append((pid, stat.start))
+    return keys
+
+
+def _running(key: ProcKey) -> bool:
+    """True while ``key`` is alive and not a zombie (a dead non-child is its parent's to reap)."""
+    stat = proctree.read_stat(key[0])
+    return stat is not None and stat.start == key[1] and stat.state not in "ZX"
+
+
+def _dropped(popen: subprocess.Popen[Any]) -> bool:
+    """True when only ``subprocess`` itself still holds ``popen``: ``Popen.__del__`` keeps a
+    dropped ``Popen`` whose child still ran in ``subprocess._active`` (CPython 3.10-3.13) until
+    the next ``Popen()`` reaps it."""
+    active = getattr(subprocess, "_active", None)
+    return isinstance(active, list) and any(p is popen for p in active)
+
+
+def _pid_start(key: Key) -> ProcKey:
+    pair: ProcKey = key  # type: ignore[assignment]  # this tracker's keys are (pid, start)
+    return pair

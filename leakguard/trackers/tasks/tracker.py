@@ -1,0 +1,235 @@
+"""The ``tasks`` tracker: not-done asyncio tasks on any loop, and event loops a test left open."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leakguard.core.lineage import LINEAGE
+from leakguard.core.origin import Origin
+from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.trackers.tasks import loops as loop_drive
+from leakguard.trackers.tasks.describe import builtin_reason, facts_of
+from leakguard.trackers.tasks.recording import LoopInfo, SilentCancel, TaskWatch, acquire, release
+from leakguard.trackers.tasks.registry import PendingTasks
+
+_CANCEL_TRACKING = hasattr(asyncio.Task, "cancelling")  # 3.11+
+# Seconds (plus three grace periods) a silently cancelled task stays visible to snapshots: long
+# enough for the teardown check that follows, short enough not to weigh on every later test.
+RECORD_TTL = 30.0
+
+
+class TaskTracker(Tracker):
+    name = "tasks"
+
+    def __init__(self) -> None:
+        # Seconds a task may take to finish when its runner is about to cancel it (the
+        # test's grace setting, when whoever runs the tracker passes it on).
+        self.grace = 1.0
+        self._watch: TaskWatch | None = None
+        self._pending: PendingTasks | None = None
+
+    def install(self) -> None:
+        self._watch = acquire()
+        self._pending = self._watch.pending
+
+    def uninstall(self) -> None:
+        if self._watch is not None:
+            release(self._watch)
+            self._watch = None
+
+    # --- the clean path ------------------------------------------------------------------
+    def snapshot(self) -> Mapping[Key, Any]:
+        watch, pending = self._watch, self._pending
+        if watch is None or pending is None:
+            self.install()
+            return self.snapshot()
+        watch.grace = self.grace
+        snap: dict[Key, Any] = pending()
+        if snap and _CANCEL_TRACKING:
+            snap = self._settle_cancelled(snap, pending)
+        if watch.silenced:
+            # Tasks a runner cancelled silently: still "there" until cleanup has reported them,
+            # or until no check can still be waiting for them (an unchecked test's, say).
+            expired = time.monotonic() - RECORD_TTL - 3 * self.grace
+            for task, record in list(watch.silenced.items()):
+                if record.at < expired:
+                    del watch.silenced[task]
+                else:
+                    snap[task] = record
+        # {weakref: info}: iterating the WeakKeyDictionary itself costs ~3×. Closed loops stay
+        # listed while referenced (they go with their last reference): on 3.14 their tasks are
+        # found through them.
+        loops: dict[Any, LoopInfo] = watch.loops.data  # type: ignore[attr-defined]  # private, stable
+        if loops:
+            for ref, info in list(loops.items()):
+                loop = ref()
+                if loop is not None and not info.implicit and not loop.is_closed():
+                    snap[loop] = info
+        return snap
+
+    def _settle_cancelled(self, snap: dict[Key, Any], pending: PendingTasks) -> dict[Key, Any]:
+        """Give tasks whose cancellation was requested the loop turn they need to end.
+
+        ``task.cancel()`` without awaiting the task is the usual way to stop one; on an idle
+        loop it only takes effect when the loop runs again.
+        """
+        stopping = [t for t in snap if t.cancelling()]  # type: ignore[attr-defined]  # keys: tasks
+        if not stopping:
+            return snap
+        for loop, group in self._by_own_loop(stopping):
+            loop_drive.drive(loop, group, 0.0)
+        return pending()
+
+    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+        new = super().new_since(before, after)
+        if not new:
+            return new
+        watch = self._watch
+        if watch is not None and watch.creators:
+            epoch = LINEAGE.current
+            for key in list(new):
+                # Made by code that is not the test's (a session server's loop in its own
+                # thread, a thread an earlier test left): its owner answers for it.
+                made = watch.creators.get(key) if not isinstance(new[key], LoopInfo) else None
+                if made is not None and not LINEAGE.belongs(made, epoch):
+                    del new[key]
+        live: list[Any] = [k for k, h in new.items() if h is None]
+        if live:
+            # A task on a loop nobody runs cannot finish while we sleep: give its loop a turn
+            # at every poll of the grace period.
+            for loop, group in self._by_own_loop(live):
+                loop_drive.drive(loop, group, 0.0)
+            for task in live:
+                if task.done():
+                    del new[task]
+        for key, handle in list(new.items()):
+            if isinstance(handle, LoopInfo) and key.is_closed():  # type: ignore[attr-defined]  # a loop
+                del new[key]
+        return new
+
+    def _by_own_loop(self, tasks: Sequence[Any]) -> list[tuple[Any, list[Any]]]:
+        """Tasks grouped by loop, for the loops this thread made (the ones it may run)."""
+        loops = self._watch.loops if self._watch is not None else {}
+        me = threading.get_ident()
+        return [(loop, group) for loop, group in _by_loop(tasks) if _made_by(loops, loop, me)]
+
+    # --- describing ----------------------------------------------------------------------
+    def describe(self, key: Key, handle: Any) -> Resource:
+        if isinstance(handle, LoopInfo):
+            return self._describe_loop(key, handle)
+        watch = self._watch
+        origin_raw = watch.origins.get(key) if watch is not None else None
+        origin = Origin.from_raw(origin_raw) if origin_raw else None
+        if watch is not None:
+            watch.reported.add(key)
+            # A key handed over earlier (e.g. what a fixture owned) may since have been
+            # cancelled by its runner: the record made before that describes it.
+            handle = watch.silenced.get(key, handle)
+        if isinstance(handle, SilentCancel):
+            facts = handle.facts
+            notes = [
+                f"suspended at {facts.suspended}",
+                f"would otherwise have been cancelled silently by {handle.canceller} "
+                "(still pending when its event loop was closed)",
+            ]
+        else:
+            facts = facts_of(key)
+            notes = [f"suspended at {facts.suspended}"]
+            state = loop_drive.loop_state(loop_drive.loop_of(key))
+            if state == "closed":
+                notes.append("its event loop is closed: it can never run again")
+            elif state == "running elsewhere":
+                name = loop_drive.thread_name_of(loop_drive.loop_of(key))
+                notes.append(f"its event loop is running in thread {name!r}")
+        return Resource(
+            self.name,
+            key,
+            "task",
+            facts.label,
+            detail=f"suspended at {facts.suspended}",
+            origin=origin,
+            handle=handle if handle is not None else key,
+            notes=notes if origin is not None else notes[1:],
+        )
+
+    def _describe_loop(self, loop: Any, info: LoopInfo) -> Resource:
+        state = loop_drive.loop_state(loop)
+        if state == "running elsewhere":
+            detail = f"(running in thread {loop_drive.thread_name_of(loop)!r})"
+        else:
+            try:
+                count = sum(1 for t in asyncio.all_tasks(loop) if not t.done())
+            except Exception:
+                count = 0
+            detail = f"({type(loop).__name__}, {count} pending task{'s' if count != 1 else ''})"
+        return Resource(
+            self.name,
+            loop,
+            "event loop",
+            "left open",
+            detail=detail,
+            origin=Origin.from_raw(info.origin) if info.origin else None,
+            handle=loop,
+        )
+
+    def builtin_ignore(self, resource: Resource) -> str | None:
+        if resource.kind != "task":
+            return None
+        return builtin_reason(resource.label.partition(" coro=")[2])
+
+    # --- after a leak --------------------------------------------------------------------
+    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        outcomes: dict[int, str] = {}
+        live = []
+        for i, r in enumerate(resources):
+            if isinstance(r.handle, SilentCancel):
+                outcomes[i] = self._settle_silenced(r.handle)
+            elif r.kind == "task":
+                live.append(r.key)
+        if live:
+            by_task = loop_drive.cancel(live, timeout)
+            for i, r in enumerate(resources):
+                if r.kind == "task" and i not in outcomes:
+                    outcomes[i] = by_task.get(r.key, "task left as is")
+        for i, r in enumerate(resources):
+            if r.kind == "event loop":
+                try:
+                    outcomes[i] = loop_drive.close(r.key, max(0.0, deadline - time.monotonic()))
+                except Exception as exc:
+                    outcomes[i] = f"event loop not closed ({type(exc).__name__}: {exc})"
+        return [outcomes.get(i, f"{r.kind} left as is") for i, r in enumerate(resources)]
+
+    def _settle_silenced(self, record: SilentCancel) -> str:
+        if self._watch is not None:
+            self._watch.silenced.pop(record.task, None)
+        if record.task.done():
+            return f"task cancelled (by {record.canceller}, as it closed the event loop)"
+        return f"task still pending after {record.canceller} cancelled it (it ignored cancellation)"
+
+    def identify(self, obj: object) -> Key | None:
+        if isinstance(obj, asyncio.Task):
+            return obj
+        if isinstance(obj, asyncio.AbstractEventLoop):
+            return obj
+        return None
+
+
+def _made_by(loops: Mapping[Any, LoopInfo], loop: Any, thread: int) -> bool:
+    try:
+        info = loops.get(loop)
+    except TypeError:  # a loop without weak references: not one we recorded
+        return False
+    return info is not None and info.thread == thread
+
+
+def _by_loop(tasks: Sequence[Any]) -> list[tuple[Any, list[Any]]]:
+    groups: dict[int, tuple[Any, list[Any]]] = {}  # by id(): a loop need not be hashable
+    for task in tasks:
+        loop = loop_drive.loop_of(task)
+        groups.setdefault(id(loop), (loop, []))[1].append(task)
+    return list(groups.values())

@@ -1,0 +1,1 @@
+"""The ``threads`` tracker: live threads, and the known owners that can stop them."""

@@ -1,0 +1,148 @@
+"""Known owners of threads (a ``ThreadPoolExecutor``, a ``socketserver`` server, a ``Timer``):
+a thread cannot be stopped from outside, but its owner can be asked to stop it."""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from leakguard.core import patching
+from leakguard.core.lineage import EPOCH_ATTR, LINEAGE
+
+
+def _is_named(obj: object, module: str, name: str) -> bool:
+    # By name, not identity: the module object in sys.modules may have been replaced since
+    # the thread started (pytester restores sys.modules; reloads), while the code is the same.
+    return getattr(obj, "__module__", None) == module and getattr(obj, "__name__", None) == name
+
+
+def _has_base(obj: object, module: str, name: str) -> bool:
+    return any(_is_named(cls, module, name) for cls in type(obj).__mro__)
+
+
+def executor_of(thread: object) -> Any | None:
+    """The ``ThreadPoolExecutor`` whose worker ``thread`` is, if any."""
+    if not _is_named(getattr(thread, "_target", None), "concurrent.futures.thread", "_worker"):
+        return None
+    for arg in getattr(thread, "_args", ()):
+        if isinstance(arg, weakref.ref):
+            owner = arg()
+            if _has_base(owner, "concurrent.futures.thread", "ThreadPoolExecutor"):
+                return owner
+    return None
+
+
+def install_pool_stamp() -> None:
+    """Stamp each ``ThreadPoolExecutor`` with the epoch of the code that made it.
+
+    Its workers start on whichever thread calls ``submit()``, often the test's even when the pool
+    is a session fixture's: only the pool's own age tells whose a new worker is.
+    """
+    for cls in _pool_classes():
+        patching.install(cls, "__init__", _stamping_init)
+
+
+def uninstall_pool_stamp() -> None:
+    for cls in _pool_classes():
+        patching.uninstall(cls, "__init__")
+
+
+def _pool_classes() -> list[type]:
+    # The package caches the class it imported first: after a re-import of its submodule (a
+    # pytester run, a reload) ``concurrent.futures.ThreadPoolExecutor`` and
+    # ``concurrent.futures.thread.ThreadPoolExecutor`` can be two classes.
+    import concurrent.futures as futures
+    from concurrent.futures import thread as futures_thread
+
+    classes: list[type] = [futures_thread.ThreadPoolExecutor]
+    if futures.ThreadPoolExecutor is not futures_thread.ThreadPoolExecutor:
+        classes.append(futures.ThreadPoolExecutor)
+    return classes
+
+
+def _stamping_init(original: Callable[..., None]) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        # After the original: a subclass's __init__ may call ours more than once; the first
+        # (innermost) stamp stands.
+        if EPOCH_ATTR not in self.__dict__:
+            setattr(self, EPOCH_ATTR, LINEAGE.creator())
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+    return __init__
+
+
+def server_of(thread: object) -> Any | None:
+    """The ``socketserver.BaseServer`` whose ``serve_forever`` runs in ``thread``, if any."""
+    target = getattr(thread, "_target", None)
+    owner = getattr(target, "__self__", None)
+    if (
+        owner is not None
+        and getattr(target, "__name__", "") == "serve_forever"
+        and _has_base(owner, "socketserver", "BaseServer")
+    ):
+        return owner
+    return None
+
+
+def owner_label(thread: object) -> str | None:
+    """A short name of the thread's known owner, shown in the report row."""
+    if executor_of(thread) is not None:
+        return "ThreadPoolExecutor worker"
+    server = server_of(thread)
+    if server is not None:
+        return f"{type(server).__name__}.serve_forever"
+    if isinstance(thread, threading.Timer):
+        return "Timer"
+    return None
+
+
+def _join(thread: threading.Thread, deadline: float) -> bool:
+    thread.join(max(0.0, deadline - time.monotonic()))
+    return not thread.is_alive()
+
+
+def stop_threads(threads: Sequence[Any], timeout: float) -> list[str]:
+    """Ask each thread's owner to stop it; one outcome per thread."""
+    deadline = time.monotonic() + timeout
+    shut: set[int] = set()
+    outcomes: list[str] = []
+    for thread in threads:
+        if not isinstance(thread, threading.Thread):
+            outcomes.append("thread still running (threads cannot be stopped)")
+            continue
+        if not thread.is_alive():
+            outcomes.append(f"thread {thread.name!r} ended")
+            continue
+        pool = executor_of(thread)
+        server = server_of(thread) if pool is None else None
+        if pool is not None:
+            if id(pool) not in shut:
+                shut.add(id(pool))
+                pool.shutdown(wait=False, cancel_futures=True)
+            stopped = _join(thread, deadline)
+            outcomes.append(
+                f"ThreadPoolExecutor shut down, worker {thread.name!r} "
+                + ("stopped" if stopped else "still busy (a task is still running)")
+            )
+        elif server is not None:
+            # shutdown() would block if serve_forever has not started; the flag it sets does not.
+            server._BaseServer__shutdown_request = True
+            stopped = _join(thread, deadline)
+            server.server_close()
+            outcomes.append(
+                f"{type(server).__name__} shut down and closed, thread {thread.name!r} "
+                + ("stopped" if stopped else "still running")
+            )
+        elif isinstance(thread, threading.Timer):
+            thread.cancel()
+            stopped = _join(thread, deadline)
+            outcomes.append(
+                f"Timer {thread.name!r} " + ("cancelled" if stopped else "still running")
+            )
+        else:
+            outcomes.append(f"thread {thread.name!r} still running (threads cannot be stopped)")
+    return outcomes

@@ -1,0 +1,199 @@
+"""The ``threads`` tracker: live ``threading.Thread`` objects and raw ``_thread`` threads."""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from leakguard.core import compat, patching
+from leakguard.core.lineage import LINEAGE, ORIGIN_ATTR, thread_epoch
+from leakguard.core.origin import Origin, capture
+from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.trackers.threads import owners as thread_owners
+
+# Built-in ignores: threads started from these packages are their own business, each for a
+# reason that holds whatever the test does.
+BUILTIN_IGNORES: dict[str, str] = {
+    "_pytest": "pytest's own machinery",
+    "xdist": "pytest-xdist's worker plumbing",
+    "execnet": "execnet's IO threads (pytest-xdist)",
+    "pytest_timeout": "pytest-timeout's watchdog timer",
+    "faulthandler": "faulthandler's watchdog",
+    "coverage": "coverage.py's measurement threads",
+}
+
+
+def _package_of(filename: str) -> str | None:
+    parts = filename.replace(os.sep, "/").split("/")
+    for part in parts[:-1]:
+        if part in BUILTIN_IGNORES:
+            return part
+    stem = os.path.splitext(parts[-1])[0]
+    return stem if stem in BUILTIN_IGNORES else None
+
+
+class RawThread:
+    """A thread started with ``_thread.start_new_thread``: no ``Thread`` object exists for it."""
+
+    def __init__(self, serial: int, function: Callable[..., Any], origin: Any, epoch: int) -> None:
+        self.serial = serial
+        self.function = function
+        self.origin = origin
+        self.epoch = epoch
+        self.ident: int | None = None
+
+
+def _qualified(obj: object) -> str:
+    func = getattr(obj, "__func__", obj)
+    module = getattr(func, "__module__", None) or "?"
+    name = getattr(func, "__qualname__", None) or type(obj).__qualname__
+    return f"{module}:{name}"
+
+
+_RAW_THREADS: dict[int, RawThread] = {}
+_RAW_SERIALS = itertools.count(1)
+
+
+class ThreadTracker(Tracker):
+    name = "threads"
+
+    def __init__(self) -> None:
+        # Live raw threads, keyed by serial; the patched start_new_thread adds and removes them.
+        # Process-wide, like the patch: a nested user (a ``check()`` block inside a checked
+        # test, a pytester run) shares the first user's wrapper, so it must share its records.
+        self._raw = _RAW_THREADS
+        self._serials = _RAW_SERIALS
+        self._stamp: tuple[int, int] = (-1, -1)
+        self._last: Mapping[Key, Any] = {}
+
+    def install(self) -> None:
+        # Thread.start is stamped (origin, starter's epoch) by the lineage, which the engine
+        # installs for every tracker; pools are stamped here, at construction.
+        LINEAGE.install()
+        patching.install(_thread, "start_new_thread", self._recording_start_new_thread)
+        thread_owners.install_pool_stamp()
+
+    def uninstall(self) -> None:
+        LINEAGE.uninstall()
+        patching.uninstall(_thread, "start_new_thread")
+        thread_owners.uninstall_pool_stamp()
+
+    def _recording_start_new_thread(self, original: Callable[..., int]) -> Callable[..., int]:
+        raw_threads = self._raw
+        serials = self._serials
+
+        def start_new_thread(
+            function: Callable[..., Any], args: tuple[Any, ...], kwargs: Any = None
+        ) -> int:
+            raw = RawThread(next(serials), function, capture(), LINEAGE.creator())
+
+            def run(*a: Any, **kw: Any) -> Any:
+                ident = raw.ident = _thread.get_ident()
+                LINEAGE.raw[ident] = raw.epoch
+                try:
+                    return function(*a, **kw)
+                finally:
+                    raw_threads.pop(raw.serial, None)
+                    LINEAGE.raw.pop(ident, None)
+
+            raw_threads[raw.serial] = raw
+            try:
+                return original(run, args, kwargs or {})
+            except BaseException:
+                raw_threads.pop(raw.serial, None)
+                raise
+            finally:
+                LINEAGE.note_start()  # after: see lineage._stamping_start
+
+        return start_new_thread
+
+    def snapshot(self) -> Mapping[Key, Any]:
+        # No thread started and as many running as last time: the very same set, at the same
+        # cost with 10,000 threads alive as with 10 (the engine compares by identity first).
+        stamp = (LINEAGE.starts, compat.live_thread_count())
+        if stamp == self._stamp and stamp[1] >= 0:
+            return self._last
+        # The Thread object itself is the identity: an ident can be reused by a later thread,
+        # an object cannot while we hold it.
+        live: dict[Key, Any] = dict.fromkeys(threading.enumerate())
+        if self._raw:
+            for raw in list(self._raw.values()):
+                live[raw] = None
+        self._stamp, self._last = stamp, live
+        return live
+
+    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+        new = super().new_since(before, after)
+        epoch = LINEAGE.current
+        for thread in list(new):
+            if isinstance(thread, RawThread):
+                if not LINEAGE.belongs(thread.epoch, epoch):
+                    del new[thread]
+                continue
+            # Started by code that is not the test's (a fixture's server accepting, a thread an
+            # earlier test left, a C library's thread): that older owner answers for it.
+            if not LINEAGE.belongs(thread_epoch(thread), epoch):
+                del new[thread]
+                continue
+            # A new worker of a pool made before the test (a fixture's) is the pool growing on
+            # demand, not the test leaking, even though the test's submit() started it.
+            pool = thread_owners.executor_of(thread)
+            if pool is not None and not LINEAGE.belongs(thread_epoch(pool), epoch):
+                del new[thread]
+        return new
+
+    def describe(self, key: Key, handle: Any) -> Resource:
+        if isinstance(key, RawThread):
+            return Resource(
+                self.name,
+                key,
+                "thread",
+                f"(raw _thread, ident {key.ident})",
+                detail=f"target={_qualified(key.function)}",
+                origin=Origin.from_raw(key.origin) if key.origin else None,
+                verb="started",
+                handle=key,
+            )
+        thread: threading.Thread = key  # type: ignore[assignment]  # snapshot keys are threads
+        daemon = "daemon" if thread.daemon else "non-daemon"
+        owner = thread_owners.owner_label(thread)
+        if owner:
+            daemon = f"{daemon}, {owner}"
+        target = getattr(thread, "_target", None)
+        target_text = _qualified(type(thread).run if target is None else target)
+        raw_origin = getattr(thread, ORIGIN_ATTR, None)
+        return Resource(
+            self.name,
+            key,
+            "thread",
+            f"{thread.name!r} ({daemon})",
+            detail=f"target={target_text}",
+            origin=Origin.from_raw(raw_origin) if raw_origin else None,
+            verb="started",
+            handle=thread,
+        )
+
+    def builtin_ignore(self, resource: Resource) -> str | None:
+        pool = thread_owners.executor_of(resource.handle)
+        if pool is not None and getattr(pool, "_thread_name_prefix", "") == "asyncio":
+            # Lives as long as its event loop; a loop left open is the tasks tracker's report.
+            return "asyncio's default executor"
+        if resource.origin is None:
+            return None
+        package = _package_of(resource.origin.filename)
+        return BUILTIN_IGNORES.get(package) if package else None
+
+    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+        return thread_owners.stop_threads([r.handle for r in resources], timeout)
+
+    def owner_object(self, resource: Resource) -> object | None:
+        return resource.handle if isinstance(resource.handle, threading.Thread) else None
+
+    def identify(self, obj: object) -> Key | None:
+        if isinstance(obj, threading.Thread):
+            return obj
+        return None
