@@ -97,6 +97,7 @@ def load_extensions() -> tuple[list[dict[str, Any]], dict[str, Callable[[], floa
 def tracker_floor(names: list[str]) -> float | None:
     """µs for two raw ``snapshot()`` calls of these trackers, in this process."""
     from leakguard.core.registry import TrackerRegistry
+    from leakguard.core.tracker import Phase
 
     registry = TrackerRegistry.default()
     trackers = []
@@ -110,8 +111,8 @@ def tracker_floor(names: list[str]) -> float | None:
 
     def both() -> None:
         for tracker in trackers:
-            tracker.snapshot()
-            tracker.snapshot()
+            tracker.snapshot(Phase("after", 1.0))
+            tracker.snapshot(Phase("after", 1.0))
 
     number = 2000
     best = min(timeit.repeat(both, number=number, repeat=5)) / number

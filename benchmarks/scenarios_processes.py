@@ -59,17 +59,18 @@ def _floor_with_children(count: int) -> Callable[[], float]:
     """µs per test for two snapshots while ``count`` children live (the cached read)."""
 
     def measure() -> float:
+        from leakguard.core.tracker import Phase
         from leakguard.trackers.processes.tracker import ProcessTracker
 
         held = [subprocess.Popen(["sleep", "600"]) for _ in range(count)]
         tracker = ProcessTracker()
         tracker.install()
         try:
-            tracker.snapshot()
+            tracker.snapshot(Phase("after", 1.0))
 
             def both() -> None:
-                tracker.snapshot()
-                tracker.snapshot()
+                tracker.snapshot(Phase("after", 1.0))
+                tracker.snapshot(Phase("after", 1.0))
 
             best = min(timeit.repeat(both, number=2000, repeat=5)) / 2000
         finally:
@@ -86,16 +87,17 @@ def _floor_after_a_spawn() -> float:
     """µs per spawning test: one full read with the look for marked descendants, + new_since.
 
     The spawn itself is not counted (the baseline run spawns too)."""
+    from leakguard.core.tracker import Phase
     from leakguard.trackers.processes.tracker import ProcessTracker
 
     tracker = ProcessTracker()
     tracker.install()
     try:
-        before = tracker.snapshot()
+        before = tracker.snapshot(Phase("before", 1.0))
 
         def after_spawn() -> None:
             tracker.log.bump()  # what a spawn does to the counter
-            tracker.new_since(before, tracker.snapshot())
+            tracker.new_since(before, tracker.snapshot(Phase("after", 1.0)))
 
         best = min(timeit.repeat(after_spawn, number=200, repeat=5)) / 200
     finally:

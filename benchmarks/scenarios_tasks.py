@@ -48,6 +48,7 @@ SCENARIOS = [
 
 def _two_snapshots_us(rounds: int = 20000) -> float:
     """µs per test for the two raw snapshots (setup and teardown) of a clean async test."""
+    from leakguard.core.tracker import Phase
     from leakguard.trackers.tasks.tracker import TaskTracker
 
     tracker = TaskTracker()
@@ -56,8 +57,8 @@ def _two_snapshots_us(rounds: int = 20000) -> float:
     try:
         start = time.perf_counter()
         for _ in range(rounds):
-            before = tracker.snapshot()
-            tracker.new_since(before, tracker.snapshot())
+            before = tracker.snapshot(Phase("before", 1.0))
+            tracker.new_since(before, tracker.snapshot(Phase("after", 1.0)))
         return (time.perf_counter() - start) / rounds * 1e6
     finally:
         loop.close()
@@ -67,6 +68,7 @@ def _two_snapshots_us(rounds: int = 20000) -> float:
 def _async_test_primitives_us(rounds: int = 20000) -> float:
     """µs per clean async test for what the tracker adds around one ``asyncio.Runner`` test:
     two snapshots, the wrapped loop ``__init__`` and ``create_task``, the runner-close hook."""
+    from leakguard.core.tracker import Phase
     from leakguard.trackers.tasks.tracker import TaskTracker
 
     async def empty() -> None:
@@ -85,9 +87,9 @@ def _async_test_primitives_us(rounds: int = 20000) -> float:
     tracker = TaskTracker()
 
     def tracked() -> None:
-        before = tracker.snapshot()
+        before = tracker.snapshot(Phase("before", 1.0))
         one()
-        tracker.new_since(before, tracker.snapshot())
+        tracker.new_since(before, tracker.snapshot(Phase("after", 1.0)))
 
     diffs = []
     for _ in range(5):

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from leakguard.core.origin import Origin
     from leakguard.core.registry import TrackerRegistry
     from leakguard.core.settings import Settings
-    from leakguard.core.tracker import Key, Resource, Tracker
+    from leakguard.core.tracker import Conclusion, Key, Phase, Resource, Tracker, created_here
     from leakguard.errors import LeakError, LeakguardInternalWarning, LeakWarning
     from leakguard.servers import (
         PortStillInUse,
@@ -37,17 +37,22 @@ _WHERE = {
     "ServerStartTimeout": "leakguard.servers",
     "free_port": "leakguard.servers",
     "Settings": "leakguard.core.settings",
+    "Conclusion": "leakguard.core.tracker",
     "Key": "leakguard.core.tracker",
+    "Phase": "leakguard.core.tracker",
+    "created_here": "leakguard.core.tracker",
     "Resource": "leakguard.core.tracker",
     "Tracker": "leakguard.core.tracker",
 }
 
 __all__ = [
+    "Conclusion",
     "Key",
     "LeakError",
     "LeakWarning",
     "LeakguardInternalWarning",
     "Origin",
+    "Phase",
     "PortStillInUse",
     "Resource",
     "ServerDied",
@@ -58,6 +63,7 @@ __all__ = [
     "Tracker",
     "TrackerRegistry",
     "check",
+    "created_here",
     "free_port",
 ]
 

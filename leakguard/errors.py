@@ -6,15 +6,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Conclusion
 
 
 class LeakError(AssertionError):
     """Resources outlived the checked block; ``.leaks`` lists them."""
 
-    def __init__(self, message: str, leaks: Sequence[Resource]) -> None:
+    def __init__(self, message: str, leaks: Sequence[Conclusion]) -> None:
         super().__init__(message)
-        self.leaks: list[Resource] = list(leaks)
+        self.leaks: list[Conclusion] = list(leaks)
 
 
 class LeakWarning(pytest.PytestWarning):

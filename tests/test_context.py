@@ -123,7 +123,7 @@ ITEMS = set()
 
 class Items(Tracker):
     name = "items"
-    def snapshot(self):
+    def snapshot(self, phase):
         return dict.fromkeys(ITEMS)
     def describe(self, key, handle):
         return Resource(self.name, key, "item", repr(key))
@@ -166,7 +166,7 @@ def test_check_outside_pytest_warns_about_a_tracker_fault_instead_of_passing_sil
 
         class Broken(Tracker):
             name = "broken"
-            def snapshot(self):
+            def snapshot(self, phase):
                 raise OSError("no /proc here")
 
         def test_block():

@@ -87,7 +87,7 @@ class Faulty(Tracker):
     def __init__(self):
         self.calls = 0
 
-    def snapshot(self):
+    def snapshot(self, phase):
         self.calls += 1
         if "{mode}" == "snapshot":
             raise OSError("cannot read /proc today")

@@ -19,7 +19,7 @@ class Brittle(Tracker):
     name = "brittle"
     def __init__(self):
         self.calls = 0
-    def snapshot(self):
+    def snapshot(self, phase):
         self.calls += 1
         return dict.fromkeys(range(self.calls))  # something new every time
     def new_since(self, before, after):
@@ -156,7 +156,7 @@ class Raising(Tracker):
         self._maybe("install")
     def uninstall(self):
         self._maybe("uninstall")
-    def snapshot(self):
+    def snapshot(self, phase):
         self._maybe("snapshot")
         self.calls += 1
         return dict.fromkeys(range(1 if self.calls == 1 else 2))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Phase, Resource
 from leakguard.trackers.descriptors.base import ScanningTracker
 from leakguard.trackers.descriptors.fds import FdTracker
 from leakguard.trackers.descriptors.sockets import SocketTracker
@@ -39,10 +39,10 @@ def sockets() -> Iterator[SocketTracker]:
     tracker.uninstall()
 
 
-def new_resources(tracker: ScanningTracker, make: Make) -> tuple[Any, list[Resource]]:
-    before = dict(tracker.snapshot())
+def new_resources(tracker: ScanningTracker, make: Make) -> tuple[Any, list[Resource[Any]]]:
+    before = dict(tracker.snapshot(Phase("before", 1.0)))
     made = make()
-    new = tracker.new_since(before, tracker.snapshot())
+    new = tracker.new_since(before, tracker.snapshot(Phase("after", 1.0)))
     return made, [tracker.describe(key, handle) for key, handle in new.items()]
 
 

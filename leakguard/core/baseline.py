@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from leakguard.core.jsonfile import write_json_atomic
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Conclusion
 
 _NUMBER = re.compile(r"\d+")
 VERSION = 1
@@ -59,8 +59,8 @@ class Baseline:
             raise BaselineError(f"{source}: cannot read baseline file {path!r}: {exc}") from None
         return cls(entries)
 
-    def knows(self, owner: str, resource: Resource | dict[str, Any]) -> bool:
-        if isinstance(resource, Resource):
+    def knows(self, owner: str, resource: Conclusion | dict[str, Any]) -> bool:
+        if isinstance(resource, Conclusion):
             tracker, description = resource.tracker, resource.description
         else:
             tracker, description = resource["tracker"], resource["description"]

@@ -20,7 +20,7 @@ from leakguard.core.settings import (
     parse_ignore,
     parse_trackers,
 )
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Conclusion
 from leakguard.errors import LeakError, LeakguardInternalWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,7 +56,7 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
             ignore=parse_ignore(ignore, known, "ignore"),
         )
         self.name = name
-        self.leaks: list[Resource] = []
+        self.leaks: list[Conclusion] = []
         self.problems: list[InternalProblem] = []
         """leakguard's own faults during the block (also in the run's summary, or warned)."""
         self._engine: Engine | None = None
@@ -76,7 +76,7 @@ class check(ContextDecorator):  # a lowercase name reads as the verb it is
         self._engine = Engine(self._registry, self._on_problem)
         self._engine.activate(self.settings.trackers)
         self._epoch = LINEAGE.begin()
-        self._before = self._engine.snapshot(self.settings.trackers, grace=self.settings.grace)
+        self._before = self._engine.snapshot(self.settings.trackers, "before", self.settings.grace)
         return self
 
     def _on_problem(self, problem: InternalProblem) -> None:

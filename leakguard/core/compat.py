@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import _thread
 import threading
-from typing import Any
+import weakref
+from typing import Any, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # ``threading._active``: ident -> Thread for every thread that ``threading`` knows, filled in
 # the new thread before its ``run()`` starts (3.10–3.13). Reading it, unlike
@@ -41,3 +45,25 @@ _COUNT = getattr(_thread, "_count", None)
 def live_thread_count() -> int:
     """How many ``_thread`` threads run now (≈ 0.1 µs), or -1 when unknown."""
     return _COUNT() if _COUNT is not None else -1
+
+
+def thread_target(thread: threading.Thread) -> Any:
+    """The callable a ``Thread`` was made with (``Thread._target``, 3.10–3.13), or ``None``
+    (a subclass overriding ``run``, or a ``Thread`` whose ``run`` finished and dropped it)."""
+    return getattr(thread, "_target", None)
+
+
+def weak_key_data(mapping: weakref.WeakKeyDictionary[K, V]) -> dict[weakref.ref[K], V]:
+    """``WeakKeyDictionary.data`` (3.10–3.13): ``{weakref: value}``; iterating it costs a third
+    of iterating the mapping itself (no ref is dereferenced). Copy before changing it."""
+    data: dict[weakref.ref[K], V] = mapping.data  # type: ignore[attr-defined]  # private, stable
+    return data
+
+
+def popens_to_reap() -> list[Any]:
+    """``subprocess._active`` (3.10–3.13): the dropped ``Popen``s whose child still ran when
+    ``Popen.__del__`` was called, kept until the next ``Popen()`` reaps them."""
+    import subprocess
+
+    active = getattr(subprocess, "_active", None)
+    return active if isinstance(active, list) else []

@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from leakguard.core.grace import settle
@@ -18,7 +18,7 @@ from leakguard.core.lineage import LINEAGE, thread_epoch
 from leakguard.core.registry import TrackerRegistry
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
-from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName, Resource
 
 Snapshot = dict[str, Mapping[Key, Any]]
 _NO_KEYS: frozenset[Key] = frozenset()
@@ -85,7 +85,7 @@ class Engine:
     ) -> None:
         self._registry = registry
         self._on_problem = on_problem
-        self._trackers: dict[str, Tracker] = {}
+        self._trackers: dict[str, AnyTracker] = {}
         self.problems: dict[str, InternalProblem] = {}
         self.disabled: set[str] = set()
         self._lineage_installed = False
@@ -109,7 +109,7 @@ class Engine:
         for name in names:
             self.tracker(name)
 
-    def tracker(self, name: str) -> Tracker | None:
+    def tracker(self, name: str) -> AnyTracker | None:
         if name in self.disabled:
             return None
         tracker = self._trackers.get(name)
@@ -135,20 +135,21 @@ class Engine:
             self._lineage_installed = False
 
     # --- the clean path --------------------------------------------------------------------
-    def snapshot(self, names: Iterable[str], grace: float | None = None) -> Snapshot:
+    def snapshot(
+        self, names: Iterable[str], phase: PhaseName = "live", grace: float = 1.0
+    ) -> Snapshot:
         """Identities of every active tracker's resources (cheap: no descriptions).
 
-        ``grace``, at the start of a checked test or block, is handed to each tracker.
+        ``grace``: the checked test's grace period, handed to the trackers in the `Phase`.
         """
         snap: Snapshot = {}
+        moment = Phase(phase, grace)
         for name in names:
             tracker = self._trackers.get(name) or self.tracker(name)
             if tracker is None:
                 continue
-            if grace is not None:
-                tracker.grace = grace
             try:
-                snap[name] = tracker.snapshot()
+                snap[name] = tracker.snapshot(moment)
             except Exception as exc:
                 self._snapshot_fault(name, exc)
             else:
@@ -164,7 +165,7 @@ class Engine:
         exclude: Mapping[str, Collection[Key]] | None = None,
         extra_rules: Sequence[IgnoreRule] = (),
         grace: float | None = None,
-    ) -> list[Resource]:
+    ) -> list[Conclusion]:
         """Resources new since ``before`` that are still there when the grace period ends.
 
         Only trackers that still show something new are polled again; descriptions (and
@@ -173,12 +174,13 @@ class Engine:
         # The clean path: one snapshot per tracker and a key-subset test. Nothing new means
         # nothing to describe and nothing to wait for.
         pending: list[str] = []
+        moment = Phase("after", settings.grace if grace is None else grace)
         for name, snap in before.items():
             tracker = self._trackers.get(name)
             if tracker is None:
                 continue
             try:
-                now = tracker.snapshot()
+                now = tracker.snapshot(moment)
             except Exception as exc:
                 self._snapshot_fault(name, exc)
                 continue
@@ -190,7 +192,7 @@ class Engine:
             return []
         exclude = exclude or {}
 
-        def candidates(name: str, tracker: Tracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
+        def candidates(name: str, tracker: AnyTracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
             new = tracker.new_since(before[name], now)
             skip = exclude.get(name, _NO_KEYS)
             return {k: h for k, h in new.items() if k not in skip} if skip and new else new
@@ -207,11 +209,11 @@ class Engine:
         settings: Settings,
         *,
         grace: float | None = None,
-    ) -> list[Resource]:
+    ) -> list[Conclusion]:
         """Which of ``owned`` (e.g. what a fixture created) still exist once the grace ends."""
         pending = [name for name, keys in owned.items() if keys and name not in self.disabled]
 
-        def candidates(name: str, tracker: Tracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
+        def candidates(name: str, tracker: AnyTracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
             return {k: h for k, h in owned[name].items() if k in now}
 
         return self._settle(pending, candidates, settings, settings.ignore, grace, None)
@@ -219,32 +221,36 @@ class Engine:
     def _settle(
         self,
         pending: list[str],
-        candidates: Callable[[str, Tracker, Mapping[Key, Any]], Mapping[Key, Any]],
+        candidates: Callable[[str, AnyTracker, Mapping[Key, Any]], Mapping[Key, Any]],
         settings: Settings,
         rules: Sequence[IgnoreRule],
         grace: float | None,
         epoch: int | None,
-    ) -> list[Resource]:
-        """Poll the ``pending`` trackers through the grace period; describe each candidate once;
-        then sort out what only the garbage collector frees.
+    ) -> list[Conclusion]:
+        """Poll the ``pending`` trackers through the grace period; describe each candidate once
+        (and once more if it outlived a long wait: a process may have exec'd meanwhile); then
+        sort out what only the garbage collector frees.
 
         Only trackers that still show a candidate are polled again. The grace period is waited
         only if something could still end by itself: a candidate of a kind that can (a thread,
         a task, a process), or a live thread of the test (``epoch``) that could still close a
         descriptor. Otherwise the verdict comes at once.
         """
-        described: dict[tuple[str, Key], Resource | None] = {}
+        described: dict[tuple[str, Key], Conclusion | None] = {}
+        handles: dict[tuple[str, Key], Any] = {}
         self._searched.clear()
+        wait = settings.grace if grace is None else grace
 
-        def poll() -> list[Resource]:
-            found: list[Resource] = []
+        def poll() -> list[Conclusion]:
+            found: list[Conclusion] = []
             still: list[str] = []
+            moment = Phase("grace", wait)
             for name in pending:
                 tracker = self._trackers.get(name)
                 if tracker is None:
                     continue
                 try:
-                    now = tracker.snapshot()
+                    now = tracker.snapshot(moment)
                 except Exception as exc:
                     self._snapshot_fault(name, exc)
                     continue
@@ -255,11 +261,13 @@ class Engine:
                     continue
                 count = len(found)
                 for key, handle in items.items():
+                    handles[name, key] = handle
                     if (name, key) not in described:
-                        described[name, key] = self._describe(tracker, key, handle, settings, rules)
-                    resource = described[name, key]
-                    if resource is not None:
-                        found.append(resource)
+                        resource = self._describe(tracker, key, handle, settings, rules)
+                        described[name, key] = Conclusion.of(resource) if resource else None
+                    conclusion = described[name, key]
+                    if conclusion is not None:
+                        found.append(conclusion)
                 if len(found) > count:
                     still.append(name)
             pending[:] = still
@@ -269,7 +277,6 @@ class Engine:
         if not found:
             return found
         if epoch is None or self._waiting_helps(found, epoch):
-            wait = settings.grace if grace is None else grace
             stats = self.stats
             start = time.perf_counter()
             nested_before = stats.seconds["describe"] + stats.seconds["owners"] if stats else 0.0
@@ -280,6 +287,7 @@ class Engine:
                 # worker of trio's thread cache waits ~10 s for reuse: the grace cannot help).
                 self.classify(found, self.root)
                 found = settle(poll, _no_leak, wait - QUICK_WAIT, first=found)
+                self._describe_again(found, handles, settings)
             if stats is not None:  # describing and searching, timed apart, are not waiting
                 nested = stats.seconds["describe"] + stats.seconds["owners"] - nested_before
                 stats.seconds["grace"] += time.perf_counter() - start - nested
@@ -288,7 +296,28 @@ class Engine:
         with timing(self.stats, "garbage"):
             return self._sort_out_garbage(found, poll)
 
-    def _waiting_helps(self, found: Sequence[Resource], epoch: int) -> bool:
+    def _describe_again(
+        self,
+        found: Sequence[Conclusion],
+        handles: Mapping[tuple[str, Key], Any],
+        settings: Settings,
+    ) -> None:
+        """What can change by itself may have changed during the wait (a shell that forked a
+        daemon exec's it): describe it as it is now, keeping what was concluded."""
+        for conclusion in found:
+            name, key = conclusion.tracker, conclusion.key
+            tracker = self._trackers.get(name)
+            if tracker is None or not tracker.ends_by_itself:
+                continue
+            try:
+                with timing(self.stats, "describe"):
+                    fresh = tracker.describe(key, handles[name, key])
+            except Exception as exc:  # the first description stands
+                self.report_fault(name, "describe", exc)
+                continue
+            conclusion.resource = fresh if settings.traceback else replace(fresh, origin=None)
+
+    def _waiting_helps(self, found: Sequence[Conclusion], epoch: int) -> bool:
         for resource in found:
             tracker = self._trackers.get(resource.tracker)
             if tracker is None or tracker.ends_by_itself:
@@ -296,8 +325,8 @@ class Engine:
         return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())
 
     def _sort_out_garbage(
-        self, found: list[Resource], poll: Callable[[], list[Resource]]
-    ) -> list[Resource]:
+        self, found: list[Conclusion], poll: Callable[[], list[Conclusion]]
+    ) -> list[Conclusion]:
         """Collect garbage once (young generations first, all of them only if that was not
         enough): a descriptor that goes away then was freed only by the collector, an
         unclosed object in a reference cycle. Never on the clean path."""
@@ -314,32 +343,32 @@ class Engine:
             gc.collect()
             after = poll()
         left = {(r.tracker, r.key) for r in after}
-        for resource in found:
-            if (resource.tracker, resource.key) in passive - left:
-                resource.category = "garbage"
-                after.append(resource)
+        for conclusion in found:
+            if (conclusion.tracker, conclusion.key) in passive - left:
+                conclusion.category = "garbage"
+                after.append(conclusion)
         return after
 
-    def still_present(self, resources: Sequence[Resource]) -> list[Resource]:
-        """Those of ``resources`` that a fresh snapshot still shows (what cleanup left behind)."""
+    def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
+        """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""
         snaps: dict[str, Mapping[Key, Any]] = {}
-        left: list[Resource] = []
-        for resource in resources:
-            name = resource.tracker
+        left: list[Conclusion] = []
+        for conclusion in found:
+            name = conclusion.tracker
             if name not in snaps:
-                snaps.update(self.snapshot([name]))
-            if resource.key in snaps.get(name, {}):
-                left.append(resource)
+                snaps.update(self.snapshot([name], "cleanup"))
+            if conclusion.key in snaps.get(name, {}):
+                left.append(conclusion)
         return left
 
     def _describe(
         self,
-        tracker: Tracker,
+        tracker: AnyTracker,
         key: Key,
         handle: Any,
         settings: Settings,
         rules: Sequence[IgnoreRule],
-    ) -> Resource | None:
+    ) -> Resource[Any] | None:
         try:
             with timing(self.stats, "describe"):
                 resource = tracker.describe(key, handle)
@@ -352,66 +381,67 @@ class Engine:
                     return None
             except Exception as exc:  # not ignored, then: reported as what it is
                 self.report_fault(tracker.name, "builtin_ignore", exc)
-        if not settings.traceback:
-            resource.origin = None
+        if not settings.traceback and resource.origin is not None:
+            resource = replace(resource, origin=None)
         for rule in rules:
             if rule.matches(resource):
                 return None
         return resource
 
     # --- after a leak ----------------------------------------------------------------------
-    def classify(self, leaks: Sequence[Resource], root: str | None) -> None:
+    def classify(self, leaks: Sequence[Conclusion], root: str | None) -> None:
         """Which leaks a library keeps in its module state: those are its process-wide cache.
 
         One bounded holder search for all of them, on the leak path only.
         """
-        searched: list[Resource] = []
+        searched: list[Conclusion] = []
         objects: list[object] = []
-        for resource in leaks:
-            tracker = self._trackers.get(resource.tracker)
-            if resource.category != "leak" or tracker is None or id(resource) in self._searched:
+        for conclusion in leaks:
+            tracker = self._trackers.get(conclusion.tracker)
+            if conclusion.category != "leak" or tracker is None or id(conclusion) in self._searched:
                 continue
-            self._searched.add(id(resource))
+            self._searched.add(id(conclusion))
             try:
-                obj = tracker.owner_object(resource)
-            except Exception as exc:
-                self.report_fault(resource.tracker, "owner_object", exc)
+                obj = tracker.owner_object(conclusion.resource)
+            except Exception as exc:  # the search is best effort: say so on this resource
+                conclusion.notes.append(f"owner search failed ({_one_line(exc)})")
+                self.report_fault(conclusion.tracker, "owner_object", exc)
                 continue
             if obj is not None:
-                searched.append(resource)
+                searched.append(conclusion)
                 objects.append(obj)
         if not objects:
             return
         with timing(self.stats, "owners"):
             holders = find_holders(objects, root)
-        for resource, holder in zip(searched, holders, strict=True):
+        for conclusion, holder in zip(searched, holders, strict=True):
             if holder is not None and holder.library:
-                resource.category = "cache"
-                resource.holder = holder.name
+                conclusion.category = "cache"
+                conclusion.holder = holder.name
 
-    def cleanup(self, leaks: Sequence[Resource], timeout: float) -> None:
+    def cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""
         with timing(self.stats, "cleanup"):
             self._cleanup(leaks, timeout)
 
-    def _cleanup(self, leaks: Sequence[Resource], timeout: float) -> None:
-        by_tracker: dict[str, list[Resource]] = {}
-        for resource in leaks:
-            by_tracker.setdefault(resource.tracker, []).append(resource)
+    def _cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
+        by_tracker: dict[str, list[Conclusion]] = {}
+        for conclusion in leaks:
+            by_tracker.setdefault(conclusion.tracker, []).append(conclusion)
         for name, group in by_tracker.items():
             tracker = self._trackers.get(name)
             if tracker is None:
                 outcomes = [f"{r.kind} not cleaned up (tracker disabled)" for r in group]
             else:
                 try:
-                    outcomes = list(tracker.cleanup(group, timeout))
+                    outcomes = list(tracker.cleanup([c.resource for c in group], timeout))
                 except Exception as exc:
                     # Against these resources, not the tracker: it keeps checking later tests.
                     self.report_fault(name, "cleanup", exc)
                     why = _one_line(exc)
                     outcomes = [f"{r.kind} {r.label}: cleanup failed ({why})" for r in group]
-            for resource, outcome in zip(group, outcomes, strict=False):
-                resource.cleanup = outcome
+            for conclusion, outcome in zip(group, outcomes, strict=False):
+                conclusion.cleanup = outcome
 
     def identify(self, obj: object, names: Iterable[str]) -> tuple[str, Key] | None:
         """Which tracker knows ``obj`` and by which key (for ``leakguard.ignore(obj)``)."""
@@ -457,7 +487,7 @@ class Engine:
             self._on_problem(problem)
 
 
-def _no_leak(found: Sequence[Resource]) -> bool:
+def _no_leak(found: Sequence[Conclusion]) -> bool:
     return all(r.category != "leak" for r in found)
 
 

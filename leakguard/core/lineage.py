@@ -16,6 +16,7 @@ The one instance, `LINEAGE`, is process-wide by nature: the patch on ``Thread.st
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable, Iterator
@@ -147,7 +148,7 @@ def _stamping_start(
             # snapshot in between could pair the new count with a set that lacks it.
             LINEAGE.note_start()
 
-    start.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+    functools.update_wrapper(start, original, assigned=(), updated=())
     return start
 
 

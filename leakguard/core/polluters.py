@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Conclusion
 
 _IN_USE = re.compile(r"EADDRINUSE|address already in use|Errno 98\b", re.IGNORECASE)
 _TOO_MANY = re.compile(r"EMFILE|too many open files|Errno 24\b", re.IGNORECASE)
@@ -15,7 +15,7 @@ _PORT_IN_TEXT = re.compile(r"(?<![\d.])(\d{2,5})(?!\d)")
 _PORT_IN_LABEL = re.compile(r":(\d+) LISTEN")
 
 
-def explain(failure: str, residue: Iterable[tuple[str, Resource]], root: str | None) -> list[str]:
+def explain(failure: str, residue: Iterable[tuple[str, Conclusion]], root: str | None) -> list[str]:
     """Lines naming the earlier owners whose leftovers explain ``failure``, if any."""
     entries = list(residue)
     lines: list[str] = []
@@ -34,6 +34,6 @@ def explain(failure: str, residue: Iterable[tuple[str, Resource]], root: str | N
     return lines
 
 
-def _port_of(resource: Resource) -> str | None:
+def _port_of(resource: Conclusion) -> str | None:
     match = _PORT_IN_LABEL.search(resource.label)
     return match.group(1) if match else None

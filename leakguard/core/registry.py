@@ -9,9 +9,9 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from leakguard.core.tracker import Tracker
+from leakguard.core.tracker import AnyTracker, Tracker
 
-TrackerFactory = Callable[[], Tracker]
+TrackerFactory = Callable[[], AnyTracker]
 
 ENTRY_POINT_GROUP = "leakguard.trackers"
 BUILTIN: dict[str, str] = {
@@ -54,14 +54,14 @@ class TrackerRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._factories
 
-    def create(self, name: str) -> Tracker:
+    def create(self, name: str) -> AnyTracker:
         factory = self._factories[name]
         if isinstance(factory, str):
             module_name, _, attr = factory.partition(":")
             factory = getattr(importlib.import_module(module_name), attr)
         elif hasattr(factory, "load") and hasattr(factory, "group"):  # an entry point
             factory = factory.load()
-        tracker = factory()
+        tracker: object = factory()
         if not isinstance(tracker, Tracker):
             raise TypeError(f"tracker {name!r}: {factory!r} did not return a leakguard.Tracker")
         if not tracker.name:

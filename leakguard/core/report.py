@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Conclusion
 
 _MAX_LABEL = 60
 MAX_ROWS_PER_KIND = 10
@@ -18,7 +18,7 @@ def plural(count: int, word: str) -> str:
 
 def format_leaks(
     owner: str,
-    leaks: Sequence[Resource],
+    leaks: Sequence[Conclusion],
     *,
     cleanup_enabled: bool = True,
     root: str | None = None,

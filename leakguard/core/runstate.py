@@ -16,7 +16,7 @@ from leakguard.core.lineage import LINEAGE
 from leakguard.core.report import format_leaks, plural
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import timing
-from leakguard.core.tracker import Key, Resource
+from leakguard.core.tracker import Conclusion, Key
 
 GROWTH_LIMIT = 16
 """Alive resources one process-wide cache (or all native descriptors) may hold before each
@@ -34,8 +34,8 @@ class Finding:
     owner: str
     action: str
     message: str
-    leaks: list[Resource]
-    residue: list[Resource]
+    leaks: list[Conclusion]
+    residue: list[Conclusion]
     kind: str = "leak"
 
     def payload(self) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class FixtureRecord:
 @dataclass
 class ResidueEntry:
     owner: str
-    resource: Resource
+    resource: Conclusion
 
 
 class Run:
@@ -94,7 +94,7 @@ class Run:
         self.residue: dict[tuple[str, Key], ResidueEntry] = {}
         # What caches and native descriptors hold, by holder: to tell a bounded cache from
         # one that grows test after test (that growth is a leak).
-        self.kept: dict[str, list[Resource]] = {}
+        self.kept: dict[str, list[Conclusion]] = {}
         # Per test, until its reports are logged: leak payloads and "ran with residue" notes.
         self.payloads: dict[str, list[dict[str, Any]]] = {}
         self.residue_notes: dict[str, str] = {}
@@ -115,7 +115,7 @@ class Run:
         epoch = LINEAGE.begin()
         self.engine.during = nodeid
         try:
-            before = self.engine.snapshot(settings.trackers, grace=settings.grace)
+            before = self.engine.snapshot(settings.trackers, "before", settings.grace)
         except BaseException:
             LINEAGE.end(epoch)
             raise
@@ -177,7 +177,7 @@ class Run:
 
     # --- fixtures --------------------------------------------------------------------------
     def fixture_set_up(self, token: int, owner: str, before: Snapshot, settings: Settings) -> None:
-        after = self.engine.snapshot(before)
+        after = self.engine.snapshot(before, "after", settings.grace)
         owned: dict[str, Mapping[Key, Any]] = {}
         for name, snap in after.items():
             tracker = self.engine.tracker(name)
@@ -216,7 +216,7 @@ class Run:
         return merged
 
     # --- after a leak ----------------------------------------------------------------------
-    def conclude(self, owner: str, found: list[Resource], settings: Settings) -> list[Finding]:
+    def conclude(self, owner: str, found: list[Conclusion], settings: Settings) -> list[Finding]:
         """Sort out whose each resource is, then for the owner's own: clean up, note residue,
         format (in that order). Caches and native descriptors are named, never touched."""
         self.engine.classify(found, self.root)
@@ -248,8 +248,8 @@ class Run:
             findings.append(Finding(owner, "report", "", caches, [], kind="cache"))
         return findings
 
-    def _conclude_leaks(self, owner: str, leaks: list[Resource], settings: Settings) -> Finding:
-        residue: list[Resource] = []
+    def _conclude_leaks(self, owner: str, leaks: list[Conclusion], settings: Settings) -> Finding:
+        residue: list[Conclusion] = []
         if settings.cleanup:
             # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
             self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
@@ -273,7 +273,7 @@ class Run:
         )
         return Finding(owner, action, message, leaks, residue)
 
-    def _grown(self, found: list[Resource]) -> None:
+    def _grown(self, found: list[Conclusion]) -> None:
         """A cache (or the native descriptors) past `GROWTH_LIMIT` alive: what this owner added
         is its leak. Never cleaned up all the same: the holder still owns it."""
         for resource in found:

@@ -10,9 +10,9 @@ import dataclasses
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from leakguard.core.tracker import Resource
+from leakguard.core.tracker import Conclusion, Resource
 
 Action = Literal["fail", "warn", "report"]
 ACTIONS: tuple[Action, ...] = ("fail", "warn", "report")
@@ -32,7 +32,7 @@ class IgnoreRule:
     tracker: str
     pattern: re.Pattern[str]
 
-    def matches(self, resource: Resource) -> bool:
+    def matches(self, resource: Resource[Any] | Conclusion) -> bool:
         if self.tracker not in (resource.tracker, "*"):
             return False
         return self.pattern.search(resource.description) is not None

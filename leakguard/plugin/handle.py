@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from leakguard.core.runstate import Run, TestState
 from leakguard.core.settings import IgnoreRule, SettingsError, parse_ignore
@@ -48,11 +49,11 @@ class LeakguardHandle:
         name, key = found
         state.exclude.setdefault(name, set()).add(key)
 
-    def snapshot(self) -> dict[str, list[Resource]]:
+    def snapshot(self) -> dict[str, list[Resource[Any]]]:
         """Every resource the active trackers see now, described."""
         trackers = self._state.settings.trackers if self._state else ()
-        result: dict[str, list[Resource]] = {}
-        for name, snap in self._run.engine.snapshot(trackers).items():
+        result: dict[str, list[Resource[Any]]] = {}
+        for name, snap in self._run.engine.snapshot(trackers, "live").items():
             tracker = self._run.engine.tracker(name)
             if tracker is not None:
                 result[name] = [tracker.describe(key, handle) for key, handle in snap.items()]

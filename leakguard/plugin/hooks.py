@@ -177,7 +177,9 @@ class CheckedTestHooks:
             return (yield)
         with LINEAGE.fixture_setup():
             try:
-                before = run.engine.snapshot(state.settings.trackers)
+                before = run.engine.snapshot(
+                    state.settings.trackers, "before", state.settings.grace
+                )
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 _internal_problem(request.node, exc, "fixture setup")
                 return (yield)

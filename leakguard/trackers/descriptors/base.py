@@ -8,39 +8,51 @@ import os
 import stat
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeGuard
 
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
-from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.core.tracker import Phase, Resource, Tracker
+from leakguard.trackers.descriptors.children import ChildKey, ChildPort
 from leakguard.trackers.descriptors.cleanup import close_descriptors, fault
 from leakguard.trackers.descriptors.describe import target
 from leakguard.trackers.descriptors.owners import Chain, find_chains, library_holders
 from leakguard.trackers.descriptors.recording import RECORDER, Made
-from leakguard.trackers.descriptors.scan import GROUPS, FdKey, FdScan, ScanGroup
+from leakguard.trackers.descriptors.scan import FdKey, FdScan, scan_fds
 
 _MAX_REPLACED = 1024
 WeakChains = list[list["weakref.ref[Any]"]]
 
+DescriptorKey = FdKey | ChildKey
+"""``(fd, st_dev, st_ino)`` for this process's descriptors; ``("pid", pid, inode)`` for a
+socket a child process holds (``ports`` only)."""
+DescriptorHandle = int | ChildPort
+"""The ``st_mode`` of one of this process's descriptors; a child's pid in a snapshot, or what
+its port is once found new."""
 
-def own_key(key: object) -> bool:
+_SCAN = "descriptors"
+"""The name of the phase's shared scan (see `Phase.shared`)."""
+
+
+def own_key(key: object) -> TypeGuard[FdKey]:
     """A descriptor of this process (``(fd, dev, ino)``), not a child's socket (``ports``)."""
     return type(key) is tuple and len(key) == 3 and type(key[0]) is int
 
 
-class ScanningTracker(Tracker):
+class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
     """A tracker whose snapshot is this process's descriptors, from one scan per phase."""
 
     ends_by_itself = False
 
     def __init__(self) -> None:
-        self._group: ScanGroup | None = None
+        self._installed = False
         self._note = ""
         self._scan: FdScan | None = None
         # Lineage per new key, for the epoch it was looked up in (a key can come back later,
         # made by someone else: the same file reopened on the same number).
-        self._creators: dict[Key, bool] = {}
+        self._creators: dict[FdKey, bool] = {}
         self._creators_epoch = NO_EPOCH
-        self._before: Mapping[Key, Any] | None = None
+        self._before: Mapping[DescriptorKey, DescriptorHandle] | None = None
         self._before_numbers: set[int] = set()
         self.replaced: dict[FdKey, FdKey] = {}
         """New descriptors put on a number that was open before, under another identity (a
@@ -48,44 +60,51 @@ class ScanningTracker(Tracker):
         self._chains: tuple[FdScan | None, set[int], dict[int, WeakChains]] | None = None
 
     def install(self) -> None:
-        self._group = GROUPS.join(self.name)
-        RECORDER.start()
+        if not self._installed:
+            self._installed = True
+            RECORDER.start()
 
     def uninstall(self) -> None:
-        if self._group is not None:
-            self._group.leave(self.name)
-            self._group = None
+        if self._installed:
+            self._installed = False
             RECORDER.stop()
 
-    def own_descriptors(self) -> dict[Key, int]:
+    def own_descriptors(self, phase: Phase) -> Mapping[DescriptorKey, DescriptorHandle]:
         """``{(fd, st_dev, st_ino): st_mode}`` of every descriptor, from the phase's scan.
 
-        Every kind is included: each tracker sorts out its own among *new* keys only, so the
-        clean path pays for no partitioning.
+        The first descriptor tracker asked in a phase takes the scan, the others reuse it; a
+        new phase (the test ran, cleanup closed something) takes a new one. Every kind is
+        included: each tracker sorts out its own among *new* keys only, so the clean path pays
+        for no partitioning.
         """
-        if self._group is None:
-            self.install()
-        assert self._group is not None
-        scan = self._scan = self._group.scan(self.name, RECORDER.opens)
+        self.install()
+        previous = self._scan
+        scan = self._scan = phase.shared(_SCAN, lambda: scan_fds(previous, RECORDER.opens))
         self._note = scan.note
-        return scan.fds
+        # A dict's key type is invariant: ``dict[FdKey, int]`` is not a mapping of the wider
+        # key type to mypy, though nothing ever writes through this one.
+        return scan.fds  # type: ignore[return-value]
 
     # --- which new descriptors are the test's --------------------------------------------------
     def wants(self, key: FdKey, st_mode: int) -> bool:
         """Whether a new descriptor of this process is this tracker's kind."""
         raise NotImplementedError
 
-    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+    def new_since(
+        self,
+        before: Mapping[DescriptorKey, DescriptorHandle],
+        after: Mapping[DescriptorKey, DescriptorHandle],
+    ) -> dict[DescriptorKey, DescriptorHandle]:
         new = super().new_since(before, after)
         for key in list(new):
-            if not own_key(key):
+            st_mode = new[key]
+            if not own_key(key) or not isinstance(st_mode, int):
                 continue  # a child's socket (ports): decided by that tracker
-            fd_key: FdKey = key  # type: ignore[assignment]  # own_key checked the shape
             try:
-                if not self.wants(fd_key, new[key]) or self._foreign(fd_key, new[key]):
+                if not self.wants(key, st_mode) or self._foreign(key, st_mode):
                     del new[key]
                     continue
-                self._note_replaced(fd_key, before)
+                self._note_replaced(key, before)
             except Exception:  # one odd descriptor must not blind the tracker: report it
                 continue
         return new
@@ -106,13 +125,15 @@ class ScanningTracker(Tracker):
             self._creators[key] = foreign
         return foreign
 
-    def _note_replaced(self, key: FdKey, before: Mapping[Key, Any]) -> None:
+    def _note_replaced(self, key: FdKey, before: Mapping[DescriptorKey, DescriptorHandle]) -> None:
         if before is not self._before:
             self._before = before
-            self._before_numbers = {k[0] for k in before if own_key(k)}  # type: ignore[index]  # FdKey
+            self._before_numbers = {k[0] for k in before if own_key(k)}
         if key[0] in self._before_numbers:
-            old = next((k for k in before if own_key(k) and k[0] == key[0]), None)  # type: ignore[index]  # FdKey
-            self.replaced[key] = old  # type: ignore[assignment]  # own_key checked the shape
+            old = next((k for k in before if own_key(k) and k[0] == key[0]), None)
+            if old is None:
+                return
+            self.replaced[key] = old
             while len(self.replaced) > _MAX_REPLACED:
                 del self.replaced[next(iter(self.replaced))]
 
@@ -144,7 +165,7 @@ class ScanningTracker(Tracker):
         wanted = {fd}
         scan = self._scan
         if scan is not None and self._before is not None:
-            wanted |= {k[0] for k in scan.fds if own_key(k) and k not in self._before}  # type: ignore[index]  # FdKey
+            wanted |= {k[0] for k in scan.fds if k not in self._before}
         found = find_chains(wanted)
         weak: dict[int, WeakChains] = {}
         for number, chains in found.items():
@@ -155,46 +176,42 @@ class ScanningTracker(Tracker):
         self._chains = (scan, wanted, weak)
         return found.get(fd, [])
 
-    def classify(self, resource: Resource, made: Made | None) -> None:
-        """Mark a descriptor that no Python call opened and no Python object holds ``native``."""
-        if made is not None:
-            return
-        key: FdKey = resource.key  # type: ignore[assignment]  # own descriptors only
+    def classify(
+        self, resource: Resource[DescriptorKey], made: Made | None
+    ) -> Resource[DescriptorKey]:
+        """``resource``, made ``native`` when no Python call opened it and no Python object
+        holds it."""
+        key = resource.key
+        if made is not None or not own_key(key):
+            return resource
         try:
             if self.chains(key[0]) or library_holders([key]):
-                return
-        except Exception as exc:
-            resource.notes.append(f"owner search failed ({fault(exc)})")
-            return
-        resource.category = "native"
-        resource.notes.append("no Python object holds it and no Python call opened it (made in C)")
-
-    def owner_object(self, resource: Resource) -> object | None:
-        if not own_key(resource.key) or resource.category == "native":
-            return None
-        key: FdKey = resource.key  # type: ignore[assignment]  # own_key checked the shape
-        try:
-            holder = library_holders([key]).get(key[0])
-            if holder is not None:
-                return holder.obj  # type: ignore[no-any-return]  # any object may hold it
-            chains = self.chains(key[0])
-            if len(chains) == 1:
-                return chains[0].outermost  # type: ignore[no-any-return]  # any owner type
+                return resource
         except Exception as exc:  # the search is best effort: say so on this resource
-            resource.notes.append(f"owner search failed ({fault(exc)})")
-        return None
+            return replace(resource, notes=(*resource.notes, f"owner search failed ({fault(exc)})"))
+        why = "no Python object holds it and no Python call opened it (made in C)"
+        return replace(resource, category="native", notes=(*resource.notes, why))
+
+    def owner_object(self, resource: Resource[DescriptorKey]) -> object | None:
+        key = resource.key
+        if not own_key(key) or resource.category == "native":
+            return None
+        holder = library_holders([key]).get(key[0])
+        if holder is not None:
+            owner: object = holder.obj
+            return owner
+        chains = self.chains(key[0])
+        return chains[0].outermost if len(chains) == 1 else None
 
     # --- cleanup -------------------------------------------------------------------------------
     def outcome_name(self, key: FdKey) -> str:
         return f"fd {key[0]}"
 
-    def close(self, resources: Sequence[Resource]) -> list[str]:
+    def close(self, resources: Sequence[Resource[DescriptorKey]]) -> list[str]:
         def made_of(key: FdKey) -> Made | None:
             return self.made(key, _mode_of(key))
 
-        outcomes, closed = close_descriptors(resources, self.outcome_name, made_of, self.replaced)
-        if closed and self._group is not None:
-            self._group.invalidate()
+        outcomes, _ = close_descriptors(resources, self.outcome_name, made_of, self.replaced)
         return outcomes
 
 

@@ -35,7 +35,7 @@ def fault(exc: BaseException) -> str:
 
 
 def close_descriptors(
-    resources: Sequence[Resource],
+    resources: Sequence[Resource[Any]],
     name_of: Callable[[FdKey], str],
     made_of: Callable[[FdKey], Made | None],
     replaced: Mapping[FdKey, FdKey],
@@ -85,7 +85,7 @@ def _dup2_over(made: Made | None) -> bool:
 
 
 def _decide(
-    resource: Resource,
+    resource: Resource[Any],
     key: FdKey,
     name: str,
     chains: list[Chain],

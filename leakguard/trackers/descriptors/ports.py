@@ -5,9 +5,10 @@ the ``processes`` tracker's cleanup: the report links the two."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import TypeGuard
 
-from leakguard.core.tracker import Key, Resource
+from leakguard.core.tracker import Phase, Resource
+from leakguard.trackers.descriptors.base import DescriptorHandle, DescriptorKey, own_key
 from leakguard.trackers.descriptors.children import (
     ChildKey,
     ChildPort,
@@ -29,11 +30,11 @@ class PortTracker(SocketTracker):
     name = "ports"
     kind = "port"
 
-    def snapshot(self) -> Mapping[Key, Any]:
-        own = self.own_descriptors()
+    def snapshot(self, phase: Phase) -> Mapping[DescriptorKey, DescriptorHandle]:
+        own = self.own_descriptors(phase)
         if not has_children():
             return own  # the usual case: ≈ 1 µs on top of the shared scan
-        merged: dict[Key, Any] = dict(own)
+        merged: dict[DescriptorKey, DescriptorHandle] = dict(own)
         for key, pid in child_sockets().items():
             merged[key] = pid
         return merged
@@ -41,14 +42,22 @@ class PortTracker(SocketTracker):
     def wanted(self, is_port: bool) -> bool:
         return is_port
 
-    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+    def new_since(
+        self,
+        before: Mapping[DescriptorKey, DescriptorHandle],
+        after: Mapping[DescriptorKey, DescriptorHandle],
+    ) -> dict[DescriptorKey, DescriptorHandle]:
         new = super().new_since(before, after)
         children = [k for k in new if _is_child_key(k)]
         if not children:
             return new
         # A forked child holds copies of sockets that were open before the test: those are
         # not ports the test opened (the child itself is the processes tracker's to report).
-        inherited = {k[2] for k, mode in before.items() if not _is_child_key(k) and is_socket(mode)}  # type: ignore[index]  # FdKey
+        inherited = {
+            k[2]
+            for k, mode in before.items()
+            if own_key(k) and isinstance(mode, int) and is_socket(mode)
+        }
         candidates: list[ChildKey] = [k for k in children if k[2] not in inherited]
         ports = child_ports(candidates)
         for key in children:
@@ -59,7 +68,7 @@ class PortTracker(SocketTracker):
                 del new[key]
         return new
 
-    def describe(self, key: Key, handle: Any) -> Resource:
+    def describe(self, key: DescriptorKey, handle: DescriptorHandle) -> Resource[DescriptorKey]:
         if not isinstance(handle, ChildPort):
             return super().describe(key, handle)
         return Resource(
@@ -69,20 +78,20 @@ class PortTracker(SocketTracker):
             handle.label,
             verb="opened",
             handle=handle,
-            notes=[
+            notes=(
                 f"held by process {handle.pid} '{command_of(handle.pid)}' "
-                "(reported by the processes tracker, whose cleanup frees the port)"
-            ],
+                "(reported by the processes tracker, whose cleanup frees the port)",
+            ),
         )
 
-    def builtin_ignore(self, resource: Resource) -> str | None:
+    def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
         if isinstance(resource.handle, ChildPort):
             if resource.handle.pid in multiprocessing_helpers()[1]:
                 return "multiprocessing's forkserver (started once per run)"
             return None
         return super().builtin_ignore(resource)
 
-    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+    def cleanup(self, resources: Sequence[Resource[DescriptorKey]], timeout: float) -> list[str]:
         own = [r for r in resources if not isinstance(r.handle, ChildPort)]
         outcomes = iter(self.close(own))
         return [

@@ -11,6 +11,7 @@ class-scoped server's thread or a session fixture's thread is that older owner's
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import selectors
 import socket
@@ -159,7 +160,7 @@ class OriginRecorder:
                         recorder._remember(result if isinstance(result, tuple) else (result,), made)
                 return result
 
-            wrapper.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+            functools.update_wrapper(wrapper, original, assigned=(), updated=())
             wrapper.__name__ = getattr(original, "__name__", "wrapper")
             wrapper.__doc__ = getattr(original, "__doc__", None)
             return wrapper
@@ -177,7 +178,7 @@ class OriginRecorder:
                     made = _made("selector", capture(sys._getframe(1)))
                     recorder._remember((selector.fileno(),), made)
 
-        __init__.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+        functools.update_wrapper(__init__, original, assigned=(), updated=())
         return __init__
 
     def _remember(self, results: tuple[Any, ...], made: Made) -> None:

@@ -1,5 +1,5 @@
 """One scan of this process's descriptors, shared by the ``sockets``, ``ports`` and ``fds``
-trackers.
+trackers within one phase (through `leakguard.core.tracker.Phase.shared`).
 
 A descriptor's identity is ``(fd, st_dev, st_ino)``: a number closed and reopened during a test
 names a different file, so it is a different resource. The scan is ``listdir('/proc/self/fd')``
@@ -14,19 +14,13 @@ import resource
 import select
 import stat
 import sys
-import time
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from leakguard.core.tracker import Key
 
 FdKey = tuple[int, int, int]
 """``(fd, st_dev, st_ino)``."""
 
 _PROC_FD = "/proc/self/fd" if sys.platform.startswith("linux") else "/dev/fd"
-_MAX_AGE_NS = 1_000_000
-"""A scan older than this is never shared, whatever else holds (a safety net: see `ScanGroup`)."""
 _PROBE_MARGIN = 1024
 _PROBE_CAP = 1 << 16
 """The EMFILE fallback probes at most this many numbers (a huge soft limit would take seconds)."""
@@ -80,8 +74,7 @@ class FdScan:
     the *new* keys only, so the clean path pays for no partitioning.
     """
 
-    fds: dict[Key, int] = field(default_factory=dict)
-    taken_ns: int = 0
+    fds: dict[FdKey, int] = field(default_factory=dict)
     note: str = ""
     """Why the scan was degraded (e.g. taken under EMFILE), or ``""``."""
     names: list[str] | None = None
@@ -96,9 +89,9 @@ def is_socket(st_mode: int) -> bool:
     return stat.S_ISSOCK(st_mode)
 
 
-def _identify(fds: Iterable[int]) -> dict[Key, int]:
+def _identify(fds: Iterable[int]) -> dict[FdKey, int]:
     fstat = os.fstat
-    found: dict[Key, int] = {}
+    found: dict[FdKey, int] = {}
     for fd in fds:
         try:
             st = fstat(fd)
@@ -117,14 +110,12 @@ def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
     Python-level way to open one is counted, so ``previous``'s identities still hold. What
     this cannot see is a number closed and reopened by C code with no audit event.
     """
-    taken = time.monotonic_ns()
     unchanged = previous is not None and opens >= 0 and previous.opens == opens
     probe = previous.probe if unchanged and previous is not None else None
     if previous is not None and probe is not None and probe.unchanged():
         # The clean path: same numbers, nothing opened since, so the same identities (and the
         # same object: a tracker handing back the very mapping it gave lets the engine skip
         # even the key comparison).
-        previous.taken_ns = taken
         return previous
     try:
         names = os.listdir(_PROC_FD)
@@ -137,92 +128,17 @@ def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
         limit = soft if soft != resource.RLIM_INFINITY else _PROBE_CAP
         # Descriptors opened before the limit was lowered sit above it, possibly above the
         # highest one seen so far: probe a margin past both.
-        highest = max((k[0] for k in previous.fds), default=-1) if previous else -1  # type: ignore[index]  # FdKey
+        highest = max((k[0] for k in previous.fds), default=-1) if previous else -1
         top = min(max(limit, highest + 1) + _PROBE_MARGIN, _PROBE_CAP)
         reason = errno.errorcode.get(exc.errno or 0, str(exc))
         note = f"snapshot taken without listing {_PROC_FD} ({reason}): probed {top} numbers"
-        return FdScan(_identify(range(top)), taken, note)
+        return FdScan(_identify(range(top)), note)
     if unchanged and previous is not None and previous.names == names:
-        return FdScan(previous.fds, taken, "", names, opens, previous.probe)
+        return FdScan(previous.fds, "", names, opens, previous.probe)
     fds = _identify(map(int, names))
     # The listing's own descriptor is closed again: the probe expects what fstat found open.
     try:
-        probe = NumberProbe(key[0] for key in fds) if opens >= 0 else None  # type: ignore[index]  # FdKey
+        probe = NumberProbe(key[0] for key in fds) if opens >= 0 else None
     except OSError:
         probe = None  # see NumberProbe.unchanged: the next scan is a full one
-    return FdScan(fds, taken, "", names, opens, probe)
-
-
-class ScanGroup:
-    """Shares one scan among the descriptor trackers of one engine, within one phase.
-
-    The engine snapshots the trackers of a phase one after the other, always in the same order;
-    the first member asked takes a scan, the members after it reuse it. A scan is shared only
-    while all of these hold, otherwise it is retaken:
-
-    - the member asking comes *after* every member asked since the scan (a member asked again,
-      or one that comes earlier in the order, starts a new phase: the test ran in between);
-    - no descriptor was opened through Python since (``opens`` unchanged);
-    - no cleanup closed anything since (`invalidate`);
-    - the scan is younger than ``_MAX_AGE_NS``.
-
-    So a scan never outlives its phase, never survives a cleanup, and a listening socket opened
-    by a fast test is never hidden behind the scan taken at its setup.
-    """
-
-    def __init__(self) -> None:
-        self.members: set[str] = set()
-        self._order: dict[str, int] = {}
-        self._scan: FdScan | None = None
-        self._asked: set[str] = set()
-        self._last = -1
-        """Order of the last member served from ``_scan``."""
-
-    def scan(self, member: str, opens: int = -1) -> FdScan:
-        """This phase's scan; ``opens`` is the recorder's count (``-1``: always fstat)."""
-        rank = self._order.setdefault(member, len(self._order))
-        current = self._scan
-        if (
-            current is None
-            or rank <= self._last
-            or member in self._asked
-            or opens != current.opens
-            or time.monotonic_ns() - current.taken_ns > _MAX_AGE_NS
-        ):
-            current = self._scan = scan_fds(current, opens)
-            self._asked = {member}
-        else:
-            self._asked.add(member)
-        self._last = rank
-        return current
-
-    def invalidate(self) -> None:
-        """Something closed descriptors (a cleanup): the next member asking takes a new scan."""
-        self._last = len(self._order)
-
-    def leave(self, member: str) -> None:
-        self.members.discard(member)
-
-
-class _Groups:
-    """Where a new tracker finds the group of its siblings.
-
-    The registry creates each tracker on its own, with no arguments, so the three must meet
-    somewhere: this holds only a weak reference to the newest group, which lives exactly as
-    long as the trackers that hold it.
-    """
-
-    def __init__(self) -> None:
-        self._latest: weakref.ref[ScanGroup] | None = None
-
-    def join(self, member: str) -> ScanGroup:
-        group = self._latest() if self._latest is not None else None
-        if group is None or member in group.members:
-            # A second tracker of the same name belongs to another engine (a nested check).
-            group = ScanGroup()
-            self._latest = weakref.ref(group)
-        group.members.add(member)
-        return group
-
-
-GROUPS = _Groups()
+    return FdScan(fds, "", names, opens, probe)

@@ -4,11 +4,15 @@ and v6, unix sockets), described by local and remote address and state."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from leakguard.core.origin import Origin
-from leakguard.core.tracker import Key, Resource
-from leakguard.trackers.descriptors.base import ScanningTracker, own_key
+from leakguard.core.tracker import Phase, Resource
+from leakguard.trackers.descriptors.base import (
+    DescriptorHandle,
+    DescriptorKey,
+    ScanningTracker,
+    own_key,
+)
 from leakguard.trackers.descriptors.describe import key_of, probe_socket
 from leakguard.trackers.descriptors.owners import open_loop_fds
 from leakguard.trackers.descriptors.scan import FdKey, is_socket
@@ -18,8 +22,8 @@ class SocketTracker(ScanningTracker):
     name = "sockets"
     kind = "socket"
 
-    def snapshot(self) -> Mapping[Key, Any]:
-        return self.own_descriptors()
+    def snapshot(self, phase: Phase) -> Mapping[DescriptorKey, DescriptorHandle]:
+        return self.own_descriptors(phase)
 
     def wanted(self, is_port: bool) -> bool:
         """Whether a new socket is this tracker's: the ``ports`` tracker takes the listeners."""
@@ -32,39 +36,38 @@ class SocketTracker(ScanningTracker):
         # A socket whose family cannot be read stays with ``sockets``, described as such.
         return self.wanted(info.is_port if info is not None else False)
 
-    def describe(self, key: Key, handle: Any) -> Resource:
-        fd_key: FdKey = key  # type: ignore[assignment]  # own-process keys are FdKey tuples
-        fd = fd_key[0]
+    def describe(self, key: DescriptorKey, handle: DescriptorHandle) -> Resource[DescriptorKey]:
+        if not own_key(key) or not isinstance(handle, int):
+            raise TypeError(f"not a descriptor of this process: {key!r}")
+        fd = key[0]
         info = probe_socket(fd)
         label = info.text(port=self.kind == "port") if info is not None else f"fd {fd} (unreadable)"
-        made = self.made(fd_key, int(handle))
-        resource = Resource(
+        made = self.made(key, handle)
+        resource = Resource[DescriptorKey](
             self.name,
             key,
             self.kind,
             label,
             origin=Origin.from_raw(made.origin) if made and made.origin else None,
             verb="opened",
-            handle=fd_key,
+            handle=key,
+            notes=(self._note,) if self._note else (),
         )
-        if self._note:
-            resource.notes.append(self._note)
-        self.classify(resource, made)
-        return resource
+        return self.classify(resource, made)
 
-    def builtin_ignore(self, resource: Resource) -> str | None:
+    def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
         key = resource.key
-        if own_key(key) and resource.label.startswith("unix ") and key[0] in open_loop_fds():  # type: ignore[index]  # FdKey
+        if own_key(key) and resource.label.startswith("unix ") and key[0] in open_loop_fds():
             return "the self-pipe of an asyncio loop left open (reported by the tasks tracker)"
         return None
 
     def outcome_name(self, key: FdKey) -> str:
         return self.kind
 
-    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+    def cleanup(self, resources: Sequence[Resource[DescriptorKey]], timeout: float) -> list[str]:
         return self.close(resources)
 
-    def identify(self, obj: object) -> Key | None:
+    def identify(self, obj: object) -> DescriptorKey | None:
         key = key_of(obj, sockets=True)
         if key is None:
             return None

@@ -8,15 +8,16 @@ import sys
 from typing import Any
 
 from leakguard.core.origin import Origin, RawOrigin
-from leakguard.core.tracker import Key, Resource
+from leakguard.core.tracker import Resource
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
+from leakguard.trackers.processes.ownership import ProcKey
 from leakguard.trackers.processes.recording import SpawnLog, SpawnRecord
 
 MAX_COMMAND = 40
 
 
-def describe(tracker: str, key: Key, proc: Proc, log: SpawnLog) -> Resource:
+def describe(tracker: str, key: ProcKey, proc: Proc, log: SpawnLog) -> Resource[ProcKey]:
     state = proctree.STATE_NAMES.get(proc.stat.state, proc.stat.state)
     if proc.zombie:
         detail = f"exited, never waited for; parent {proc.stat.ppid}"

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from leakguard.core.tracker import Conclusion, Phase
+
 if TYPE_CHECKING:
     from types import FrameType
 
     from leakguard.core.runstate import Run, TestState
-    from leakguard.core.tracker import Resource
 
 INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt, pytest.exit.Exception)
 """What pytest treats as "stop the run now": no grace wait, no leak report, only the stop."""
@@ -40,7 +41,7 @@ def _raw_signal() -> ModuleType:
 _SIGNAL = _raw_signal()
 
 
-def stop_processes(run: Run, state: TestState) -> list[Resource] | None:
+def stop_processes(run: Run, state: TestState) -> list[Conclusion] | None:
     """Stop the processes ``state``'s test owns (ownership and safety as at its end, but
     with no grace); ``None`` when the test was not checked for processes."""
     settings = state.settings
@@ -48,25 +49,25 @@ def stop_processes(run: Run, state: TestState) -> list[Resource] | None:
     before = state.before.get("processes")
     if tracker is None or before is None:
         return None
-    new = tracker.new_since(before, tracker.snapshot())
+    new = tracker.new_since(before, tracker.snapshot(Phase("after", settings.grace)))
     skip = set(state.exclude.get("processes", ()))
     for record in run.fixtures.values():
         skip.update(record.owned.get("processes", {}))
     rules = (*settings.ignore, *state.rules)
-    resources = []
+    found: list[Conclusion] = []
     for key, handle in new.items():
         if key in skip:
             continue
         resource = tracker.describe(key, handle)
         if not any(rule.matches(resource) for rule in rules):
-            resources.append(resource)
+            found.append(Conclusion.of(resource))
     if not settings.cleanup:
-        outcomes = ["left running (leakguard_cleanup = false)"] * len(resources)
+        outcomes = ["left running (leakguard_cleanup = false)"] * len(found)
     else:
-        outcomes = tracker.cleanup(resources, STOP_WAIT)
-    for resource, outcome in zip(resources, outcomes, strict=False):
-        resource.cleanup = outcome
-    return resources
+        outcomes = tracker.cleanup([c.resource for c in found], STOP_WAIT)
+    for conclusion, outcome in zip(found, outcomes, strict=False):
+        conclusion.cleanup = outcome
+    return found
 
 
 class InterruptGuard:

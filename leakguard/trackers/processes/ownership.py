@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from leakguard.core.lineage import LINEAGE, NO_EPOCH, thread_epoch
-from leakguard.core.tracker import Key
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
 from leakguard.trackers.processes.recording import SpawnLog
@@ -116,7 +114,7 @@ class Judge:
             lineage.append((pid, stat.start))
         return lineage
 
-    def add_subtree(self, parent: Proc, found: dict[Key, Any]) -> None:
+    def add_subtree(self, parent: Proc, found: dict[ProcKey, Proc | None]) -> None:
         """Descendants of one of the test's processes, marked or not (``env=`` drops the mark)."""
         if parent.depth >= MAX_DEPTH or parent.relation == "orphan":
             return  # an orphan's own descendants carry the mark and are classified directly

@@ -19,21 +19,23 @@ from typing import Any
 
 import psutil
 
+from leakguard.core import compat
 from leakguard.core.lineage import LINEAGE
-from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import describe as proc_describe
 from leakguard.trackers.processes import recording as proc_spawns
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
 from leakguard.trackers.processes.interrupts import GUARD
-from leakguard.trackers.processes.ownership import Judge
+from leakguard.trackers.processes.ownership import Judge, ProcKey
 from leakguard.trackers.processes.recording import SpawnLog
 
-ProcKey = tuple[int, float]
+ProcHandle = Proc | None
+"""``None`` in a snapshot; what `new_since` found out about a new process."""
 
 
-class ProcSnapshot(dict[Key, Any]):
+class ProcSnapshot(dict[ProcKey, ProcHandle]):
     """Identities ``(pid, start)``, when the snapshot was taken (for "born after") and the
     epoch open then (whose processes count as new ones' owner: the test's, a fixture's)."""
 
@@ -60,7 +62,7 @@ def helper_pids() -> set[int]:
     return pids
 
 
-class ProcessTracker(Tracker):
+class ProcessTracker(Tracker[ProcKey, ProcHandle]):
     name = "processes"
 
     def __init__(self) -> None:
@@ -79,7 +81,7 @@ class ProcessTracker(Tracker):
         self._scanned_upto: int | None = None  # last_pid() at the last scan
         # What new_since found last, and for which snapshot: one of those gone means one of
         # the test's processes ended during the grace, so a daemon it left may now be out there.
-        self._last_found: tuple[int, frozenset[Key]] = (0, frozenset())
+        self._last_found: tuple[int, frozenset[ProcKey]] = (0, frozenset())
 
     def install(self) -> None:
         self._me = os.getpid()
@@ -106,7 +108,7 @@ class ProcessTracker(Tracker):
         return self._log
 
     # --- the clean path --------------------------------------------------------------------
-    def snapshot(self) -> ProcSnapshot:
+    def snapshot(self, phase: Phase | None = None) -> ProcSnapshot:
         log = self.log
         if not self._mp_watched:
             self._mp_watched = proc_spawns.watch_multiprocessing(log)
@@ -176,11 +178,13 @@ class ProcessTracker(Tracker):
         self._seen_spawns = self._scanned_spawns = -1
 
     # --- what changed ----------------------------------------------------------------------
-    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+    def new_since(
+        self, before: Mapping[ProcKey, ProcHandle], after: Mapping[ProcKey, ProcHandle]
+    ) -> dict[ProcKey, ProcHandle]:
         if after.keys() <= before.keys():
             return {}
         judge = self._judge(before)
-        found: dict[Key, Any] = {}
+        found: dict[ProcKey, ProcHandle] = {}
         exited = self._judge_all(after.keys() - before.keys(), judge, found)
         last_before, last_found = self._last_found
         if last_before == id(before) and not last_found <= found.keys():
@@ -194,7 +198,7 @@ class ProcessTracker(Tracker):
         self._last_found = (id(before), frozenset(found))
         return found
 
-    def _judge(self, before: Mapping[Key, Any]) -> Judge:
+    def _judge(self, before: Mapping[ProcKey, ProcHandle]) -> Judge:
         snap = before if isinstance(before, ProcSnapshot) else None
         return Judge(
             me=self._me,
@@ -202,19 +206,21 @@ class ProcessTracker(Tracker):
             # up), even when asked after that epoch ended (an interrupt during the grace).
             epoch=snap.epoch if snap is not None else LINEAGE.current,
             not_before=snap.taken_at if snap is not None else 0.0,
-            old={_pid_start(key)[0] for key in before},
+            old={key[0] for key in before},
             helpers=helper_pids(),
             log=self.log,
         )
 
-    def _judge_all(self, keys: Iterable[Key], judge: Judge, found: dict[Key, Any]) -> bool:
+    def _judge_all(
+        self, keys: Iterable[ProcKey], judge: Judge, found: dict[ProcKey, ProcHandle]
+    ) -> bool:
         """Add the test's processes among ``keys`` (and their subtrees) to ``found``; True
         when one of them is a child of the test that has exited."""
         exited = False
         for key in keys:
             if key in found:
                 continue
-            proc = judge.classify(_pid_start(key))
+            proc = judge.classify(key)
             if proc is None:
                 continue
             if proc.zombie and proc.relation == "child of test":
@@ -246,14 +252,14 @@ class ProcessTracker(Tracker):
         return proc_cleanup.reap(proc)
 
     # --- describing ------------------------------------------------------------------------
-    def describe(self, key: Key, handle: Any) -> Resource:
-        proc = handle if isinstance(handle, Proc) else self._live(key)
+    def describe(self, key: ProcKey, handle: ProcHandle) -> Resource[ProcKey]:
+        proc = handle if handle is not None else self._live(key)
         return proc_describe.describe(self.name, key, proc, self.log)
 
-    def _live(self, key: Key) -> Proc:
+    def _live(self, key: ProcKey) -> Proc:
         """A process from a plain snapshot (the fixture handle's ``snapshot()``): described by
         where it hangs now, whoever owns it."""
-        pid, start = _pid_start(key)
+        pid, start = key
         helpers = helper_pids()
         judge = Judge(self._me, LINEAGE.current, 0.0, set(), helpers, self.log)
         stat = proctree.read_stat(pid) or proctree.ProcStat(pid, "?", "X", 0, 0, 0, start)
@@ -269,7 +275,7 @@ class ProcessTracker(Tracker):
         return judge.proc(stat, relation, depth, "tree")
 
     # --- cleaning up -----------------------------------------------------------------------
-    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+    def cleanup(self, resources: Sequence[Resource[ProcKey]], timeout: float) -> list[str]:
         procs = [r.handle for r in resources]
         if not all(isinstance(p, Proc) for p in procs):
             return [f"{r.kind} not cleaned up (no process handle)" for r in resources]
@@ -278,7 +284,7 @@ class ProcessTracker(Tracker):
         finally:
             self._invalidate()  # the cached tree no longer holds what was just stopped
 
-    def identify(self, obj: object) -> Key | None:
+    def identify(self, obj: object) -> ProcKey | None:
         pid: int | None = None
         mp = sys.modules.get("multiprocessing.process")
         aio = sys.modules.get("asyncio.subprocess")
@@ -312,10 +318,4 @@ def _dropped(popen: subprocess.Popen[Any]) -> bool:
     """True when only ``subprocess`` itself still holds ``popen``: ``Popen.__del__`` keeps a
     dropped ``Popen`` whose child still ran in ``subprocess._active`` (CPython 3.10-3.13) until
     the next ``Popen()`` reaps it."""
-    active = getattr(subprocess, "_active", None)
-    return isinstance(active, list) and any(p is popen for p in active)
-
-
-def _pid_start(key: Key) -> ProcKey:
-    pair: ProcKey = key  # type: ignore[assignment]  # this tracker's keys are (pid, start)
-    return pair
+    return any(p is popen for p in compat.popens_to_reap())

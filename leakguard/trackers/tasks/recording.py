@@ -8,6 +8,7 @@ One `TaskWatch` is shared by every active tracker: the patches are reference-cou
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import sys
 import threading
@@ -148,7 +149,7 @@ def _make_create_task(original: Callable[..., Any]) -> Callable[..., Any]:
         return task
 
     setattr(create_task, _WATCH_ATTR, watch)
-    create_task.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+    functools.update_wrapper(create_task, original, assigned=(), updated=())
     return create_task
 
 
@@ -197,7 +198,7 @@ def _make_loop_init(watch: TaskWatch) -> Callable[[Callable[..., None]], Callabl
             else:
                 loops[self] = _loop_info(getframe(1))
 
-        __init__.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+        functools.update_wrapper(__init__, original, assigned=(), updated=())
         return __init__
 
     return make
@@ -212,7 +213,7 @@ def _make_cancel_all(watch: TaskWatch) -> Callable[[Callable[[Any], None]], Call
                 watch.faults += 1
             original(loop)
 
-        _cancel_all_tasks.__wrapped__ = original  # type: ignore[attr-defined]  # introspection
+        functools.update_wrapper(_cancel_all_tasks, original, assigned=(), updated=())
         return _cancel_all_tasks
 
     return make

@@ -16,7 +16,10 @@ from asyncio import tasks as asyncio_tasks
 from collections.abc import Callable
 from typing import Any
 
-PendingTasks = Callable[[], dict[Any, None]]
+from leakguard.core import compat
+
+PendingTasks = Callable[[], dict[Any, Any]]
+"""Every pending task, as a fresh ``{task: None}`` the caller may add to."""
 
 
 def _copy(registry: Any) -> list[Any]:
@@ -67,7 +70,7 @@ def _from_loops(
     also covers a loop made before the tracker was installed)."""
     all_tasks = asyncio.all_tasks
     get_running_loop = asyncio._get_running_loop
-    created_refs: dict[Any, Any] = created.data  # type: ignore[attr-defined]  # private, stable
+    created_refs = compat.weak_key_data(created)
 
     def pending() -> dict[Any, None]:
         found: dict[Any, None] = {}

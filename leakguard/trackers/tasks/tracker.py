@@ -8,9 +8,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from leakguard.core import compat
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.origin import Origin
-from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.tasks import loops as loop_drive
 from leakguard.trackers.tasks.describe import builtin_reason, facts_of
 from leakguard.trackers.tasks.recording import LoopInfo, SilentCancel, TaskWatch, acquire, release
@@ -22,12 +23,18 @@ _CANCEL_TRACKING = hasattr(asyncio.Task, "cancelling")  # 3.11+
 RECORD_TTL = 30.0
 
 
-class TaskTracker(Tracker):
+TaskKey = Any
+"""A task (``asyncio.Task`` or any future a task factory makes) or an event loop."""
+TaskHandle = SilentCancel | LoopInfo | None
+"""``None`` for a live task; the record of a task a runner cancelled silently; a loop's record."""
+
+
+class TaskTracker(Tracker[TaskKey, TaskHandle]):
     name = "tasks"
 
     def __init__(self) -> None:
-        # Seconds a task may take to finish when its runner is about to cancel it (the
-        # test's grace setting, when whoever runs the tracker passes it on).
+        # Seconds a task may take to finish when its runner is about to cancel it: the
+        # checked test's grace period, from the phase of its first snapshot.
         self.grace = 1.0
         self._watch: TaskWatch | None = None
         self._pending: PendingTasks | None = None
@@ -42,13 +49,13 @@ class TaskTracker(Tracker):
             self._watch = None
 
     # --- the clean path ------------------------------------------------------------------
-    def snapshot(self) -> Mapping[Key, Any]:
+    def snapshot(self, phase: Phase) -> Mapping[TaskKey, TaskHandle]:
         watch, pending = self._watch, self._pending
         if watch is None or pending is None:
             self.install()
-            return self.snapshot()
-        watch.grace = self.grace
-        snap: dict[Key, Any] = pending()
+            return self.snapshot(phase)
+        self.grace = watch.grace = phase.grace
+        snap: dict[TaskKey, TaskHandle] = pending()
         if snap and _CANCEL_TRACKING:
             snap = self._settle_cancelled(snap, pending)
         if watch.silenced:
@@ -63,7 +70,7 @@ class TaskTracker(Tracker):
         # {weakref: info}: iterating the WeakKeyDictionary itself costs ~3×. Closed loops stay
         # listed while referenced (they go with their last reference): on 3.14 their tasks are
         # found through them.
-        loops: dict[Any, LoopInfo] = watch.loops.data  # type: ignore[attr-defined]  # private, stable
+        loops = compat.weak_key_data(watch.loops)
         if loops:
             for ref, info in list(loops.items()):
                 loop = ref()
@@ -71,20 +78,24 @@ class TaskTracker(Tracker):
                     snap[loop] = info
         return snap
 
-    def _settle_cancelled(self, snap: dict[Key, Any], pending: PendingTasks) -> dict[Key, Any]:
+    def _settle_cancelled(
+        self, snap: dict[TaskKey, TaskHandle], pending: PendingTasks
+    ) -> dict[TaskKey, TaskHandle]:
         """Give tasks whose cancellation was requested the loop turn they need to end.
 
         ``task.cancel()`` without awaiting the task is the usual way to stop one; on an idle
         loop it only takes effect when the loop runs again.
         """
-        stopping = [t for t in snap if t.cancelling()]  # type: ignore[attr-defined]  # keys: tasks
+        stopping = [t for t in snap if t.cancelling()]
         if not stopping:
             return snap
         for loop, group in self._by_own_loop(stopping):
             loop_drive.drive(loop, group, 0.0)
         return pending()
 
-    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+    def new_since(
+        self, before: Mapping[TaskKey, TaskHandle], after: Mapping[TaskKey, TaskHandle]
+    ) -> dict[TaskKey, TaskHandle]:
         new = super().new_since(before, after)
         if not new:
             return new
@@ -107,7 +118,7 @@ class TaskTracker(Tracker):
                 if task.done():
                     del new[task]
         for key, handle in list(new.items()):
-            if isinstance(handle, LoopInfo) and key.is_closed():  # type: ignore[attr-defined]  # a loop
+            if isinstance(handle, LoopInfo) and key.is_closed():
                 del new[key]
         return new
 
@@ -118,7 +129,7 @@ class TaskTracker(Tracker):
         return [(loop, group) for loop, group in _by_loop(tasks) if _made_by(loops, loop, me)]
 
     # --- describing ----------------------------------------------------------------------
-    def describe(self, key: Key, handle: Any) -> Resource:
+    def describe(self, key: TaskKey, handle: TaskHandle) -> Resource[TaskKey]:
         if isinstance(handle, LoopInfo):
             return self._describe_loop(key, handle)
         watch = self._watch
@@ -128,7 +139,8 @@ class TaskTracker(Tracker):
             watch.reported.add(key)
             # A key handed over earlier (e.g. what a fixture owned) may since have been
             # cancelled by its runner: the record made before that describes it.
-            handle = watch.silenced.get(key, handle)
+            silenced = watch.silenced.get(key)
+            handle = silenced if silenced is not None else handle
         if isinstance(handle, SilentCancel):
             facts = handle.facts
             notes = [
@@ -153,10 +165,10 @@ class TaskTracker(Tracker):
             detail=f"suspended at {facts.suspended}",
             origin=origin,
             handle=handle if handle is not None else key,
-            notes=notes if origin is not None else notes[1:],
+            notes=tuple(notes if origin is not None else notes[1:]),
         )
 
-    def _describe_loop(self, loop: Any, info: LoopInfo) -> Resource:
+    def _describe_loop(self, loop: Any, info: LoopInfo) -> Resource[TaskKey]:
         state = loop_drive.loop_state(loop)
         if state == "running elsewhere":
             detail = f"(running in thread {loop_drive.thread_name_of(loop)!r})"
@@ -176,13 +188,13 @@ class TaskTracker(Tracker):
             handle=loop,
         )
 
-    def builtin_ignore(self, resource: Resource) -> str | None:
+    def builtin_ignore(self, resource: Resource[TaskKey]) -> str | None:
         if resource.kind != "task":
             return None
         return builtin_reason(resource.label.partition(" coro=")[2])
 
     # --- after a leak --------------------------------------------------------------------
-    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+    def cleanup(self, resources: Sequence[Resource[TaskKey]], timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
         outcomes: dict[int, str] = {}
         live = []
@@ -211,7 +223,7 @@ class TaskTracker(Tracker):
             return f"task cancelled (by {record.canceller}, as it closed the event loop)"
         return f"task still pending after {record.canceller} cancelled it (it ignored cancellation)"
 
-    def identify(self, obj: object) -> Key | None:
+    def identify(self, obj: object) -> TaskKey | None:
         if isinstance(obj, asyncio.Task):
             return obj
         if isinstance(obj, asyncio.AbstractEventLoop):

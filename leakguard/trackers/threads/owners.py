@@ -3,6 +3,7 @@ a thread cannot be stopped from outside, but its owner can be asked to stop it."
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
@@ -71,7 +72,7 @@ def _stamping_init(original: Callable[..., None]) -> Callable[..., None]:
         if EPOCH_ATTR not in self.__dict__:
             setattr(self, EPOCH_ATTR, LINEAGE.creator())
 
-    __init__.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection tools
+    functools.update_wrapper(__init__, original, assigned=(), updated=())
     return __init__
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from leakguard.core import compat, patching
 from leakguard.core.lineage import LINEAGE, ORIGIN_ATTR, thread_epoch
 from leakguard.core.origin import Origin, capture
-from leakguard.core.tracker import Key, Resource, Tracker
+from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.threads import owners as thread_owners
 
 # Built-in ignores: threads started from these packages are their own business, each for a
@@ -58,7 +58,12 @@ _RAW_THREADS: dict[int, RawThread] = {}
 _RAW_SERIALS = itertools.count(1)
 
 
-class ThreadTracker(Tracker):
+ThreadKey = threading.Thread | RawThread
+"""A thread is its own identity (an ident can be reused by a later thread, an object cannot
+while it is held); a raw ``_thread`` is its record."""
+
+
+class ThreadTracker(Tracker[ThreadKey, None]):
     name = "threads"
 
     def __init__(self) -> None:
@@ -68,7 +73,7 @@ class ThreadTracker(Tracker):
         self._raw = _RAW_THREADS
         self._serials = _RAW_SERIALS
         self._stamp: tuple[int, int] = (-1, -1)
-        self._last: Mapping[Key, Any] = {}
+        self._last: Mapping[ThreadKey, None] = {}
 
     def install(self) -> None:
         # Thread.start is stamped (origin, starter's epoch) by the lineage, which the engine
@@ -111,22 +116,22 @@ class ThreadTracker(Tracker):
 
         return start_new_thread
 
-    def snapshot(self) -> Mapping[Key, Any]:
+    def snapshot(self, phase: Phase) -> Mapping[ThreadKey, None]:
         # No thread started and as many running as last time: the very same set, at the same
         # cost with 10,000 threads alive as with 10 (the engine compares by identity first).
         stamp = (LINEAGE.starts, compat.live_thread_count())
         if stamp == self._stamp and stamp[1] >= 0:
             return self._last
-        # The Thread object itself is the identity: an ident can be reused by a later thread,
-        # an object cannot while we hold it.
-        live: dict[Key, Any] = dict.fromkeys(threading.enumerate())
+        live: dict[ThreadKey, None] = dict.fromkeys(threading.enumerate())
         if self._raw:
             for raw in list(self._raw.values()):
                 live[raw] = None
         self._stamp, self._last = stamp, live
         return live
 
-    def new_since(self, before: Mapping[Key, Any], after: Mapping[Key, Any]) -> dict[Key, Any]:
+    def new_since(
+        self, before: Mapping[ThreadKey, None], after: Mapping[ThreadKey, None]
+    ) -> dict[ThreadKey, None]:
         new = super().new_since(before, after)
         epoch = LINEAGE.current
         for thread in list(new):
@@ -146,7 +151,7 @@ class ThreadTracker(Tracker):
                 del new[thread]
         return new
 
-    def describe(self, key: Key, handle: Any) -> Resource:
+    def describe(self, key: ThreadKey, handle: None) -> Resource[ThreadKey]:
         if isinstance(key, RawThread):
             return Resource(
                 self.name,
@@ -158,12 +163,12 @@ class ThreadTracker(Tracker):
                 verb="started",
                 handle=key,
             )
-        thread: threading.Thread = key  # type: ignore[assignment]  # snapshot keys are threads
+        thread = key
         daemon = "daemon" if thread.daemon else "non-daemon"
         owner = thread_owners.owner_label(thread)
         if owner:
             daemon = f"{daemon}, {owner}"
-        target = getattr(thread, "_target", None)
+        target = compat.thread_target(thread)
         target_text = _qualified(type(thread).run if target is None else target)
         raw_origin = getattr(thread, ORIGIN_ATTR, None)
         return Resource(
@@ -177,7 +182,7 @@ class ThreadTracker(Tracker):
             handle=thread,
         )
 
-    def builtin_ignore(self, resource: Resource) -> str | None:
+    def builtin_ignore(self, resource: Resource[ThreadKey]) -> str | None:
         pool = thread_owners.executor_of(resource.handle)
         if pool is not None and getattr(pool, "_thread_name_prefix", "") == "asyncio":
             # Lives as long as its event loop; a loop left open is the tasks tracker's report.
@@ -187,13 +192,13 @@ class ThreadTracker(Tracker):
         package = _package_of(resource.origin.filename)
         return BUILTIN_IGNORES.get(package) if package else None
 
-    def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
+    def cleanup(self, resources: Sequence[Resource[ThreadKey]], timeout: float) -> list[str]:
         return thread_owners.stop_threads([r.handle for r in resources], timeout)
 
-    def owner_object(self, resource: Resource) -> object | None:
+    def owner_object(self, resource: Resource[ThreadKey]) -> object | None:
         return resource.handle if isinstance(resource.handle, threading.Thread) else None
 
-    def identify(self, obj: object) -> Key | None:
+    def identify(self, obj: object) -> ThreadKey | None:
         if isinstance(obj, threading.Thread):
             return obj
         return None
