@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from leakguard.core import compat
 from leakguard.core.lineage import LINEAGE, NO_EPOCH, thread_epoch
 from leakguard.core.tracker import Resource
 from leakguard.trackers.descriptors.describe import same_descriptor
@@ -173,8 +174,9 @@ def _references(thread: threading.Thread, frame: Any) -> tuple[set[int], set[int
     the locals of the frames it is running (one level into containers)."""
     values: list[Any] = []
     _add_fields(values, thread)
-    target = getattr(thread, "_target", None)
-    values += [target, *getattr(thread, "_args", ()), *getattr(thread, "_kwargs", {}).values()]
+    target = compat.thread_target(thread)
+    args, kwargs = compat.thread_arguments(thread)
+    values += [target, *args, *kwargs.values()]
     bound = getattr(target, "__self__", None)
     if bound is not None:
         _add_fields(values, bound)

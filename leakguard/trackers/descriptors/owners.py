@@ -20,6 +20,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakguard.core import compat
+from leakguard.core.compat import aio
+
 _HEAPTYPE = 1 << 9
 """``Py_TPFLAGS_HEAPTYPE``: a class made by a ``class`` statement (or ``type()``)."""
 _LINKS = ("buffer", "raw", "_sock")
@@ -179,15 +182,12 @@ def library_holders(keys: Iterable[tuple[int, int, int]]) -> dict[int, Holder]:
     ``multiprocessing.heap.BufferWrapper._heap`` for the life of the process, with a finalizer
     that closes the number later. (Private attributes, checked on 3.10–3.13.)
     """
-    heap_module = sys.modules.get("multiprocessing.heap")
-    wrapper = getattr(heap_module, "BufferWrapper", None)
-    heap = getattr(wrapper, "_heap", None)
-    arenas = getattr(heap, "_arenas", None)
+    arenas = compat.shared_memory_arenas()
     found: dict[int, Holder] = {}
     if not arenas:
         return found
     files: dict[tuple[int, int], Any] = {}
-    for arena in list(arenas):
+    for arena in arenas:
         fd = getattr(arena, "fd", -1)
         if isinstance(fd, int) and fd >= 0:
             try:
@@ -229,8 +229,7 @@ def open_loop_fds() -> set[int]:
         try:
             if obj.is_closed():
                 continue
-            parts = (getattr(obj, "_selector", None), getattr(obj, "_ssock", None),
-                     getattr(obj, "_csock", None))  # fmt: skip
+            parts = aio.loop_wakeup_parts(obj)
         except Exception:
             continue
         for part in parts:
@@ -247,20 +246,8 @@ def multiprocessing_helpers() -> tuple[set[int], set[int]]:
     until the run ends: their pipes are not that test's leak, and closing them would break
     every later test that uses multiprocessing.
     """
-    fds: set[int] = set()
-    pids: set[int] = set()
-    tracker_mod = sys.modules.get("multiprocessing.resource_tracker")
-    tracker = getattr(tracker_mod, "_resource_tracker", None)
-    forkserver_mod = sys.modules.get("multiprocessing.forkserver")
-    server = getattr(forkserver_mod, "_forkserver", None)
-    for obj, fd_attr, pid_attr in (
-        (tracker, "_fd", "_pid"),
-        (server, "_forkserver_alive_fd", "_forkserver_pid"),
-    ):
-        fd = getattr(obj, fd_attr, None)
-        pid = getattr(obj, pid_attr, None)
-        if isinstance(fd, int):
-            fds.add(fd)
-        if isinstance(pid, int):
-            pids.add(pid)
-    return fds, pids
+    helpers = compat.multiprocessing_helpers()
+    return (
+        {fd for fd, _ in helpers if fd is not None},
+        {pid for _, pid in helpers if pid is not None},
+    )

@@ -50,16 +50,7 @@ class ProcSnapshot(dict[ProcKey, ProcHandle]):
 def helper_pids() -> set[int]:
     """multiprocessing's resource tracker and forkserver: started once per run, on first use,
     by whichever test happens to need them; they belong to the run, not to that test."""
-    pids: set[int] = set()
-    tracker_mod = sys.modules.get("multiprocessing.resource_tracker")
-    pid = getattr(getattr(tracker_mod, "_resource_tracker", None), "_pid", None)
-    if isinstance(pid, int):
-        pids.add(pid)
-    forkserver_mod = sys.modules.get("multiprocessing.forkserver")
-    pid = getattr(getattr(forkserver_mod, "_forkserver", None), "_forkserver_pid", None)
-    if isinstance(pid, int):
-        pids.add(pid)
-    return pids
+    return {pid for _, pid in compat.multiprocessing_helpers() if pid is not None}
 
 
 class ProcessTracker(Tracker[ProcKey, ProcHandle]):

@@ -11,6 +11,8 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from leakguard.core.compat import aio
+
 LoopState = Literal["closed", "running here", "running elsewhere", "idle"]
 
 
@@ -18,7 +20,7 @@ def loop_of(task: Any) -> Any:
     try:
         return task.get_loop()
     except Exception:
-        return getattr(task, "_loop", None)
+        return aio.task_loop(task)
 
 
 def loop_state(loop: Any) -> LoopState:
@@ -26,7 +28,7 @@ def loop_state(loop: Any) -> LoopState:
         if loop.is_closed():
             return "closed"
         if loop.is_running():
-            return "running here" if asyncio._get_running_loop() is loop else "running elsewhere"
+            return "running here" if aio.get_running_loop() is loop else "running elsewhere"
     except Exception:
         return "closed"
     return "idle"
@@ -34,7 +36,7 @@ def loop_state(loop: Any) -> LoopState:
 
 def thread_of(loop: Any) -> threading.Thread | None:
     """The thread running ``loop`` (asyncio records its id while the loop runs)."""
-    ident = getattr(loop, "_thread_id", None)
+    ident = aio.loop_thread_id(loop)
     if ident is None:
         return None
     for thread in threading.enumerate():
@@ -47,7 +49,7 @@ def thread_name_of(loop: Any) -> str | None:
     thread = thread_of(loop)
     if thread is not None:
         return thread.name
-    ident = getattr(loop, "_thread_id", None)
+    ident = aio.loop_thread_id(loop)
     return None if ident is None else f"ident {ident}"
 
 
@@ -174,8 +176,7 @@ def _forget_as_current(loop: Any) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
             policy = asyncio.get_event_loop_policy()
-            local = getattr(policy, "_local", None)
-            if getattr(local, "_loop", None) is loop:
+            if aio.policy_current_loop(policy) is loop:
                 policy.set_event_loop(None)
         except Exception:
             pass

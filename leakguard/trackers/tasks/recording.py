@@ -21,11 +21,11 @@ from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from leakguard.core import patching
+from leakguard.core.compat.aio import PendingTasks, pending_tasks_finder
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.origin import RawOrigin, capture, is_library_frame_file
 from leakguard.trackers.tasks import loops as loop_drive
 from leakguard.trackers.tasks.describe import TaskFacts, builtin_reason, facts_of
-from leakguard.trackers.tasks.registry import PendingTasks, pending_tasks_finder
 
 _WATCH_ATTR = "__leakguard_task_watch__"
 _MAX_SILENCED = 256

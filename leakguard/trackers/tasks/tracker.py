@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakguard.core import compat
+from leakguard.core.compat.aio import PendingTasks
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.origin import Origin
 from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.tasks import loops as loop_drive
 from leakguard.trackers.tasks.describe import builtin_reason, facts_of
 from leakguard.trackers.tasks.recording import LoopInfo, SilentCancel, TaskWatch, acquire, release
-from leakguard.trackers.tasks.registry import PendingTasks
 
 _CANCEL_TRACKING = hasattr(asyncio.Task, "cancelling")  # 3.11+
 # Seconds (plus three grace periods) a silently cancelled task stays visible to snapshots: long

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from leakguard.core import patching
+from leakguard.core import compat, patching
 from leakguard.core.lineage import EPOCH_ATTR, LINEAGE
 
 
@@ -26,9 +26,9 @@ def _has_base(obj: object, module: str, name: str) -> bool:
 
 def executor_of(thread: object) -> Any | None:
     """The ``ThreadPoolExecutor`` whose worker ``thread`` is, if any."""
-    if not _is_named(getattr(thread, "_target", None), "concurrent.futures.thread", "_worker"):
+    if not _is_named(compat.thread_target(thread), "concurrent.futures.thread", "_worker"):
         return None
-    for arg in getattr(thread, "_args", ()):
+    for arg in compat.thread_arguments(thread)[0]:
         if isinstance(arg, weakref.ref):
             owner = arg()
             if _has_base(owner, "concurrent.futures.thread", "ThreadPoolExecutor"):
@@ -78,7 +78,7 @@ def _stamping_init(original: Callable[..., None]) -> Callable[..., None]:
 
 def server_of(thread: object) -> Any | None:
     """The ``socketserver.BaseServer`` whose ``serve_forever`` runs in ``thread``, if any."""
-    target = getattr(thread, "_target", None)
+    target = compat.thread_target(thread)
     owner = getattr(target, "__self__", None)
     if (
         owner is not None

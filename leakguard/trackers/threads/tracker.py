@@ -184,7 +184,7 @@ class ThreadTracker(Tracker[ThreadKey, None]):
 
     def builtin_ignore(self, resource: Resource[ThreadKey]) -> str | None:
         pool = thread_owners.executor_of(resource.handle)
-        if pool is not None and getattr(pool, "_thread_name_prefix", "") == "asyncio":
+        if pool is not None and compat.executor_name_prefix(pool) == "asyncio":
             # Lives as long as its event loop; a loop left open is the tasks tracker's report.
             return "asyncio's default executor"
         if resource.origin is None:

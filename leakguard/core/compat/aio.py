@@ -1,4 +1,6 @@
-"""Every pending asyncio task in the process, found the cheapest way each Python version allows.
+"""asyncio's private parts: every pending task, found the cheapest way each Python version
+allows, and what a loop or a task keeps to itself. Checked on CPython 3.10–3.13; 3.14 per its
+release notes.
 
 - 3.10, 3.11: one global ``WeakSet`` of tasks (``asyncio.tasks._all_tasks``).
 - 3.12, 3.13: a ``WeakSet`` of scheduled tasks plus a ``set`` of tasks running eagerly.
@@ -17,6 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from leakguard.core import compat
+
+get_running_loop = asyncio._get_running_loop
+"""``asyncio._get_running_loop``: the running loop or ``None``, never raising (3.10–3.13)."""
 
 PendingTasks = Callable[[], dict[Any, Any]]
 """Every pending task, as a fresh ``{task: None}`` the caller may add to."""
@@ -69,7 +74,6 @@ def _from_loops(
     """Per loop we know of, plus every task created through the wrapped ``create_task`` (which
     also covers a loop made before the tracker was installed)."""
     all_tasks = asyncio.all_tasks
-    get_running_loop = asyncio._get_running_loop
     created_refs = compat.weak_key_data(created)
 
     def pending() -> dict[Any, None]:
@@ -103,3 +107,30 @@ def pending_tasks_finder(
         if hasattr(asyncio_tasks, "_all_tasks"):
             return _from_registries(asyncio_tasks._all_tasks)
     return _from_loops(loops, created)
+
+
+def task_loop(task: Any) -> Any:
+    """The loop of a task that lacks ``get_loop()`` (an old third-party future): ``_loop``."""
+    return getattr(task, "_loop", None)
+
+
+def loop_thread_id(loop: Any) -> int | None:
+    """The ident of the thread running ``loop`` (``BaseEventLoop._thread_id``), else ``None``."""
+    ident = getattr(loop, "_thread_id", None)
+    return ident if isinstance(ident, int) else None
+
+
+def policy_current_loop(policy: Any) -> Any:
+    """The loop the policy holds as this thread's current one (``_local._loop``), without
+    creating one as ``get_event_loop()`` would."""
+    return getattr(getattr(policy, "_local", None), "_loop", None)
+
+
+def loop_wakeup_parts(loop: Any) -> tuple[Any, Any, Any]:
+    """A selector loop's selector and self-pipe sockets (``_selector``, ``_ssock``, ``_csock``):
+    descriptors the loop owns and closes with itself."""
+    return (
+        getattr(loop, "_selector", None),
+        getattr(loop, "_ssock", None),
+        getattr(loop, "_csock", None),
+    )

@@ -1,7 +1,7 @@
 """Every read of a private standard-library attribute, in one place, with the versions checked.
 
 Checked on CPython 3.10, 3.11, 3.12 and 3.13 (Linux). Each reader degrades to "unknown" rather
-than raising when the attribute is gone.
+than raising when the attribute is gone. asyncio's are in `leakguard.core.compat.aio`.
 """
 
 from __future__ import annotations
@@ -47,10 +47,66 @@ def live_thread_count() -> int:
     return _COUNT() if _COUNT is not None else -1
 
 
-def thread_target(thread: threading.Thread) -> Any:
+def thread_target(thread: object) -> Any:
     """The callable a ``Thread`` was made with (``Thread._target``, 3.10–3.13), or ``None``
     (a subclass overriding ``run``, or a ``Thread`` whose ``run`` finished and dropped it)."""
     return getattr(thread, "_target", None)
+
+
+def thread_arguments(thread: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments a ``Thread`` was made with (``_args``, ``_kwargs``; dropped once ``run``
+    returns)."""
+    args = getattr(thread, "_args", ())
+    kwargs = getattr(thread, "_kwargs", {})
+    return (
+        tuple(args) if isinstance(args, tuple) else (),
+        dict(kwargs) if isinstance(kwargs, dict) else {},
+    )
+
+
+def executor_name_prefix(pool: object) -> str:
+    """A ``ThreadPoolExecutor``'s ``_thread_name_prefix`` (``"asyncio"`` for a loop's default
+    executor)."""
+    prefix = getattr(pool, "_thread_name_prefix", "")
+    return prefix if isinstance(prefix, str) else ""
+
+
+def environ_bytes() -> dict[bytes, bytes] | None:
+    """``os.environ._data``: its own bytes mapping; copying it costs ≈ 0.2 µs, against ≈ 30 µs
+    for decoding every variable through ``os.environ``."""
+    import os
+
+    data = getattr(os.environ, "_data", None)
+    return data if isinstance(data, dict) else None
+
+
+def multiprocessing_helpers() -> list[tuple[int | None, int | None]]:
+    """``(descriptor, pid)`` of multiprocessing's resource tracker and forkserver, where
+    started: ``resource_tracker._resource_tracker._fd/_pid`` and
+    ``forkserver._forkserver._forkserver_alive_fd/_forkserver_pid``. Both start once per process,
+    on first use, and live until it ends."""
+    import sys
+
+    found: list[tuple[int | None, int | None]] = []
+    for module, obj_attr, fd_attr, pid_attr in (
+        ("multiprocessing.resource_tracker", "_resource_tracker", "_fd", "_pid"),
+        ("multiprocessing.forkserver", "_forkserver", "_forkserver_alive_fd", "_forkserver_pid"),
+    ):
+        obj = getattr(sys.modules.get(module), obj_attr, None)
+        fd = getattr(obj, fd_attr, None)
+        pid = getattr(obj, pid_attr, None)
+        found.append((fd if isinstance(fd, int) else None, pid if isinstance(pid, int) else None))
+    return found
+
+
+def shared_memory_arenas() -> list[Any]:
+    """``multiprocessing.heap.BufferWrapper._heap._arenas``: the arenas of the process-wide heap
+    behind ``multiprocessing.Value``/``Array``, each holding a file and an mmap of it."""
+    import sys
+
+    wrapper = getattr(sys.modules.get("multiprocessing.heap"), "BufferWrapper", None)
+    arenas = getattr(getattr(wrapper, "_heap", None), "_arenas", None)
+    return list(arenas) if arenas else []
 
 
 def weak_key_data(mapping: weakref.WeakKeyDictionary[K, V]) -> dict[weakref.ref[K], V]:
