@@ -10,15 +10,10 @@ import pytest
 
 from leakguard.servers import free_port, port_is_free
 
-# The servers plugin is loaded by the installed leakguard plugin, as users get it.
-PLUGIN: tuple[str, ...] = ()
-
 
 @pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "state"
-    monkeypatch.setenv("LEAKGUARD_STATE_DIR", str(path))
-    return path
+def _private_state(state_dir: Path) -> None:
+    """Every test here reserves ports in a state dir of its own (the shared ``state_dir``)."""
 
 
 def test_a_server_can_bind_the_port_at_once() -> None:
@@ -74,7 +69,7 @@ def test_calls_in_two_xdist_workers_never_collide(pytester: pytest.Pytester) -> 
                 f.write(" ".join(map(str, ports)))
         """
     )
-    result = pytester.runpytest_subprocess(*PLUGIN, "-n", "2")
+    result = pytester.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=40)
     files = list(out.iterdir())
     assert {f.name.split("-")[0] for f in files} == {"gw0", "gw1"}
@@ -93,7 +88,7 @@ def test_free_port_fixture_gives_a_port_a_test_can_listen_on(pytester: pytest.Py
                 assert s.getsockname()[1] == free_port
         """
     )
-    pytester.runpytest_subprocess(*PLUGIN).assert_outcomes(passed=1)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
 
 
 def test_only_loopback_hosts_are_served() -> None:

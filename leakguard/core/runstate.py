@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakguard.core.baseline import Baseline
-from leakguard.core.engine import Engine, InternalProblem, Snapshot
+from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.report import format_leaks, plural
 from leakguard.core.settings import IgnoreRule, Settings
@@ -313,6 +313,3 @@ class Run:
 def fixture_owner(argname: str, scope: str, baseid: str) -> str:
     where = f" in {baseid}" if baseid else ""
     return f"fixture {argname!r} ({scope}-scoped{where})"
-
-
-ProblemSink = Callable[[InternalProblem], None]

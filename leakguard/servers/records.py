@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from leakguard.core.jsonfile import write_json_atomic
 from leakguard.servers.procgroup import ProcessGroup
 from leakguard.servers.statedir import state_dir
 
@@ -65,9 +66,7 @@ def records_dir() -> Path:
 def write(record: ServerRecord, directory: Path | None = None) -> Path:
     directory = directory or records_dir()
     path = directory / record.filename
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record)))
-    os.replace(tmp, path)  # atomic: a sweep never reads half a record
+    write_json_atomic(str(path), asdict(record))  # a sweep never reads half a record
     return path
 
 

@@ -122,13 +122,5 @@ def child_ports(keys: list[ChildKey]) -> dict[ChildKey, ChildPort]:
 
 
 def command_of(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            parts = f.read().split(b"\0")
-    except OSError:
-        return "?"
-    words = [" ".join(os.fsdecode(p).split()) for p in parts if p]
-    if words:
-        words[0] = os.path.basename(words[0])  # as the processes tracker names it
-    text = " ".join(words)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """As the processes tracker names the process (its report is the one that stops it)."""
+    return proctree.command_text(proctree.read_cmdline(pid)) or "?"

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakguard.core.grace import settle
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.recording import SpawnRecord
@@ -141,14 +142,12 @@ def reap(proc: Proc) -> bool:
 def _wait(procs: list[Proc], deadline: float) -> list[Proc]:
     """Wait until every process is gone or ``deadline``; return those still there."""
     pending = list(procs)
-    delay = 0.001
-    while True:
-        pending = [p for p in pending if not reap(p)]
-        remaining = deadline - time.monotonic()
-        if not pending or remaining <= 0:
-            return pending
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.05)
+
+    def still_there() -> list[Proc]:
+        pending[:] = [p for p in pending if not reap(p)]
+        return pending
+
+    return settle(still_there, lambda left: not left, deadline - time.monotonic(), max_delay=0.05)
 
 
 def _close_pipes(proc: Proc) -> bool:

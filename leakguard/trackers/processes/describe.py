@@ -77,7 +77,7 @@ def command_of(proc: Proc) -> str:
     owner: Any = proc.owner()
     mp = sys.modules.get("multiprocessing.process")
     if mp is not None and isinstance(owner, mp.BaseProcess):
-        return shorten(f"multiprocessing {owner.name}")
+        return proctree.command_text(["multiprocessing", owner.name], MAX_COMMAND)
     argv = proctree.read_cmdline(proc.pid)
     record = proc.record
     forked = record is not None and record.how in ("os.fork", "os.forkpty")
@@ -88,16 +88,7 @@ def command_of(proc: Proc) -> str:
         argv = (
             [os.fsdecode(raw)] if isinstance(raw, (str, bytes)) else [os.fsdecode(a) for a in raw]
         )
-    if not argv:
-        return shorten(proc.stat.comm)
-    if os.path.isabs(argv[0]):
-        argv = [os.path.basename(argv[0]), *argv[1:]]
-    return shorten(" ".join(argv))
-
-
-def shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_COMMAND else text[: MAX_COMMAND - 1] + "…"
+    return proctree.command_text(argv or [proc.stat.comm], MAX_COMMAND)
 
 
 def _exited(record: SpawnRecord) -> bool:

@@ -144,6 +144,15 @@ def _psutil_stat(pid: int) -> ProcStat | None:
         return None
 
 
+def command_text(argv: list[str], limit: int = 40) -> str:
+    """A command line for a report: the program's base name, whitespace folded, shortened
+    to ``limit`` characters (``…`` when cut)."""
+    if argv and os.path.isabs(argv[0]):
+        argv = [os.path.basename(argv[0]), *argv[1:]]
+    text = " ".join(" ".join(argv).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def read_cmdline(pid: int) -> list[str]:
     """The process's argv (empty for a zombie or a kernel thread)."""
     if not LINUX:
@@ -360,8 +369,3 @@ def ancestry(pid: int, limit: int = 64) -> list[int]:
         current = stat.ppid
         limit -= 1
     return chain
-
-
-def is_descendant(pid: int, ancestor: int) -> bool:
-    """True when ``ancestor`` is on ``pid``'s parent chain right now."""
-    return ancestor in ancestry(pid)

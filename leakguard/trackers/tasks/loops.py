@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from leakguard.core.compat import aio
+from leakguard.core.grace import settle
 
 LoopState = Literal["closed", "running here", "running elsewhere", "idle"]
 
@@ -70,10 +71,12 @@ def drive(loop: Any, tasks: Iterable[Any], timeout: float) -> None:
 
 def wait_elsewhere(tasks: Sequence[Any], deadline: float) -> None:
     """Wait for tasks whose loop runs in another thread (``done()`` is safe to read)."""
-    delay = 0.001
-    while any(not t.done() for t in tasks) and time.monotonic() < deadline:
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    settle(
+        lambda: any(not t.done() for t in tasks),
+        lambda waiting: not waiting,
+        deadline - time.monotonic(),
+        max_delay=0.05,
+    )
 
 
 def cancel(tasks: Sequence[Any], timeout: float) -> dict[Any, str]:
@@ -154,10 +157,9 @@ def _stop_elsewhere(loop: Any, deadline: float) -> str | None:
     name = thread.name if thread is not None else "?"
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(loop.stop)
-    delay = 0.001
-    while loop.is_running() and time.monotonic() < deadline:
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    settle(
+        loop.is_running, lambda running: not running, deadline - time.monotonic(), max_delay=0.05
+    )
     if thread is not None:
         # Its thread may still do its own cleanup after run_forever() returns: let it.
         thread.join(max(0.0, deadline - time.monotonic()))
