@@ -100,7 +100,7 @@ def test_a_selector_dropped_in_a_reference_cycle_is_garbage_only_not_a_failure(
     result.stdout.fnmatch_lines(
         [
             "freed only by the garbage collector (close them explicitly): 1, by creation site:",
-            "    1 test: fd epoll opened at test_it.py:5 in Server.__init__ (e.g. test_it.py::test_drops_a_server)",
+            "    1 test: fd epoll opened at test_it.py:5 in *__init__ (e.g. test_it.py::test_drops_a_server)",  # 3.10: no co_qualname
         ]
     )
     # Control: the same leak with leakguard_garbage_action = fail errors.
