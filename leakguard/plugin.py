@@ -260,8 +260,11 @@ def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> s
     if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
         words += ["-n", "0"]
     if plugins.has_plugin("randomly"):
+        # The seed only when the order was random (--randomly-dont-reorganize keeps it): the
+        # plugin sorts by a hash of seed and test id, so the listed tests replay in this order.
         seed = getattr(config.option, "randomly_seed", None)
-        if earlier and isinstance(seed, int):
+        shuffled = getattr(config.option, "randomly_reorganize", True)
+        if earlier and shuffled and isinstance(seed, int):
             words.append(f"-p randomly --randomly-seed={seed}")
         else:
             words += ["-p", "no:randomly"]
