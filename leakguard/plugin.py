@@ -239,10 +239,15 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     except Exception as exc:  # a fault in leakguard must never hide the user's result
         _internal_problem(item, exc)
         findings = []
+    if run.late:
+        # An earlier test's, seen after this one: to the summary on this test's report, but
+        # neither this test's failure nor its JUnit properties.
+        late, run.late = run.late, []
+        run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in late)
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
-        run.payloads[item.nodeid] = [f.payload() for f in findings]
+        run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in findings)
         for finding in findings:
             # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
             for leak in finding.leaks:

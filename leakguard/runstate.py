@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakguard.baseline import Baseline
+from leakguard.crosstest import TestEpochs, find_late
 from leakguard.engine import Engine, InternalProblem, Snapshot
 from leakguard.lineage import LINEAGE
 from leakguard.report import format_leaks, plural
@@ -100,6 +101,9 @@ class Run:
         self.residue_notes: dict[str, str] = {}
         # Internal problems on an xdist worker, until a report carries them to the controller.
         self.pending_problems: list[dict[str, Any]] = []
+        # Test epoch -> node id, and what earlier tests' lineage made, seen after a later test.
+        self.epochs = TestEpochs()
+        self.late: list[Finding] = []
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
 
@@ -120,6 +124,7 @@ class Run:
             LINEAGE.end(epoch)
             raise
         state = TestState(nodeid, settings, before, epoch)
+        self.epochs.begin(epoch, nodeid)
         if self.residue:
             state.residue_note = self._residue_note(before, state.residue_from)
             if state.residue_note:
@@ -157,11 +162,24 @@ class Run:
                         if finding.kind == "leak" or finding.action != "report":
                             finding.message += "\n" + line
                 state.findings.extend(findings)
+            if self.engine.changed:
+                self._find_late(state, exclude)
         finally:
             LINEAGE.end(state.epoch)
+            self.epochs.end(state.epoch)
         if self.finished:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings
+
+    def _find_late(self, state: TestState, exclude: dict[str, set[Key]]) -> None:
+        """What an earlier test's lineage made, seen now: that test's, never this one's."""
+        test = (state.nodeid, state.epoch, state.before, state.settings)
+        for owner, action, message, leaks in find_late(
+            self.engine, test, self.epochs, exclude, self.baseline, self.root
+        ):
+            for resource in leaks:  # left as is: residue of the earlier test from now on
+                self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
+            self.late.append(Finding(owner, action, message, leaks, list(leaks)))
 
     def check_now(self, state: TestState) -> list[Finding]:
         """A mid-test check (``leakguard.check()`` on the fixture handle)."""

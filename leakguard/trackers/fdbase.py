@@ -90,6 +90,15 @@ class ScanningTracker(Tracker):
                 continue
         return new
 
+    def creator_epoch(self, key: Key, handle: Any) -> int | None:
+        if not own_key(key):
+            return None
+        fd_key: FdKey = key  # type: ignore[assignment]  # own_key checked the shape
+        if not self.wants(fd_key, handle):
+            return None
+        made = self.made(fd_key, handle, resolve=False)
+        return made.epoch if made is not None else None
+
     def _foreign(self, key: FdKey, st_mode: int) -> bool:
         """Whether a record says this descriptor was made by code that is not the test's: a
         class-scoped server's thread accepting, a session fixture's thread, an earlier test's."""

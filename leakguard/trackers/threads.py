@@ -146,6 +146,9 @@ class ThreadTracker(Tracker):
                 del new[thread]
         return new
 
+    def creator_epoch(self, key: Key, handle: Any) -> int | None:
+        return key.epoch if isinstance(key, RawThread) else thread_epoch(key)
+
     def describe(self, key: Key, handle: Any) -> Resource:
         if isinstance(key, RawThread):
             return Resource(
