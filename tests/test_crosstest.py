@@ -24,6 +24,10 @@ def start_child():
 def open_file():
     KEEP.append(open("late.log", "w"))
 
+def spawn():
+    import subprocess
+    KEEP.append(subprocess.Popen(["sleep", "4"]))
+
 def start_task():
     import asyncio
     loop = asyncio.new_event_loop()  # nobody runs it: the task stays pending
@@ -60,6 +64,13 @@ def _run(pytester: pytest.Pytester, trackers: str, *extra: str) -> pytest.RunRes
             "(created during test_it.py::test_start, seen after test_it.py::test_next; "
             "its test had ended)",
             id="file",
+        ),
+        pytest.param(
+            "spawn", "threads processes",
+            "    process * 'sleep 4' * -> left as is "
+            "(created during test_it.py::test_start, seen after test_it.py::test_next; "
+            "its test had ended)",
+            id="process",
         ),
         pytest.param(
             "start_task", "threads tasks",

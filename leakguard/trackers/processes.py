@@ -244,6 +244,15 @@ class ProcessTracker(Tracker):
         return proc_cleanup.reap(proc)
 
     # --- describing ------------------------------------------------------------------------
+    def creator_epoch(self, key: Key, handle: Any) -> int | None:
+        # Only what a record proves: a spawn record, or a descendant's report on the pipe.
+        pid, start = _pid_start(key)
+        record = self.log.find(pid, start)
+        if record is not None:
+            return record.epoch
+        reported = self.log.pipe.reported.get(pid)
+        return reported[1] if reported is not None and reported[0] == start else None
+
     def describe(self, key: Key, handle: Any) -> Resource:
         proc = handle if isinstance(handle, Proc) else self._live(key)
         return proc_describe.describe(self.name, key, proc, self.log)
