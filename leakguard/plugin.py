@@ -337,18 +337,38 @@ class RunReporter:
         self.run = config.stash[RUN]
         self.is_worker = hasattr(config, "workerinput")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # Here, while the exception (and the frames it names) is at hand: a port an earlier
+        # leak served, or a pool leakguard shut down, that this test still relied on.
+        aftermath = self.run.aftermath
+        if report.failed and call.excinfo is not None and (aftermath.ports or aftermath.pools):
+            try:
+                text = str(report.longrepr)
+                lines = aftermath.explain(call.excinfo.value, text, self.run.root)
+            except Exception as exc:  # a fault in leakguard must never hide the user's result
+                _internal_problem(item, exc, "explaining a failure")
+                lines = []
+            if lines:
+                self.run.explained[item.nodeid] = lines
+        return report
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # tryfirst: attach before xdist's worker serializes the report for the controller.
         run = self.run
-        if run.residue_notes and report.failed and report.when != "teardown":
+        if (run.residue_notes or run.explained) and report.failed and report.when != "teardown":
             note = run.residue_notes.get(report.nodeid)
+            parts = run.explained.pop(report.nodeid, [])
             if note:
                 residue = [(e.owner, e.resource) for e in run.residue.values()]
                 causes = polluters.explain(str(report.longrepr), residue, run.root)
-                if causes:
-                    note += "\n" + "\n".join(causes)
-                report.sections.append(("leakguard", note))
+                parts = [note, *causes, *parts]
+            if parts:
+                report.sections.append(("leakguard", "\n".join(parts)))
         if report.when != "teardown":
             return
         if run.residue_notes:

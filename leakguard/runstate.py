@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakguard.aftermath import Aftermath
 from leakguard.baseline import Baseline
 from leakguard.crosstest import TestEpochs, find_late
 from leakguard.engine import Engine, InternalProblem, Snapshot
@@ -103,6 +104,9 @@ class Run:
         self.pending_problems: list[dict[str, Any]] = []
         # Test epoch -> node id, and what earlier tests' lineage made, seen after a later test.
         self.epochs = TestEpochs()
+        # Ports and pools of earlier leaks that are gone; lines for a failing test's report.
+        self.aftermath = Aftermath()
+        self.explained: dict[str, list[str]] = {}
         self.late: list[Finding] = []
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
@@ -270,8 +274,10 @@ class Run:
         residue: list[Resource] = []
         if settings.cleanup:
             # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
+            pools = self.aftermath.pools_of(leaks)
             self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
             residue = self.engine.still_present(leaks)
+            self.aftermath.after_cleanup(owner, leaks, residue, pools)
         else:
             residue = list(leaks)  # left as they are: all of it stays for the tests after
         for resource in residue:
@@ -320,6 +326,7 @@ class Run:
                     owners.append(entry.owner)
             else:
                 del self.residue[name, key]
+                self.aftermath.residue_gone(entry.owner, entry.resource)
         if not present:
             return None
         return (
