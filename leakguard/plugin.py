@@ -414,6 +414,13 @@ class RunReporter:
             if run.engine.stats is not None:
                 output["leakguard_stats"] = run.engine.stats.to_dict()
             return
+        if run.baseline:  # the ratchet: known leaks that did not show up may be fixed
+            unseen = run.baseline.unseen(summary.of_kind("leak"))
+            if unseen:
+                summary.notes.append(
+                    f"baseline: {unseen} of {len(run.baseline)} known leaks not seen in this run "
+                    "(fixed? after a full run, shrink the file: --leakguard-update-baseline)"
+                )
         if run_options.update_baseline and run_options.baseline_path:
             try:
                 count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
