@@ -52,7 +52,9 @@ def test_step1_report_mode_lists_the_leaks_and_fails_nothing(pytester: pytest.Py
         ]
     )
     result.stdout.no_fnmatch_line("*metrics-exporter*")
-    owners = [f["owner"] for f in json.loads((path / "leakguard-report.json").read_text())["findings"]]
+    owners = [
+        f["owner"] for f in json.loads((path / "leakguard-report.json").read_text())["findings"]
+    ]
     assert owners == ["test_app.py::test_poller_legacy", "test_app.py::test_audit_log"]
     # Control: without the ignore lines the exporter thread is reported too.
     result = _run(pytester, "-o", "leakguard_ignore=")
