@@ -21,6 +21,22 @@ QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly")
 RunLeakguard = Callable[..., pytest.RunResult]
 
 
+@pytest.fixture(autouse=True)
+def _inner_runs_keep_their_order(request: pytest.FixtureRequest) -> None:
+    """pytest-randomly is a dev dependency: every inner pytester run, in-process or subprocess
+    (and its xdist workers), has it off unless the test passes ``-p randomly`` itself.
+
+    Through ``PYTEST_ADDOPTS``, set after pytester cleared it: a test that forgets `QUIET` still
+    runs its files in the order it wrote them, and ``-p randomly`` later on the command line
+    unblocks the plugin again.
+    """
+    if "pytester" not in request.fixturenames:
+        return
+    request.getfixturevalue("pytester")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+
+
 @pytest.fixture
 def run_leakguard(pytester: pytest.Pytester) -> RunLeakguard:
     """Run pytest in-process on this test's files, leakguard on, threads tracker only."""

@@ -66,6 +66,15 @@ class Baseline:
             tracker, description = resource["tracker"], resource["description"]
         return (owner, tracker, normalize(description)) in self._known
 
+    def unseen(self, findings: Iterable[dict[str, Any]]) -> int:
+        """How many known leaks no finding of this run matched: fixed, or not run this time."""
+        seen = {
+            (f["owner"], leak["tracker"], normalize(leak["description"]))
+            for f in findings
+            for leak in f["leaks"]
+        }
+        return len(self._known - seen)
+
     @staticmethod
     def write(path: str, findings: Iterable[dict[str, Any]]) -> int:
         """Write every leak of ``findings`` as known; return how many entries."""

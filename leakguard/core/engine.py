@@ -98,6 +98,9 @@ class Engine:
         # id() of the resources whose holders were searched already during this check (a search
         # is one heap walk per level); emptied when a check starts, while they are all alive.
         self._searched: set[int] = set()
+        self.changed: dict[str, Mapping[Key, Any]] = {}
+        """Per tracker that showed new keys at the last `find_leaks`, what it showed then:
+        where to look for what an earlier test's lineage made (`leakguard.core.crosstest`)."""
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -175,6 +178,7 @@ class Engine:
         # nothing to describe and nothing to wait for.
         pending: list[str] = []
         moment = Phase("after", settings.grace if grace is None else grace)
+        self.changed = {}
         for name, snap in before.items():
             tracker = self._trackers.get(name)
             if tracker is None:
@@ -188,6 +192,7 @@ class Engine:
             # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
             if now is not snap and not now.keys() <= snap.keys():
                 pending.append(name)
+                self.changed[name] = now
         if not pending:
             return []
         exclude = exclude or {}

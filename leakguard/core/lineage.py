@@ -71,6 +71,16 @@ class Lineage:
             self._stack.pop()
 
     @property
+    def latest(self) -> int:
+        """The last epoch opened so far (open or closed): with `begin`'s value, the range a
+        test's epochs span (see `leakguard.core.crosstest`)."""
+        return self._counter
+
+    def for_fixture(self, epoch: int) -> bool:
+        """Whether ``epoch`` was opened for a longer-lived fixture's setup."""
+        return epoch in self._foreign
+
+    @property
     def current(self) -> int:
         """The innermost open epoch, or `NO_EPOCH`."""
         return self._stack[-1].epoch if self._stack else NO_EPOCH

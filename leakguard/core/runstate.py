@@ -10,7 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakguard.core.aftermath import Aftermath
 from leakguard.core.baseline import Baseline
+from leakguard.core.crosstest import TestEpochs, find_late
 from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.report import format_leaks, plural
@@ -100,6 +102,12 @@ class Run:
         self.residue_notes: dict[str, str] = {}
         # Internal problems on an xdist worker, until a report carries them to the controller.
         self.pending_problems: list[dict[str, Any]] = []
+        # Test epoch -> node id, and what earlier tests' lineage made, seen after a later test.
+        self.epochs = TestEpochs()
+        # Ports and pools of earlier leaks that are gone; lines for a failing test's report.
+        self.aftermath = Aftermath()
+        self.explained: dict[str, list[str]] = {}
+        self.late: list[Finding] = []
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
 
@@ -120,6 +128,7 @@ class Run:
             LINEAGE.end(epoch)
             raise
         state = TestState(nodeid, settings, before, epoch)
+        self.epochs.begin(epoch, nodeid)
         if self.residue:
             state.residue_note = self._residue_note(before, state.residue_from)
             if state.residue_note:
@@ -157,11 +166,24 @@ class Run:
                         if finding.kind == "leak" or finding.action != "report":
                             finding.message += "\n" + line
                 state.findings.extend(findings)
+            if self.engine.changed:
+                self._find_late(state, exclude)
         finally:
             LINEAGE.end(state.epoch)
+            self.epochs.end(state.epoch)
         if self.finished:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings
+
+    def _find_late(self, state: TestState, exclude: dict[str, set[Key]]) -> None:
+        """What an earlier test's lineage made, seen now: that test's, never this one's."""
+        test = (state.nodeid, state.epoch, state.before, state.settings)
+        for owner, action, message, leaks in find_late(
+            self.engine, test, self.epochs, exclude, self.baseline, self.root
+        ):
+            for resource in leaks:  # left as is: residue of the earlier test from now on
+                self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
+            self.late.append(Finding(owner, action, message, leaks, list(leaks)))
 
     def check_now(self, state: TestState) -> list[Finding]:
         """A mid-test check (``leakguard.check()`` on the fixture handle)."""
@@ -252,8 +274,10 @@ class Run:
         residue: list[Conclusion] = []
         if settings.cleanup:
             # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
+            pools = self.aftermath.pools_of(leaks)
             self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
             residue = self.engine.still_present(leaks)
+            self.aftermath.after_cleanup(owner, leaks, residue, pools)
         else:
             residue = list(leaks)  # left as they are: all of it stays for the tests after
         for resource in residue:
@@ -302,6 +326,7 @@ class Run:
                     owners.append(entry.owner)
             else:
                 del self.residue[name, key]
+                self.aftermath.residue_gone(entry.owner, entry.resource)
         if not present:
             return None
         return (

@@ -233,6 +233,15 @@ class Tracker(Generic[K, H]):
         """The key of a live object of this kind (for ``leakguard.ignore(obj)``), else ``None``."""
         return None
 
+    def creator_epoch(self, key: K, handle: H) -> int | None:
+        """The lineage epoch of the code that created this resource, if a record says (see
+        `leakguard.core.lineage`); ``None``: unknown, or not this tracker's kind.
+
+        Called only for resources new since a test's snapshot that the test does not own: one
+        made by an earlier test's lineage (a thread it left) is blamed on that earlier test.
+        """
+        return None
+
     def owner_object(self, resource: Resource[K]) -> object | None:
         """The Python object whose reachability decides whose ``resource`` is, if any.
 

@@ -242,10 +242,15 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     except Exception as exc:  # a fault in leakguard must never hide the user's result
         _internal_problem(item, exc)
         findings = []
+    if run.late:
+        # An earlier test's, seen after this one: to the summary on this test's report, but
+        # neither this test's failure nor its JUnit properties.
+        late, run.late = run.late, []
+        run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in late)
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
-        run.payloads[item.nodeid] = [f.payload() for f in findings]
+        run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in findings)
         for finding in findings:
             # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
             for leak in finding.leaks:
@@ -263,8 +268,11 @@ def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> s
     if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
         words += ["-n", "0"]
     if plugins.has_plugin("randomly"):
+        # The seed only when the order was random (--randomly-dont-reorganize keeps it): the
+        # plugin sorts by a hash of seed and test id, so the listed tests replay in this order.
         seed = getattr(config.option, "randomly_seed", None)
-        if earlier and isinstance(seed, int):
+        shuffled = getattr(config.option, "randomly_reorganize", True)
+        if earlier and shuffled and isinstance(seed, int):
             words.append(f"-p randomly --randomly-seed={seed}")
         else:
             words += ["-p", "no:randomly"]
@@ -332,18 +340,38 @@ class RunReporter:
         self.run = config.stash[RUN]
         self.is_worker = hasattr(config, "workerinput")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # Here, while the exception (and the frames it names) is at hand: a port an earlier
+        # leak served, or a pool leakguard shut down, that this test still relied on.
+        aftermath = self.run.aftermath
+        if report.failed and call.excinfo is not None and (aftermath.ports or aftermath.pools):
+            try:
+                text = str(report.longrepr)
+                lines = aftermath.explain(call.excinfo.value, text, self.run.root)
+            except Exception as exc:  # a fault in leakguard must never hide the user's result
+                _internal_problem(item, exc, "explaining a failure")
+                lines = []
+            if lines:
+                self.run.explained[item.nodeid] = lines
+        return report
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # tryfirst: attach before xdist's worker serializes the report for the controller.
         run = self.run
-        if run.residue_notes and report.failed and report.when != "teardown":
+        if (run.residue_notes or run.explained) and report.failed and report.when != "teardown":
             note = run.residue_notes.get(report.nodeid)
+            parts = run.explained.pop(report.nodeid, [])
             if note:
                 residue = [(e.owner, e.resource) for e in run.residue.values()]
                 causes = polluters.explain(str(report.longrepr), residue, run.root)
-                if causes:
-                    note += "\n" + "\n".join(causes)
-                report.sections.append(("leakguard", note))
+                parts = [note, *causes, *parts]
+            if parts:
+                report.sections.append(("leakguard", "\n".join(parts)))
         if report.when != "teardown":
             return
         if run.residue_notes:
@@ -389,6 +417,13 @@ class RunReporter:
             if run.engine.stats is not None:
                 output["leakguard_stats"] = run.engine.stats.to_dict()
             return
+        if run.baseline:  # the ratchet: known leaks that did not show up may be fixed
+            unseen = run.baseline.unseen(summary.of_kind("leak"))
+            if unseen:
+                summary.notes.append(
+                    f"baseline: {unseen} of {len(run.baseline)} known leaks not seen in this run "
+                    "(fixed? after a full run, shrink the file: --leakguard-update-baseline)"
+                )
         if run_options.update_baseline and run_options.baseline_path:
             try:
                 count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))

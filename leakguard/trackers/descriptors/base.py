@@ -109,6 +109,12 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 continue
         return new
 
+    def creator_epoch(self, key: DescriptorKey, handle: DescriptorHandle) -> int | None:
+        if not own_key(key) or not isinstance(handle, int) or not self.wants(key, handle):
+            return None
+        made = self.made(key, handle, resolve=False)
+        return made.epoch if made is not None else None
+
     def _foreign(self, key: FdKey, st_mode: int) -> bool:
         """Whether a record says this descriptor was made by code that is not the test's: a
         class-scoped server's thread accepting, a session fixture's thread, an earlier test's."""

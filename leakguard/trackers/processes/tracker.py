@@ -243,6 +243,15 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         return proc_cleanup.reap(proc)
 
     # --- describing ------------------------------------------------------------------------
+    def creator_epoch(self, key: ProcKey, handle: ProcHandle) -> int | None:
+        # Only what a record proves: a spawn record, or a descendant's report on the pipe.
+        pid, start = key
+        record = self.log.find(pid, start)
+        if record is not None:
+            return record.epoch
+        reported = self.log.pipe.reported.get(pid)
+        return reported[1] if reported is not None and reported[0] == start else None
+
     def describe(self, key: ProcKey, handle: ProcHandle) -> Resource[ProcKey]:
         proc = handle if handle is not None else self._live(key)
         return proc_describe.describe(self.name, key, proc, self.log)

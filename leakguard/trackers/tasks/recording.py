@@ -43,6 +43,9 @@ class LoopInfo:
     # The thread that made the loop: only that thread's loops are run for a grace period, so
     # leakguard never races another thread that is about to run its own loop.
     thread: int = field(default_factory=threading.get_ident)
+    # The epoch of the code that made it: a loop made by a thread an earlier test left is that
+    # test's, never the one running now (closing it would pull it from under its thread).
+    epoch: int = field(default_factory=LINEAGE.creator)
 
 
 @dataclass

@@ -100,12 +100,12 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         if not new:
             return new
         watch = self._watch
-        if watch is not None and watch.creators:
+        if watch is not None:
             epoch = LINEAGE.current
             for key in list(new):
                 # Made by code that is not the test's (a session server's loop in its own
                 # thread, a thread an earlier test left): its owner answers for it.
-                made = watch.creators.get(key) if not isinstance(new[key], LoopInfo) else None
+                made = self.creator_epoch(key, new[key])
                 if made is not None and not LINEAGE.belongs(made, epoch):
                     del new[key]
         live: list[Any] = [k for k, h in new.items() if h is None]
@@ -121,6 +121,12 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
             if isinstance(handle, LoopInfo) and key.is_closed():
                 del new[key]
         return new
+
+    def creator_epoch(self, key: TaskKey, handle: TaskHandle) -> int | None:
+        if isinstance(handle, LoopInfo):
+            return handle.epoch
+        watch = self._watch
+        return watch.creators.get(key) if watch is not None else None
 
     def _by_own_loop(self, tasks: Sequence[Any]) -> list[tuple[Any, list[Any]]]:
         """Tasks grouped by loop, for the loops this thread made (the ones it may run)."""

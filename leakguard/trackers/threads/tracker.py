@@ -151,6 +151,9 @@ class ThreadTracker(Tracker[ThreadKey, None]):
                 del new[thread]
         return new
 
+    def creator_epoch(self, key: ThreadKey, handle: None) -> int | None:
+        return key.epoch if isinstance(key, RawThread) else thread_epoch(key)
+
     def describe(self, key: ThreadKey, handle: None) -> Resource[ThreadKey]:
         if isinstance(key, RawThread):
             return Resource(
