@@ -98,6 +98,8 @@ class Engine:
         # id() of the resources whose holders were searched already during this check (a search
         # is one heap walk per level); emptied when a check starts, while they are all alive.
         self._searched: set[int] = set()
+        # timeline (issue 15): sees each snapshot of the end-of-test check, to count it.
+        self.observe: Callable[[str, Mapping[Key, Any]], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -182,6 +184,8 @@ class Engine:
             except Exception as exc:
                 self._snapshot_fault(name, exc)
                 continue
+            if self.observe is not None:  # timeline (issue 15)
+                self.observe(name, now)
             # `is`: a tracker may hand back the very mapping it gave before when nothing
             # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
             if now is not snap and not now.keys() <= snap.keys():

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from leakguard import active, markers, options, polluters
+from leakguard import active, markers, options, polluters, timeline_plugin
 from leakguard.baseline import Baseline, BaselineError
 from leakguard.engine import Engine, InternalProblem
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
@@ -81,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SUMMARY] = summary
     config.stash[RUN] = run
     config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
+    timeline_plugin.configure(config, run, summary, run_options.report_path, run_options.html_path)
     GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
     if _globally_on(config):
         # Install now so origins (where a thread was started) are recorded from the first test.
@@ -94,7 +95,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         run.engine.close()
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
-    for name in (REPORTER_NAME, PHASES_NAME):
+    for name in (REPORTER_NAME, PHASES_NAME, *timeline_plugin.NAMES):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
@@ -159,6 +160,7 @@ class CheckedTestHooks:
         if plan is not None:
             try:
                 item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+                timeline_plugin.begun(item.config, item.config.stash[RUN], item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 _internal_problem(item, exc)
         return (yield)
@@ -239,6 +241,10 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     except Exception as exc:  # a fault in leakguard must never hide the user's result
         _internal_problem(item, exc)
         findings = []
+    try:  # timeline (issue 15)
+        timeline_plugin.ended(item.config, run, state, findings)
+    except Exception as exc:
+        _internal_problem(item, exc, "timeline")
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
@@ -341,6 +347,7 @@ class RunReporter:
                 if causes:
                     note += "\n" + "\n".join(causes)
                 report.sections.append(("leakguard", note))
+        timeline_plugin.logreport(self.config, run, report)  # after the polluter section
         if report.when != "teardown":
             return
         if run.residue_notes:

@@ -1,0 +1,165 @@
+"""The pytest glue of the timeline: record each checked test's point, carry it to the xdist
+controller on the teardown report, and write the standalone HTML report at the end."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from leakguard.timeline import Timeline
+from leakguard.timeline.record import FindingLike, Point
+
+if TYPE_CHECKING:
+    from leakguard.runstate import Run, TestState
+    from leakguard.summary import Summary
+
+NAME = "leakguard-timeline"
+HTML_EXTRAS = "leakguard-html-extras"
+NAMES = (NAME, HTML_EXTRAS)
+_REPORT_ATTR = "leakguard_timeline"
+
+
+@dataclass
+class Recording:
+    """This process's timeline, where the collecting side gathers every process's points,
+    and where the HTML report goes."""
+
+    timeline: Timeline
+    summary: Summary
+    html_path: str | None
+    collector: bool
+    """True in the process that writes the reports (not an xdist worker)."""
+    points: list[Point] = field(default_factory=list)
+
+
+RECORDING = pytest.StashKey[Recording]()
+
+
+def configure(
+    config: pytest.Config, run: Run, summary: Summary, json_path: str | None, html_path: str | None
+) -> None:
+    """Record a timeline when a report will show it (JSON, HTML, or pytest-html's extras).
+
+    Off, nothing is recorded and the engine is not asked to count: the clean path is untouched.
+    """
+    html_extras = bool(config.pluginmanager.has_plugin("html") and _option(config, "htmlpath"))
+    if not (json_path or html_path or html_extras):
+        return
+    workerinput = getattr(config, "workerinput", None)
+    worker = str(workerinput.get("workerid", "")) if isinstance(workerinput, dict) else ""
+    timeline = Timeline(worker, run.root)
+    recording = Recording(timeline, summary, html_path, workerinput is None)
+    config.stash[RECORDING] = recording
+    run.engine.observe = timeline.counter.observe
+    if json_path or html_path:
+        summary.timeline = recording.points
+    config.pluginmanager.register(TimelineHooks(recording), NAME)
+    if html_extras:
+        from leakguard.pytest_html_extra import HtmlExtras
+
+        config.pluginmanager.register(HtmlExtras(timeline), HTML_EXTRAS)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getoption(name)
+    except ValueError:
+        return None
+
+
+def begun(config: pytest.Config, run: Run, state: TestState) -> None:
+    """The test's setup snapshot is taken: open its point with the residue present now."""
+    recording = config.stash.get(RECORDING, None)
+    if recording is not None:
+        recording.timeline.begun(
+            state.nodeid, [(e.owner, e.resource) for e in run.residue.values()]
+        )
+
+
+def ended(
+    config: pytest.Config, run: Run, state: TestState, findings: Sequence[FindingLike]
+) -> None:
+    """The end-of-teardown check is done. With findings, count again after cleanup (the leak
+    path only): what the next test inherits is what the chart must show."""
+    recording = config.stash.get(RECORDING, None)
+    if recording is None:
+        return
+    timeline = recording.timeline
+    if findings:
+        for name, snapshot in run.engine.snapshot(list(state.before)).items():
+            timeline.counter.observe(name, snapshot)
+    timeline.ended(state.nodeid, findings)
+
+
+def logreport(config: pytest.Config, run: Run, report: pytest.TestReport) -> None:
+    """Each phase's report: outcome and polluters on the recording side; at teardown the point
+    rides on the report, and the collecting side (controller, or the only process) keeps it."""
+    recording = config.stash.get(RECORDING, None)
+    if recording is None:
+        return
+    timeline = recording.timeline
+    nodeid = report.nodeid
+    if timeline.current(nodeid) is not None:
+        timeline.outcome(nodeid, report.when, report.outcome, hasattr(report, "wasxfail"))
+        if report.failed and report.when != "teardown":
+            timeline.polluted(nodeid, _polluters(report, run))
+        if report.when == "teardown":
+            setattr(report, _REPORT_ATTR, timeline.close(nodeid))
+    point: Point | None = getattr(report, _REPORT_ATTR, None)
+    if point and recording.collector:
+        # One timeline per worker, each in run order, whatever order reports arrive in.
+        bisect.insort(recording.points, point, key=lambda p: (p["worker"], p["index"]))
+
+
+def _polluters(report: pytest.TestReport, run: Run) -> list[str]:
+    """The earlier tests the polluter section (just added by leakguard's reporter) names."""
+    lines = [
+        line
+        for title, text in report.sections
+        if title == "leakguard"
+        for line in text.splitlines()[1:]
+    ]
+    if not lines:
+        return []
+    owners = dict.fromkeys(entry.owner for entry in run.residue.values())
+    named = []
+    for owner in owners:
+        pattern = re.compile(r"(?<!\S)" + re.escape(owner) + r"(?!\S)")
+        if any(pattern.search(line) for line in lines):
+            named.append(owner)
+    return named
+
+
+class TimelineHooks:
+    """The end of the run: write the HTML report (controller or only process) and name it."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # After leakguard's reporter (tryfirst): every finding and point is in by now.
+        recording = self.recording
+        path = recording.html_path
+        if not (path and recording.collector):
+            return
+        from leakguard.engine import InternalProblem
+        from leakguard.htmlreport import write_report
+
+        summary = recording.summary
+        data = {**summary.to_json(), "timeline": recording.points}
+        try:
+            write_report(path, data, title=f"leakguard: {session.config.rootpath.name}")
+        except OSError as exc:
+            problem = InternalProblem.of(exc, "leakguard_html: writing the file")
+            summary.add_problem(problem.to_dict())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        recording = self.recording
+        if recording.html_path and recording.collector:
+            terminalreporter.write_line(f"leakguard HTML report: {recording.html_path}")
