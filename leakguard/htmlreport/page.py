@@ -98,12 +98,21 @@ def _worker_section(
 ) -> str:
     heading = f"worker {escape(name)}" if name else "the run"
     spans = residue_spans(points)
-    charts = "".join(
-        f"<figure><figcaption>{escape(kind)}</figcaption>{chart(kind, points, spans, anchors)}"
-        "</figure>"
-        for kind in kinds_of(points)
-    )
-    if not charts:
+    drawn, flat = [], []
+    for kind in kinds_of(points):
+        values = {p.get("counts", {}).get(kind) for p in points} - {None}
+        marked = any(leak["tracker"] == kind for p in points for leak in p.get("leaks", ()))
+        if len(values) > 1 or marked or any(s["tracker"] == kind for s in spans):
+            drawn.append(
+                f"<figure><figcaption>{escape(kind)}</figcaption>"
+                f"{chart(kind, points, spans, anchors)}</figure>"
+            )
+        else:  # a flat line says less than a number
+            flat.append(f"{escape(kind)} {min(values, default=0)}")
+    charts = "".join(drawn)
+    if flat:
+        charts += f'<p class="flat">unchanged throughout: {", ".join(flat)}</p>'
+    if not points:
         charts = "<p>no test was checked</p>"
     return (
         f'<section class="timeline" data-worker="{escape(name)}"><h2>{heading}: '
@@ -141,8 +150,8 @@ def _sites(
             f"<td><code>{escape(site)}</code></td><td>{links}</td></tr>"
         )
     return (
-        '<section id="sites"><h2>Leaks by creation site</h2><table><thead><tr><th>owners</th>'
-        "<th>what</th><th>site</th><th>owners</th></tr></thead><tbody>"
+        '<section id="sites"><h2>Leaks by creation site</h2><table><thead><tr><th>count</th>'
+        "<th>what</th><th>site</th><th>tests (owners)</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></section>"
     )
