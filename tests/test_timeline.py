@@ -55,7 +55,11 @@ def test_a_leaked_thread_raises_the_count_from_its_test_on_and_stays_as_residue(
     ]
     assert [p["worker"] for p in points] == ["", "", ""]
     before, leaky, after = points
-    assert (before["outcome"], before["error_at_teardown"], before["leaks"]) == ("passed", False, [])
+    assert (before["outcome"], before["error_at_teardown"], before["leaks"]) == (
+        "passed",
+        False,
+        [],
+    )
     assert (leaky["outcome"], leaky["error_at_teardown"]) == ("passed", True)
     (leak,) = leaky["leaks"]
     assert leak["description"] == "thread 'left' (daemon) target=time:sleep"
@@ -63,7 +67,9 @@ def test_a_leaked_thread_raises_the_count_from_its_test_on_and_stays_as_residue(
         "threads", "leak", "fail", True,
     )  # fmt: skip
     assert leak["origin"] == "test_it.py:7 in test_leaks_a_thread"
-    assert leaky["report"].startswith("leakguard: test_it.py::test_leaks_a_thread leaked 1 resource")
+    assert leaky["report"].startswith(
+        "leakguard: test_it.py::test_leaks_a_thread leaked 1 resource"
+    )
     assert after["residue"] == [
         {
             "owner": "test_it.py::test_leaks_a_thread",
