@@ -143,7 +143,9 @@ def test_under_xdist_each_worker_has_its_own_timeline_and_every_leak_is_there(
     ]  # fmt: skip
     page = parse(Path(pytester.path, "leaks.html"))
     text = "".join(page.text)
-    sections = [a["data-worker"] for tag, a in page.tags if tag == "section" and "data-worker" in a]
+    sections = [
+        str(a["data-worker"]) for tag, a in page.tags if tag == "section" and "data-worker" in a
+    ]
     assert sorted(sections) == ["gw0", "gw1"]
     for finding in data["findings"]:
         for leak in finding["leaks"]:
