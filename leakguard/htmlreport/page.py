@@ -121,10 +121,12 @@ def _worker_section(
 
 
 def site_of(leak: Mapping[str, Any], root: str | None = None) -> str:
-    """Where a leak was made, the way the summary groups them (an fd's number left out)."""
+    """Where a leak was made: its kind and creation site, what differs per test left out."""
     kind = str(leak.get("kind", ""))
     if kind == "fd":
-        kind = "fd " + str(leak.get("label", "")).partition(" ")[2]
+        # "17 file /tmp/…/a.log" -> "fd file": neither the number nor the path is the site.
+        words = str(leak.get("label", "")).split()
+        kind = " ".join(["fd", *words[1:2]])
     origin = leak.get("origin")
     if not origin:
         return kind

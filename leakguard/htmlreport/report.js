@@ -43,7 +43,8 @@
         var anchor = run.anchors[indexAt(svg, event)];
         if (anchor) { location.hash = anchor; }
       });
-      if (svg.getBBox().width > 0) { drawn += 1; }
+      var line = svg.querySelector("path.line");
+      if (line && line.getBBox().width > 0) { drawn += 1; }
     });
   });
   document.documentElement.dataset.leakguard = "ready";
