@@ -47,7 +47,9 @@ def main() -> int:
         print(f"demo run and report: {time.perf_counter() - start:.1f} s, {page.stat().st_size} B")
         seen = look(browser, page)
         problems = seen.problems()
-        print(f"charts drawn: {seen.charts_drawn} of {seen.charts_in_page}; console: {seen.console}")
+        print(
+            f"charts drawn: {seen.charts_drawn} of {seen.charts_in_page}; console: {seen.console}"
+        )
         if problems:
             print("\n".join(problems))
             return 1
