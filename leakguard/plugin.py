@@ -160,7 +160,8 @@ class CheckedTestHooks:
         if plan is not None:
             try:
                 item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
-                timeline_plugin.begun(item.config, item.config.stash[RUN], item.stash[STATE])
+                if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
+                    timeline_plugin.begun(item.config, item.config.stash[RUN], item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 _internal_problem(item, exc)
         return (yield)
@@ -241,10 +242,11 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     except Exception as exc:  # a fault in leakguard must never hide the user's result
         _internal_problem(item, exc)
         findings = []
-    try:  # timeline (issue 15)
-        timeline_plugin.ended(item.config, run, state, findings)
-    except Exception as exc:
-        _internal_problem(item, exc, "timeline")
+    if run.timeline is not None:  # timeline (issue 15)
+        try:
+            timeline_plugin.ended(item.config, run, state, findings)
+        except Exception as exc:
+            _internal_problem(item, exc, "timeline")
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
@@ -347,7 +349,8 @@ class RunReporter:
                 if causes:
                     note += "\n" + "\n".join(causes)
                 report.sections.append(("leakguard", note))
-        timeline_plugin.logreport(self.config, run, report)  # after the polluter section
+        if run.timeline is not None:  # timeline (issue 15), after the polluter section
+            timeline_plugin.logreport(self.config, run, report)
         if report.when != "teardown":
             return
         if run.residue_notes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leakguard.baseline import Baseline
 from leakguard.engine import Engine, InternalProblem, Snapshot
@@ -17,6 +17,9 @@ from leakguard.report import format_leaks, plural
 from leakguard.settings import IgnoreRule, Settings
 from leakguard.stats import timing
 from leakguard.tracker import Key, Resource
+
+if TYPE_CHECKING:
+    from leakguard.timeline import Timeline  # timeline (issue 15)
 
 GROWTH_LIMIT = 16
 """Alive resources one process-wide cache (or all native descriptors) may hold before each
@@ -102,6 +105,7 @@ class Run:
         self.pending_problems: list[dict[str, Any]] = []
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
+        self.timeline: Timeline | None = None  # timeline (issue 15): set when a report shows it
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:

@@ -55,6 +55,7 @@ def configure(
     timeline = Timeline(worker, run.root)
     recording = Recording(timeline, summary, html_path, workerinput is None)
     config.stash[RECORDING] = recording
+    run.timeline = timeline
     run.engine.observe = timeline.counter.observe
     if json_path or html_path:
         summary.timeline = recording.points
