@@ -322,6 +322,8 @@ def _check_from_now(item: pytest.Item) -> TestState:
         config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
     item.stash[STATE] = state
+    if config.stash[RUN].timeline is not None:  # timeline (issue 15)
+        timeline_plugin.begun(config, config.stash[RUN], state)
     return state
 
 

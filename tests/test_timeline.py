@@ -165,3 +165,28 @@ def test_no_report_asked_for_means_no_timeline_is_recorded(pytester: pytest.Pyte
         *QUIET, "--leakguard", "-s", "-o", "leakguard_report=out.json"
     )
     recorded.stdout.fnmatch_lines(["*OBSERVING True*"])
+
+
+def test_a_test_checked_from_a_late_fixture_request_has_its_point(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_unchecked():
+            pass
+
+        def test_asks_late(request):
+            request.getfixturevalue("leakguard")
+            threading.Thread(target=time.sleep, args=(30,), name="late", daemon=True).start()
+        """
+    )
+    pytester.runpytest_subprocess(
+        *QUIET, *SHORT_GRACE, "-o", "leakguard_trackers=threads", "-o", "leakguard_report=out.json"
+    )
+    (point,) = json.loads(Path(pytester.path, "out.json").read_text())["timeline"]
+    assert point["test"] == "test_it.py::test_asks_late"
+    assert [leak["description"] for leak in point["leaks"]] == [
+        "thread 'late' (daemon) target=time:sleep"
+    ]
