@@ -1,6 +1,9 @@
-"""Rows for overhead.py: the timeline's clean-path cost, with the HTML report off and on
-(issue 15). Off, nothing is recorded; on, each checked test's counts come from the snapshots
-the check already took, so the added cost is bookkeeping only."""
+"""The timeline's clean-path cost with the HTML report off and on (issue 15): rows for
+overhead.py; run alone (``python benchmarks/scenarios_html.py``), in-process figures.
+
+Off, nothing is recorded; on, each checked test's counts come from the snapshots the check
+already took, so the added cost is bookkeeping only.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +22,75 @@ SCENARIOS = [
         "floor": TRACKERS,
     },
 ]
+
+
+def timeline_costs() -> None:
+    """In-process figures, stable where whole runs are noisy: the engine's clean path per test
+    without and with the timeline recording, and the time to render a 10,000-test report."""
+    import random
+    import time
+    import timeit
+
+    from leakguard.engine import Engine
+    from leakguard.htmlreport import render
+    from leakguard.registry import TrackerRegistry
+    from leakguard.runstate import Run
+    from leakguard.settings import Settings
+    from leakguard.timeline import Timeline
+
+    trackers = tuple(TRACKERS)
+
+    def per_test(on: bool) -> float:
+        run = Run(Engine(TrackerRegistry.default()))
+        run.engine.activate(trackers)
+        settings = Settings(trackers=trackers, grace=0.0)
+        timeline = Timeline()
+        if on:
+            run.engine.observe = timeline.counter.observe
+
+        def one() -> None:
+            state = run.begin_test("bench::test", settings)
+            if on:
+                timeline.begun(state.nodeid, [])
+            findings = run.end_test(state)
+            if on:
+                timeline.ended(state.nodeid, findings)
+                for when in ("setup", "call", "teardown"):
+                    timeline.outcome(state.nodeid, when, "passed", False)
+                timeline.close(state.nodeid)
+                if len(timeline.points) > 20_000:
+                    timeline.points.clear()
+
+        one()
+        best = min(timeit.repeat(one, number=5000, repeat=9)) / 5000
+        run.engine.close()
+        return best * 1e6
+
+    # Alternate off and on, keep the best of each: other load only ever adds.
+    off = min(per_test(False) for _ in range(3))
+    on = min(per_test(True) for _ in range(3))
+    print(f"engine clean path, all six, per test: timeline off {off:.1f} µs, on {on:.1f} µs")
+
+    points = []
+    rng = random.Random(15)
+    for worker in ("gw0", "gw1"):
+        for i in range(5000):
+            leaks = []
+            if rng.random() < 0.005:
+                leaks = [{"owner": f"t::{i}", "tracker": "fds", "kind": "fd",
+                          "description": "fd 17 file /x", "category": "leak", "action": "fail",
+                          "origin": "t.py:1 in f", "residue": True}]  # fmt: skip
+            counts = {"threads": 3, "tasks": 0, "processes": 0, "sockets": 1, "ports": 0,
+                      "fds": 20 + i // 400}  # fmt: skip
+            points.append({"worker": worker, "index": i, "test": f"tests/t.py::test_{i}",
+                           "outcome": "passed", "error_at_teardown": bool(leaks),
+                           "counts": counts, "leaks": leaks, "residue": [], "polluters": [],
+                           "report": ""})  # fmt: skip
+    start = time.perf_counter()
+    page = render({"findings": [], "totals": {}, "problems": [], "timeline": points})
+    took = (time.perf_counter() - start) * 1000
+    print(f"HTML report of 10,000 tests (2 workers): {took:.0f} ms, {len(page) / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    timeline_costs()

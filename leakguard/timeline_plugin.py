@@ -154,7 +154,8 @@ class TimelineHooks:
         summary = recording.summary
         data = {**summary.to_json(), "timeline": recording.points}
         try:
-            write_report(path, data, title=f"leakguard: {session.config.rootpath.name}")
+            root = session.config.rootpath
+            write_report(path, data, title=f"leakguard: {root.name}", root=str(root))
         except OSError as exc:
             problem = InternalProblem.of(exc, "leakguard_html: writing the file")
             summary.add_problem(problem.to_dict())
