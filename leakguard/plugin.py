@@ -161,7 +161,7 @@ class CheckedTestHooks:
             try:
                 item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
                 if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
-                    timeline_plugin.begun(item.config, item.config.stash[RUN], item.stash[STATE])
+                    timeline_plugin.begun(item.config.stash[RUN], item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 _internal_problem(item, exc)
         return (yield)
@@ -244,7 +244,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         findings = []
     if run.timeline is not None:  # timeline (issue 15)
         try:
-            timeline_plugin.ended(item.config, run, state, findings)
+            timeline_plugin.ended(run, state, findings)
         except Exception as exc:
             _internal_problem(item, exc, "timeline")
     if findings:
@@ -323,7 +323,7 @@ def _check_from_now(item: pytest.Item) -> TestState:
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
     item.stash[STATE] = state
     if config.stash[RUN].timeline is not None:  # timeline (issue 15)
-        timeline_plugin.begun(config, config.stash[RUN], state)
+        timeline_plugin.begun(config.stash[RUN], state)
     return state
 
 

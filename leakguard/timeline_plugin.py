@@ -73,24 +73,19 @@ def _option(config: pytest.Config, name: str) -> Any:
         return None
 
 
-def begun(config: pytest.Config, run: Run, state: TestState) -> None:
+def begun(run: Run, state: TestState) -> None:
     """The test's setup snapshot is taken: open its point with the residue present now."""
-    recording = config.stash.get(RECORDING, None)
-    if recording is not None:
-        recording.timeline.begun(
-            state.nodeid, [(e.owner, e.resource) for e in run.residue.values()]
-        )
+    if run.timeline is not None:
+        residue = [(e.owner, e.resource) for e in run.residue.values()] if run.residue else []
+        run.timeline.begun(state.nodeid, residue)
 
 
-def ended(
-    config: pytest.Config, run: Run, state: TestState, findings: Sequence[FindingLike]
-) -> None:
+def ended(run: Run, state: TestState, findings: Sequence[FindingLike]) -> None:
     """The end-of-teardown check is done. With findings, count again after cleanup (the leak
     path only): what the next test inherits is what the chart must show."""
-    recording = config.stash.get(RECORDING, None)
-    if recording is None:
+    timeline = run.timeline
+    if timeline is None:
         return
-    timeline = recording.timeline
     if findings:
         for name, snapshot in run.engine.snapshot(list(state.before)).items():
             timeline.counter.observe(name, snapshot)
@@ -100,10 +95,9 @@ def ended(
 def logreport(config: pytest.Config, run: Run, report: pytest.TestReport) -> None:
     """Each phase's report: outcome and polluters on the recording side; at teardown the point
     rides on the report, and the collecting side (controller, or the only process) keeps it."""
-    recording = config.stash.get(RECORDING, None)
-    if recording is None:
+    timeline = run.timeline
+    if timeline is None:
         return
-    timeline = recording.timeline
     nodeid = report.nodeid
     if timeline.current(nodeid) is not None:
         timeline.outcome(nodeid, report.when, report.outcome, hasattr(report, "wasxfail"))
@@ -112,7 +106,8 @@ def logreport(config: pytest.Config, run: Run, report: pytest.TestReport) -> Non
         if report.when == "teardown":
             setattr(report, _REPORT_ATTR, timeline.close(nodeid))
     point: Point | None = getattr(report, _REPORT_ATTR, None)
-    if point and recording.collector:
+    recording = config.stash.get(RECORDING, None) if point else None
+    if point and recording is not None and recording.collector:
         # One timeline per worker, each in run order, whatever order reports arrive in.
         bisect.insort(recording.points, point, key=lambda p: (p["worker"], p["index"]))
 
