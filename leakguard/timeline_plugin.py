@@ -3,9 +3,8 @@ controller on the teardown report, and write the standalone HTML report at the e
 
 from __future__ import annotations
 
-import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +107,7 @@ def logreport(config: pytest.Config, run: Run, report: pytest.TestReport) -> Non
     point: Point | None = getattr(report, _REPORT_ATTR, None)
     recording = config.stash.get(RECORDING, None) if point else None
     if point and recording is not None and recording.collector:
-        # One timeline per worker, each in run order, whatever order reports arrive in.
-        bisect.insort(recording.points, point, key=lambda p: (p["worker"], p["index"]))
+        recording.points.append(point)  # grouped by worker at the end of the run
 
 
 def _polluters(report: pytest.TestReport, run: Run) -> list[str]:
@@ -137,8 +135,18 @@ class TimelineHooks:
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # After leakguard's reporter (tryfirst): every finding and point is in by now.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        recording = self.recording
+        # Before the JSON report is written: one timeline per worker, each in run order (the
+        # workers' points arrive interleaved). Sorted in place: the summary holds this list.
+        recording.points.sort(key=lambda p: (p["worker"], p["index"]))
+        result = yield
+        # After every other sessionfinish: session-end fixture findings are in too.
+        self._write_html(session)
+        return result
+
+    def _write_html(self, session: pytest.Session) -> None:
         recording = self.recording
         path = recording.html_path
         if not (path and recording.collector):
