@@ -70,6 +70,7 @@ def timeline_costs() -> None:
     off = min(per_test(False) for _ in range(3))
     on = min(per_test(True) for _ in range(3))
     print(f"engine clean path, all six, per test: timeline off {off:.1f} µs, on {on:.1f} µs")
+    print(f"the pytest glue's own bookkeeping per test (hooks' share): {glue_cost():.1f} µs")
 
     points = []
     rng = random.Random(15)
@@ -90,6 +91,46 @@ def timeline_costs() -> None:
     page = render({"findings": [], "totals": {}, "problems": [], "timeline": points})
     took = (time.perf_counter() - start) * 1000
     print(f"HTML report of 10,000 tests (2 workers): {took:.0f} ms, {len(page) / 1e6:.2f} MB")
+
+
+def glue_cost() -> float:
+    """µs per test of the timeline's pytest glue (open, three reports, close), without pytest."""
+    import timeit
+    from types import SimpleNamespace
+
+    import pytest
+
+    from leakguard import timeline_plugin
+    from leakguard.timeline import Timeline
+
+    class Report:  # what the glue reads of a TestReport
+        def __init__(self, when: str) -> None:
+            self.nodeid, self.when, self.outcome = "bench::test", when, "passed"
+            self.failed, self.sections = False, []
+
+    config = SimpleNamespace(stash=pytest.Stash())
+    run = SimpleNamespace(timeline=Timeline(), residue={}, engine=None)
+    recording = timeline_plugin.Recording(run.timeline, None, None, True)  # type: ignore[arg-type]
+    config.stash[timeline_plugin.RECORDING] = recording
+    state = SimpleNamespace(nodeid="bench::test", before={})
+
+    def one(glue: bool) -> None:
+        reports = [Report(when) for when in ("setup", "call", "teardown")]
+        if not glue:
+            return
+        timeline_plugin.begun(run, state)  # type: ignore[arg-type]
+        for report in reports[:2]:
+            timeline_plugin.logreport(config, run, report)  # type: ignore[arg-type]
+        timeline_plugin.ended(run, state, [])  # type: ignore[arg-type]
+        timeline_plugin.logreport(config, run, reports[2])  # type: ignore[arg-type]
+        if len(recording.points) > 20_000:
+            recording.points.clear()
+            run.timeline.points.clear()
+
+    def best(glue: bool) -> float:
+        return min(timeit.repeat(lambda: one(glue), number=20_000, repeat=7)) / 20_000
+
+    return (best(True) - best(False)) * 1e6
 
 
 if __name__ == "__main__":
