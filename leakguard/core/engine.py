@@ -101,6 +101,8 @@ class Engine:
         self.changed: dict[str, Mapping[Key, Any]] = {}
         """Per tracker that showed new keys at the last `find_leaks`, what it showed then:
         where to look for what an earlier test's lineage made (`leakguard.core.crosstest`)."""
+        # timeline (issue 15): sees each snapshot of the end-of-test check, to count it.
+        self.observe: Callable[[str, Mapping[Key, Any]], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -188,6 +190,8 @@ class Engine:
             except Exception as exc:
                 self._snapshot_fault(name, exc)
                 continue
+            if self.observe is not None:  # timeline (issue 15)
+                self.observe(name, now)
             # `is`: a tracker may hand back the very mapping it gave before when nothing
             # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
             if now is not snap and not now.keys() <= snap.keys():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leakguard.core.aftermath import Aftermath
 from leakguard.core.baseline import Baseline
@@ -19,6 +19,9 @@ from leakguard.core.report import format_leaks, plural
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import timing
 from leakguard.core.tracker import Conclusion, Key
+
+if TYPE_CHECKING:
+    from leakguard.core.timeline import Timeline  # timeline (issue 15)
 
 GROWTH_LIMIT = 16
 """Alive resources one process-wide cache (or all native descriptors) may hold before each
@@ -110,6 +113,7 @@ class Run:
         self.late: list[Finding] = []
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
+        self.timeline: Timeline | None = None  # timeline (issue 15): set when a report shows it
 
     # --- tests -----------------------------------------------------------------------------
     def begin_test(self, nodeid: str, settings: Settings) -> TestState:

@@ -24,7 +24,7 @@ from leakguard.core.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.core.settings import SettingsError
 from leakguard.core.stats import Stats
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
-from leakguard.plugin import markers, options
+from leakguard.plugin import markers, options, timeline
 from leakguard.plugin.handle import LeakguardHandle
 from leakguard.plugin.summary import Summary
 from leakguard.trackers.processes.interrupts import GUARD, INTERRUPTS
@@ -82,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SUMMARY] = summary
     config.stash[RUN] = run
     config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
+    timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
     GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
     if _globally_on(config):
         # Install now so origins (where a thread was started) are recorded from the first test.
@@ -95,7 +96,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         run.engine.close()
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
-    for name in (REPORTER_NAME, PHASES_NAME):
+    for name in (REPORTER_NAME, PHASES_NAME, *timeline.NAMES):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
@@ -160,6 +161,8 @@ class CheckedTestHooks:
         if plan is not None:
             try:
                 item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+                if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
+                    timeline.begun(item.config.stash[RUN], item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 _internal_problem(item, exc)
         return (yield)
@@ -247,6 +250,11 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         # neither this test's failure nor its JUnit properties.
         late, run.late = run.late, []
         run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in late)
+    if run.timeline is not None:  # timeline (issue 15)
+        try:
+            timeline.ended(run, state, findings)
+        except Exception as exc:
+            _internal_problem(item, exc, "timeline")
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
@@ -325,6 +333,8 @@ def _check_from_now(item: pytest.Item) -> TestState:
         config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
     item.stash[STATE] = state
+    if config.stash[RUN].timeline is not None:  # timeline (issue 15)
+        timeline.begun(config.stash[RUN], state)
     return state
 
 
@@ -372,6 +382,8 @@ class RunReporter:
                 parts = [note, *causes, *parts]
             if parts:
                 report.sections.append(("leakguard", "\n".join(parts)))
+        if run.timeline is not None:  # timeline (issue 15), after the polluter section
+            timeline.logreport(self.config, run, report)
         if report.when != "teardown":
             return
         if run.residue_notes:

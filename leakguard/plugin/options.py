@@ -29,6 +29,8 @@ HELP = {
     "ignore": "'TRACKER: REGEX' lines; a resource whose description matches is not a leak",
     "traceback": "record and show where each resource was created (default: true)",
     "report": "write a JSON report of every leak to this path",
+    # timeline (issue 15)
+    "html": "write a standalone HTML report (resource counts test by test, leaks) to this path",
     "baseline": "a file of known leaks: reported, but they do not fail",
     "garbage_action": "on a resource freed only by the garbage collector (an unclosed object "
     "in a reference cycle): fail, warn or report (default: report)",
@@ -46,6 +48,7 @@ class RunOptions:
     report_path: str | None
     baseline_path: str | None = None
     update_baseline: bool = False
+    html_path: str | None = None  # timeline (issue 15)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -104,6 +107,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption("--leakguard-report", metavar="PATH", default=None, help=HELP["report"])
     group.addoption("--leakguard-baseline", metavar="PATH", default=None, help=HELP["baseline"])
+    group.addoption("--leakguard-html", metavar="PATH", default=None, help=HELP["html"])  # timeline
     group.addoption(
         "--leakguard-update-baseline",
         action="store_true",
@@ -130,6 +134,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("leakguard_traceback", HELP["traceback"], type="string", default="true")
     parser.addini("leakguard_report", HELP["report"], type="string", default="")
     parser.addini("leakguard_baseline", HELP["baseline"], type="string", default="")
+    parser.addini("leakguard_html", HELP["html"], type="string", default="")  # timeline
 
 
 def _pick(config: pytest.Config, flag: str, ini: str) -> tuple[object, str]:
@@ -180,9 +185,11 @@ def read_run_options(config: pytest.Config, known: Collection[str]) -> RunOption
         config.getoption("leakguard_baseline") or str(config.getini("leakguard_baseline")).strip()
     )
     update = bool(config.getoption("leakguard_update_baseline"))
+    html = config.getoption("leakguard_html") or str(config.getini("leakguard_html")).strip()
     # Checked now, not at the end of the run: a traceback there would lose the result line.
     for path, name in (
         (report, "leakguard_report"),
+        (html, "leakguard_html"),  # timeline (issue 15)
         (baseline if update else "", "leakguard_baseline"),
     ):
         why = unwritable_reason(path) if path else None
@@ -193,4 +200,4 @@ def read_run_options(config: pytest.Config, known: Collection[str]) -> RunOption
             "--leakguard-update-baseline needs a file: "
             "set leakguard_baseline or --leakguard-baseline"
         )
-    return RunOptions(enabled, settings, report or None, baseline or None, update)
+    return RunOptions(enabled, settings, report or None, baseline or None, update, html or None)

@@ -20,6 +20,7 @@ class Summary:
         self.findings: list[dict[str, Any]] = []
         self.problems: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.timeline: list[dict[str, Any]] | None = None  # timeline (issue 15): its points
 
     def add(self, payloads: list[dict[str, Any]]) -> None:
         self.findings.extend(payloads)
@@ -132,6 +133,7 @@ class Summary:
             "findings": self.findings,
             "problems": self.problems,
             **({"stats": self.stats.to_dict()} if self.stats is not None else {}),
+            **({"timeline": self.timeline} if self.timeline is not None else {}),  # issue 15
         }
 
     def write_json(self, path: str) -> None:
