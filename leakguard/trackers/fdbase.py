@@ -16,6 +16,7 @@ from leakguard.trackers.fdcleanup import close_descriptors, fault
 from leakguard.trackers.fddescribe import target
 from leakguard.trackers.fdorigins import RECORDER, Made
 from leakguard.trackers.fdowners import Chain, find_chains, library_holders
+from leakguard.trackers.fdowners import _fileno as holds
 from leakguard.trackers.fdscan import GROUPS, FdKey, FdScan, ScanGroup
 
 _MAX_REPLACED = 1024
@@ -138,7 +139,7 @@ class ScanningTracker(Tracker):
         """
         cached = self._chains
         if cached is not None and cached[0] is self._scan and fd in cached[1]:
-            revived = _revive(cached[2].get(fd, []))
+            revived = _revive(cached[2].get(fd, []), fd)
             if revived is not None:
                 return revived
         wanted = {fd}
@@ -192,18 +193,36 @@ class ScanningTracker(Tracker):
         def made_of(key: FdKey) -> Made | None:
             return self.made(key, _mode_of(key))
 
-        outcomes, closed = close_descriptors(resources, self.outcome_name, made_of, self.replaced)
+        def search(fds: set[int]) -> dict[int, list[Chain]]:
+            # The owner search of this phase found these moments ago (one heap walk saved,
+            # ≈ 7 ms per flagged test); anything it did not cover is searched afresh.
+            cached = self._chains
+            if cached is None or cached[0] is not self._scan or not fds <= cached[1]:
+                return find_chains(fds)
+            found: dict[int, list[Chain]] = {}
+            for number in fds:
+                revived = _revive(cached[2].get(number, []), number)
+                if revived is None:
+                    return find_chains(fds)
+                if revived:
+                    found[number] = revived
+            return found
+
+        outcomes, closed = close_descriptors(
+            resources, self.outcome_name, made_of, self.replaced, search
+        )
         if closed and self._group is not None:
             self._group.invalidate()
         return outcomes
 
 
-def _revive(chains: WeakChains) -> list[Chain] | None:
-    """The cached chains, or None when one of their objects is gone (look again)."""
+def _revive(chains: WeakChains, fd: int) -> list[Chain] | None:
+    """The cached chains, or None when one of their objects is gone or no longer holds ``fd``
+    (closed since, and the number perhaps reused: look again)."""
     revived = []
     for refs in chains:
         objects = [ref() for ref in refs]
-        if any(o is None for o in objects):
+        if any(o is None or holds(o) != fd for o in objects):
             return None
         revived.append(Chain(objects))
     return revived
