@@ -17,8 +17,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import psutil
-
 from leakguard import proctree
 from leakguard.lineage import LINEAGE
 from leakguard.tracker import Key, Resource, Tracker
@@ -280,8 +278,10 @@ class ProcessTracker(Tracker):
         pid: int | None = None
         mp = sys.modules.get("multiprocessing.process")
         aio = sys.modules.get("asyncio.subprocess")
-        if isinstance(obj, (subprocess.Popen, psutil.Process)) or (
-            (mp is not None and isinstance(obj, mp.BaseProcess))
+        ps = sys.modules.get("psutil")  # not imported here: a psutil.Process implies it is
+        if isinstance(obj, subprocess.Popen) or (
+            (ps is not None and isinstance(obj, ps.Process))
+            or (mp is not None and isinstance(obj, mp.BaseProcess))
             or (aio is not None and isinstance(obj, aio.Process))
         ):
             pid = getattr(obj, "pid", None)
