@@ -8,15 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leakguard.baseline import Baseline
 from leakguard.engine import Engine, InternalProblem, Snapshot
 from leakguard.lineage import LINEAGE
 from leakguard.report import format_leaks, plural
 from leakguard.settings import IgnoreRule, Settings
 from leakguard.stats import timing
 from leakguard.tracker import Key, Resource
+
+if TYPE_CHECKING:
+    from leakguard.baseline import Baseline
 
 GROWTH_LIMIT = 16
 """Alive resources one process-wide cache (or all native descriptors) may hold before each
