@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from leakguard.errors import LeakError
 from leakguard.runstate import Run, TestState
@@ -11,7 +12,7 @@ from leakguard.tracker import Resource
 
 
 class LeakguardHandle:
-    def __init__(self, run: Run, state: TestState | None, known: list[str]) -> None:
+    def __init__(self, run: Run, state: TestState | None, known: Collection[str]) -> None:
         self._run = run
         self._state = state
         self._known = known
