@@ -22,6 +22,8 @@ from typing import Any
 
 _HEAPTYPE = 1 << 9
 """``Py_TPFLAGS_HEAPTYPE``: a class made by a ``class`` statement (or ``type()``)."""
+_HAVE_GC = 1 << 14
+"""``Py_TPFLAGS_HAVE_GC``: the collector tracks the class's instances (``gc.get_objects``)."""
 _LINKS = ("buffer", "raw", "_sock")
 """How a wrapper reaches what it wraps: ``TextIOWrapper.buffer``, ``Buffered*.raw``,
 ``socket.SocketIO._sock`` (what ``socket.makefile()`` builds; private, 3.10–3.13)."""
@@ -112,8 +114,11 @@ def find_chains(fds: Collection[int]) -> dict[int, list[Chain]]:
         # everything: on 3.12.1, ``gc.get_referents`` of the ``_asyncio`` module made the
         # interpreter hang in its final garbage collection.
         plain: dict[type, bool] = {}
-        holders = [o for o in tracked if _plain_holder(type(o), plain)]
-        _collect(gc.get_referents(*holders), kinds, verdicts, missing, found)
+        # Decided once per class, then one membership test per object: the heap has ≈ 100,000
+        # objects and a call per object made this pass the leak path's slowest step.
+        plain_types = {cls for cls in set(map(type, tracked)) if _plain_holder(cls, plain)}
+        holders = [o for o in tracked if type(o) in plain_types]
+        _collect(gc.get_referents(*holders), kinds, verdicts, missing, found, untracked=True)
     del tracked
     return {fd: _chains(objs) for fd, objs in found.items()}
 
@@ -142,19 +147,30 @@ def _collect(
     verdicts: dict[type, bool],
     wanted: set[int],
     found: dict[int, list[Any]],
+    untracked: bool = False,
 ) -> None:
-    for obj in objects:
-        # ``type()`` never runs user code (``isinstance`` reads ``__class__``, which a dead
-        # weakref.proxy answers with ReferenceError); decided once per class.
-        cls = type(obj)
+    """Add the owners among ``objects`` that hold one of ``wanted`` to ``found``.
+
+    ``untracked``: only owners of a class whose instances the collector does not track
+    (``select.epoll``, a bare ``_socket.socket``): the others were seen among the tracked.
+    """
+    # ``type()`` never runs user code (``isinstance`` reads ``__class__``, which a dead
+    # weakref.proxy answers with ReferenceError); decided once per class, then one membership
+    # test per object (a loop body per object costs ≈ 3× as much on a big heap).
+    objects = objects if isinstance(objects, list) else list(objects)
+    owner_types: set[type] = set()
+    for cls in set(map(type, objects)):
         verdict = verdicts.get(cls)
         if verdict is None:
             try:
                 verdict = verdicts[cls] = issubclass(cls, kinds)
             except Exception:
                 verdict = verdicts[cls] = False
-        if not verdict:
-            continue
+        if verdict and not (untracked and cls.__flags__ & _HAVE_GC):
+            owner_types.add(cls)
+    if not owner_types:
+        return
+    for obj in [o for o in objects if type(o) in owner_types]:
         fd = _fileno(obj)
         if fd in wanted:
             claims = found.setdefault(fd, [])
