@@ -89,6 +89,15 @@ def builtin_scenarios() -> list[dict[str, Any]]:
         for name in TRACKERS
     ]
     rows.append({"name": "all six", "args": ["--leakguard"], "floor": TRACKERS})
+    if importlib.util.find_spec("pytest_threadleak") is not None:
+        # The peer people would pick for threads, against its own plugin-free baseline.
+        rows.append(
+            {
+                "name": "pytest-threadleak (peer)",
+                "args": ["-p", "no:leakguard", "--threadleak"],
+                "baseline_args": ["-p", "no:threadleak"],
+            }
+        )
     return rows
 
 
