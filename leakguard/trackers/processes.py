@@ -15,18 +15,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leakguard import proctree
 from leakguard.lineage import LINEAGE
 from leakguard.tracker import Key, Resource, Tracker
-from leakguard.trackers import proc_spawns
+from leakguard.trackers import proc_cleanup, proc_describe, proc_spawns
+from leakguard.trackers.proc_cleanup import Proc
 from leakguard.trackers.proc_interrupt import GUARD
+from leakguard.trackers.proc_owner import Judge
 from leakguard.trackers.proc_spawns import SpawnLog
-
-if TYPE_CHECKING:
-    from leakguard.trackers.proc_cleanup import Proc
-    from leakguard.trackers.proc_owner import Judge
 
 ProcKey = tuple[int, float]
 
@@ -200,10 +198,6 @@ class ProcessTracker(Tracker):
         return found
 
     def _judge(self, before: Mapping[Key, Any]) -> Judge:
-        # Judging, describing and cleaning up run only when a process is new: their modules
-        # are imported then (≈ 1.5 ms of every run's start-up otherwise).
-        from leakguard.trackers.proc_owner import Judge
-
         snap = before if isinstance(before, ProcSnapshot) else None
         return Judge(
             me=self._me,
@@ -252,23 +246,16 @@ class ProcessTracker(Tracker):
             return False
         if owner is None and record.how != "subprocess.Popen":
             return False  # os.fork / posix_spawn: only the test could have waited
-        from leakguard.trackers import proc_cleanup
-
         return proc_cleanup.reap(proc)
 
     # --- describing ------------------------------------------------------------------------
     def describe(self, key: Key, handle: Any) -> Resource:
-        from leakguard.trackers import proc_describe
-        from leakguard.trackers.proc_cleanup import Proc
-
         proc = handle if isinstance(handle, Proc) else self._live(key)
         return proc_describe.describe(self.name, key, proc, self.log)
 
     def _live(self, key: Key) -> Proc:
         """A process from a plain snapshot (the fixture handle's ``snapshot()``): described by
         where it hangs now, whoever owns it."""
-        from leakguard.trackers.proc_owner import Judge
-
         pid, start = _pid_start(key)
         helpers = helper_pids()
         judge = Judge(self._me, LINEAGE.current, 0.0, set(), helpers, self.log)
@@ -286,9 +273,6 @@ class ProcessTracker(Tracker):
 
     # --- cleaning up -----------------------------------------------------------------------
     def cleanup(self, resources: Sequence[Resource], timeout: float) -> list[str]:
-        from leakguard.trackers import proc_cleanup
-        from leakguard.trackers.proc_cleanup import Proc
-
         procs = [r.handle for r in resources]
         if not all(isinstance(p, Proc) for p in procs):
             return [f"{r.kind} not cleaned up (no process handle)" for r in resources]
