@@ -11,13 +11,14 @@ import functools
 import shlex
 import warnings
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from leakguard import active, markers, options
+from leakguard import active, markers, options, polluters
 from leakguard.engine import Engine, InternalProblem
 from leakguard.errors import LeakguardInternalWarning, LeakWarning
+from leakguard.handle import LeakguardHandle
 from leakguard.lineage import LINEAGE
 from leakguard.registry import TrackerRegistry
 from leakguard.runstate import Finding, Run, TestState, fixture_owner
@@ -25,9 +26,6 @@ from leakguard.settings import SettingsError
 from leakguard.stats import Stats
 from leakguard.summary import Summary
 from leakguard.trackers.proc_interrupt import GUARD, INTERRUPTS
-
-if TYPE_CHECKING:
-    from leakguard.handle import LeakguardHandle
 
 # The server helpers' two fixtures ride along; everything else of theirs joins on first use.
 pytest_plugins = ["leakguard.servers.pytest_plugin"]
@@ -66,9 +64,12 @@ def pytest_configure(config: pytest.Config) -> None:
         _record_problem(config, problem.to_dict())
 
     baseline = None
+    if run_options.baseline_path:
+        # Imported only by a run with a baseline, and here at start-up: what runs on the leak
+        # path and at the end must never import (a test may have used up every descriptor,
+        # and an import opens a file).
+        from leakguard.baseline import Baseline, BaselineError
     if run_options.baseline_path and not run_options.update_baseline:
-        from leakguard.baseline import Baseline, BaselineError  # only a run with a baseline
-
         try:
             baseline = Baseline.load(run_options.baseline_path, "leakguard_baseline")
         except BaselineError as exc:
@@ -294,8 +295,6 @@ def _record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
 @pytest.fixture
 def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
     """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
-    from leakguard.handle import LeakguardHandle  # only a test that asks for the fixture
-
     config = request.config
     item = request.node
     state = item.stash.get(STATE, None)
@@ -341,8 +340,6 @@ class RunReporter:
         if run.residue_notes and report.failed and report.when != "teardown":
             note = run.residue_notes.get(report.nodeid)
             if note:
-                from leakguard import polluters  # only a failure after a leak left residue
-
                 residue = [(e.owner, e.resource) for e in run.residue.values()]
                 causes = polluters.explain(str(report.longrepr), residue, run.root)
                 if causes:
@@ -394,7 +391,7 @@ class RunReporter:
                 output["leakguard_stats"] = run.engine.stats.to_dict()
             return
         if run_options.update_baseline and run_options.baseline_path:
-            from leakguard.baseline import Baseline
+            from leakguard.baseline import Baseline  # imported at configure: no file opened
 
             try:
                 count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
