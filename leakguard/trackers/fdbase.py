@@ -144,9 +144,14 @@ class ScanningTracker(Tracker):
                 return revived
         wanted = {fd}
         scan = self._scan
+        sockets: set[int] = set()
         if scan is not None and self._before is not None:
-            wanted |= {k[0] for k in scan.fds if own_key(k) and k not in self._before}  # type: ignore[index]  # FdKey
-        found = find_chains(wanted)
+            for k, mode in scan.fds.items():
+                if own_key(k) and k not in self._before:
+                    wanted.add(k[0])  # type: ignore[index]  # FdKey
+                    if stat.S_ISSOCK(mode):
+                        sockets.add(k[0])  # type: ignore[index]  # FdKey
+        found = find_chains(wanted, sockets)
         weak: dict[int, WeakChains] = {}
         for number, chains in found.items():
             try:

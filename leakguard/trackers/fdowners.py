@@ -97,8 +97,14 @@ def _chains(claimants: list[Any]) -> list[Chain]:
     return chains
 
 
-def find_chains(fds: Collection[int]) -> dict[int, list[Chain]]:
-    """Every live Python object holding each of ``fds`` open, grouped into chains (one pass)."""
+def find_chains(fds: Collection[int], sockets: Collection[int] = ()) -> dict[int, list[Chain]]:
+    """Every live Python object holding each of ``fds`` open, grouped into chains (one pass).
+
+    ``sockets``: those of ``fds`` known to be sockets. Their owners (``socket.socket`` and its
+    subclasses) are always tracked by the collector, so the costly second pass (what plain
+    objects refer to) is skipped for them: only a bare ``_socket.socket`` would be missed, and
+    a descriptor with no owner found is left open and reported, never closed.
+    """
     wanted = set(fds)
     found: dict[int, list[Any]] = {}
     if not wanted:
@@ -107,7 +113,7 @@ def find_chains(fds: Collection[int]) -> dict[int, list[Chain]]:
     verdicts: dict[type, bool] = {}
     tracked = gc.get_objects()
     _collect(tracked, kinds, verdicts, wanted, found)
-    missing = wanted - found.keys()
+    missing = wanted - found.keys() - set(sockets)
     if missing:
         # Some owners (``select.epoll``) are not tracked by the collector: look one step
         # further, at what plain containers and Python-class instances refer to. Never at
