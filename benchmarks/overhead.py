@@ -1,6 +1,7 @@
 """What leakguard adds to each test: N empty tests, with no plugin and with each tracker on.
 
 Run:  python benchmarks/overhead.py [--n 2000] [--rounds 5] [--only NAME ...]
+          [--part loop|engine|startup|peers ...] [--startup-rounds 21]
 
 Each run times pytest's test loop only (``pytest_runtestloop``, start to end, in CPU time of
 the pytest process, which other load disturbs far less than wall time), so interpreter
@@ -10,7 +11,12 @@ run with ``-p no:leakguard``, the ratio of the two totals, and the *floor*: the 
 the tracker's two ``snapshot()`` calls per test measured in this process. "added / floor"
 is what the plugin machinery costs on top of the primitives themselves.
 
-A second table times leakguard's own clean path (a test's begin + end) in-process, without
+Two whole-run tables (`wholerun`, CPU time of the whole pytest process): the start-up row (a
+one-test run with no plugin, leakguard installed and off, threads only, all six trackers, and
+pytest-threadleak: ms added), and pytest-threadleak side by side (200 and 2,000 empty tests:
+slope per test and intercept). pytest-threadleak must be installed for those.
+
+A last table times leakguard's own clean path (a test's begin + end) in-process, without
 pytest: the stable part of the cost, for machines where whole-run figures are noisy.
 
 Scenario files ``benchmarks/scenarios_*.py`` add rows: ``SCENARIOS`` (dicts with ``name``,
@@ -33,7 +39,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+try:
+    from benchmarks import wholerun
+except ImportError:  # run as a script: this folder is on sys.path
+    import wholerun  # type: ignore[no-redef]
+
 HERE = Path(__file__).resolve().parent
+PARTS = ["loop", "startup", "peers", "engine"]
 
 EMPTY_TESTS = """
 import os
@@ -77,6 +89,15 @@ def builtin_scenarios() -> list[dict[str, Any]]:
         for name in TRACKERS
     ]
     rows.append({"name": "all six", "args": ["--leakguard"], "floor": TRACKERS})
+    if importlib.util.find_spec("pytest_threadleak") is not None:
+        # The peer people would pick for threads, against its own plugin-free baseline.
+        rows.append(
+            {
+                "name": "pytest-threadleak (peer)",
+                "args": ["-p", "no:leakguard", "--threadleak"],
+                "baseline_args": ["-p", "no:threadleak"],
+            }
+        )
     return rows
 
 
@@ -192,8 +213,29 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="empty tests per run (default 2000)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; median shown (default 5)")
     parser.add_argument("--only", nargs="*", help="only scenarios whose name contains one of these")
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=PARTS,
+        help="run only these tables (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--startup-rounds", type=int, default=21, help="one-test runs per case (default 21)"
+    )
     opts = parser.parse_args()
+    parts = opts.part or PARTS
+    if "loop" in parts:
+        loop_table(opts)
+    with tempfile.TemporaryDirectory(prefix="leakguard-bench-") as tmp:
+        if "startup" in parts:
+            wholerun.startup(Path(tmp), opts.startup_rounds)
+        if "peers" in parts:
+            wholerun.peers(Path(tmp), opts.rounds)
+    if "engine" in parts:
+        print_engine_paths()
 
+
+def loop_table(opts: argparse.Namespace) -> None:
     extra, floors = load_extensions()
     scenarios = builtin_scenarios() + extra
     if opts.only:
@@ -240,7 +282,6 @@ def main() -> None:
                 f"{name:<34} {value:9.1f} {base:10.1f} {added:9.1f} {value / base:7.2f} "
                 f"{floor_text} {ratio_floor}"
             )
-    print_engine_paths()
 
 
 if __name__ == "__main__":

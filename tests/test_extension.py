@@ -78,6 +78,43 @@ def test_entry_point_tracker_is_found_and_named_in_ignore_lines(
     result.assert_outcomes(passed=1, failed=1)
 
 
+def _entry_point(pytester: pytest.Pytester, line: str) -> None:
+    dist = pytester.mkdir("spool_plugin-1.0.dist-info")
+    dist.joinpath("METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spool-plugin\nVersion: 1.0\n"
+    )
+    dist.joinpath("entry_points.txt").write_text(f"[leakguard.trackers]\n{line}\n")
+
+
+def test_unknown_tracker_error_lists_the_entry_point_trackers(
+    pytester: pytest.Pytester, spool: None
+) -> None:
+    # The entry points are read lazily (start-up): listing the names must still read them.
+    _entry_point(pytester, "spool = spooltracker:SpoolTracker")
+    result = pytester.runpytest_subprocess(*QUIET, "--leakguard", "-o", "leakguard_trackers=nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown tracker 'nope'; known trackers: *spool*"])
+
+
+def test_entry_point_named_like_a_builtin_does_not_replace_it(
+    pytester: pytest.Pytester, spool: None
+) -> None:
+    _entry_point(pytester, "threads = spooltracker:SpoolTracker")
+    pytester.makepyfile(
+        test_thread="""
+        import threading
+
+        def test_leaks_a_thread():
+            threading.Thread(target=threading.Event().wait, args=(3,), daemon=True).start()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads", "test_thread.py"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["  thread *"])
+
+
 FAULTY = """
 from leakguard import Tracker, Resource
 

@@ -218,3 +218,61 @@ def test_a_librarys_cached_thread_costs_no_grace_period(pytester: pytest.Pyteste
     result.assert_outcomes(passed=1)
     # Only the short first wait (up to 50 ms) before the owner search tells it is a cache.
     assert sum(_sleeps(pytester)) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("grace", "errors"),
+    [pytest.param("1.0", 0, id="default-grace"), pytest.param("0.01", 1, id="control-no-grace")],
+)
+def test_a_thread_ending_50_ms_late_is_not_a_leak(
+    pytester: pytest.Pytester, grace: str, errors: int
+) -> None:
+    # 50 ms is where the short first wait ends and the rest of the grace begins.
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_starts_a_late_thread():
+            threading.Thread(target=time.sleep, args=(0.05,), name="late").start()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, "-o", "leakguard_trackers=threads", "-o", f"leakguard_grace={grace}"
+    )
+    result.assert_outcomes(passed=1, errors=errors)
+
+
+@pytest.mark.parametrize(
+    ("make", "full"),
+    [
+        pytest.param("ctypes.CDLL(None).eventfd(0, 0)", 0, id="native"),
+        pytest.param("os.eventfd(0)", 1, id="control-made-by-a-python-call"),
+    ],
+)
+def test_a_native_descriptor_costs_no_garbage_collection(
+    pytester: pytest.Pytester, make: str, full: int
+) -> None:
+    # No Python object holds a native descriptor: no collection can close it, so none is run
+    # (a full one costs ≈ 20 ms on a big heap). A bare number a Python call made is checked.
+    pytester.makepyfile(
+        test_it=f"""
+        import ctypes, gc, os
+
+        gc.disable()  # only leakguard's own collections run
+        FULL = []
+        gc.callbacks.append(
+            lambda phase, info: phase == "start" and info["generation"] == 2 and FULL.append(1)
+        )
+        KEEP = []
+
+        def test_makes_one():
+            KEEP.append({make})
+
+        def test_full_collections():
+            assert len(FULL) == {full}
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
+    )
+    assert result.parseoutcomes()["passed"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -32,6 +33,9 @@ class RunMeta:
     records: str
     report: str | None
     log: str
+    cpu: float = 0.0
+    """CPU seconds (user + system) of the run and the descendants it waited for: far less
+    disturbed than ``wall`` by other load on a shared machine. 0: not measured (older run)."""
 
 
 def _default_sigint() -> None:
@@ -102,6 +106,7 @@ def run(
     cmd = command(python, suite, site, mode, extra, report, timeout, paths)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
     env[RECORD_VARIABLE] = str(records)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("w", encoding="utf-8") as out:
         # Own session: when the run must be stopped, its whole process group can be.
         proc = subprocess.Popen(
@@ -114,6 +119,8 @@ def run(
             preexec_fn=_default_sigint,
         )
         code, wall, stopped = _wait(proc, records, suite.run_limit)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     meta = RunMeta(
         mode,
         code,
@@ -123,6 +130,7 @@ def run(
         str(records),
         str(report) if report else None,
         str(log),
+        round(cpu, 2),
     )
     (runs / f"{stem}.meta.json").write_text(json.dumps(asdict(meta), indent=1), encoding="utf-8")
     return meta

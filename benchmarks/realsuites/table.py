@@ -39,8 +39,8 @@ def _clip(text: str, width: int = MESSAGE_WIDTH) -> str:
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| suite | tests | changed by leakguard | flaky (not counted) | flagged owners "
-        "| time without | time with | ratio | exit without / with |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| time without | time with | ratio | CPU ratio | exit without / with |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         if "error" in r:
@@ -49,11 +49,19 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
         without, parts = r["baseline_runs"][0], r["leakguard_runs"]
         with_wall = sum(p["wall"] for p in parts)
         ratio = with_wall / without["wall"] if without["wall"] else 0.0
+        # CPU time: what a loaded machine disturbs far less than wall time ("–": not measured).
+        with_cpu = sum(p.get("cpu", 0.0) for p in parts)
+        cpu_ratio = (
+            f"{with_cpu / without['cpu']:.2f}×"
+            if without.get("cpu") and all(p.get("cpu") for p in parts)
+            else "–"
+        )
         with_exit = _exits(parts)
         lines.append(
             f"| {r['suite']} {r['version']} | {r['tests']} | {len(r['changed'])} "
             f"| {len(r['flaky'])} | {len(r['findings'])} | {_seconds(without)} "
-            f"| {with_wall:.1f} s | {ratio:.2f}× | {exit_text(without)} / {with_exit} |"
+            f"| {with_wall:.1f} s | {ratio:.2f}× | {cpu_ratio} "
+            f"| {exit_text(without)} / {with_exit} |"
         )
     return lines
 

@@ -339,10 +339,14 @@ class Engine:
         """Collect garbage once (young generations first, all of them only if that was not
         enough): a descriptor that goes away then was freed only by the collector, an
         unclosed object in a reference cycle. Never on the clean path."""
+        # A native descriptor (no Python object holds it: the owner search looked at every
+        # object the collector knows) cannot be closed by a collection: no collection for it
+        # (≈ 20 ms per flagged test on a 100,000-object heap).
         passive = {
             (r.tracker, r.key)
             for r in found
-            if not getattr(self._trackers.get(r.tracker), "ends_by_itself", True)
+            if r.category != "native"
+            and not getattr(self._trackers.get(r.tracker), "ends_by_itself", True)
         }
         if not passive:
             return found

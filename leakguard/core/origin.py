@@ -144,6 +144,13 @@ def is_package_file(filename: str) -> bool:
     return filename.startswith(_PACKAGES) or "-packages" + os.sep in filename
 
 
+@functools.lru_cache(maxsize=8192)
+def _outside_users_code(filename: str) -> bool:
+    """The stdlib, leakguard or an installed package: one cached call per frame of the walk
+    up to the user's code (a task made deep in a server's event loop walks ~30 frames)."""
+    return is_library_frame_file(filename) or is_package_file(filename)
+
+
 def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None:
     """The first frame above ``frame`` (default: the caller) outside the stdlib and leakguard;
     if that one is in an installed package, also the user's frame that called into it; and the
@@ -165,8 +172,7 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
     if is_package_file(code.co_filename):
         user = f.f_back
         while user is not None and limit > 0:
-            name = user.f_code.co_filename
-            if not is_library_frame_file(name) and not is_package_file(name):
+            if not _outside_users_code(user.f_code.co_filename):
                 break
             user = user.f_back
             limit -= 1

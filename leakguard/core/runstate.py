@@ -23,6 +23,9 @@ from leakguard.core.tracker import Conclusion, Key
 if TYPE_CHECKING:
     from leakguard.core.timeline import Timeline  # timeline (issue 15)
 
+if TYPE_CHECKING:
+    from leakguard.core.baseline import Baseline
+
 GROWTH_LIMIT = 16
 """Alive resources one process-wide cache (or all native descriptors) may hold before each
 further one a test adds is that test's leak: a cache is bounded, a leak is not."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from leakguard.core.runstate import Run, TestState
@@ -12,7 +13,7 @@ from leakguard.errors import LeakError
 
 
 class LeakguardHandle:
-    def __init__(self, run: Run, state: TestState | None, known: list[str]) -> None:
+    def __init__(self, run: Run, state: TestState | None, known: Collection[str]) -> None:
         self._run = run
         self._state = state
         self._known = known

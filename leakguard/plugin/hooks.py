@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from leakguard.core import active, polluters
-from leakguard.core.baseline import Baseline, BaselineError
 from leakguard.core.engine import Engine, InternalProblem
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.registry import TrackerRegistry
@@ -66,6 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
         _record_problem(config, problem.to_dict())
 
     baseline = None
+    if run_options.baseline_path:
+        # Imported only by a run with a baseline, and here at start-up: what runs on the leak
+        # path and at the end must never import (a test may have used up every descriptor,
+        # and an import opens a file).
+        from leakguard.core.baseline import Baseline, BaselineError
     if run_options.baseline_path and not run_options.update_baseline:
         try:
             baseline = Baseline.load(run_options.baseline_path, "leakguard_baseline")
@@ -437,6 +441,8 @@ class RunReporter:
                     "(fixed? after a full run, shrink the file: --leakguard-update-baseline)"
                 )
         if run_options.update_baseline and run_options.baseline_path:
+            from leakguard.core.baseline import Baseline  # imported at configure: no file opened
+
             try:
                 count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
             except OSError as exc:

@@ -17,6 +17,7 @@ from leakguard.trackers.descriptors.children import ChildKey, ChildPort
 from leakguard.trackers.descriptors.cleanup import close_descriptors, fault
 from leakguard.trackers.descriptors.describe import target
 from leakguard.trackers.descriptors.owners import Chain, find_chains, library_holders
+from leakguard.trackers.descriptors.owners import _fileno as holds
 from leakguard.trackers.descriptors.recording import RECORDER, Made
 from leakguard.trackers.descriptors.scan import FdKey, FdScan, scan_fds
 
@@ -165,14 +166,19 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         """
         cached = self._chains
         if cached is not None and cached[0] is self._scan and fd in cached[1]:
-            revived = _revive(cached[2].get(fd, []))
+            revived = _revive(cached[2].get(fd, []), fd)
             if revived is not None:
                 return revived
         wanted = {fd}
         scan = self._scan
+        sockets: set[int] = set()
         if scan is not None and self._before is not None:
-            wanted |= {k[0] for k in scan.fds if k not in self._before}
-        found = find_chains(wanted)
+            for k, mode in scan.fds.items():
+                if k not in self._before:
+                    wanted.add(k[0])
+                    if stat.S_ISSOCK(mode):
+                        sockets.add(k[0])
+        found = find_chains(wanted, sockets)
         weak: dict[int, WeakChains] = {}
         for number, chains in found.items():
             try:
@@ -217,16 +223,34 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         def made_of(key: FdKey) -> Made | None:
             return self.made(key, _mode_of(key))
 
-        outcomes, _ = close_descriptors(resources, self.outcome_name, made_of, self.replaced)
+        def search(fds: set[int]) -> dict[int, list[Chain]]:
+            # The owner search of this phase found these moments ago (one heap walk saved,
+            # ≈ 7 ms per flagged test); anything it did not cover is searched afresh.
+            cached = self._chains
+            if cached is None or cached[0] is not self._scan or not fds <= cached[1]:
+                return find_chains(fds)
+            found: dict[int, list[Chain]] = {}
+            for number in fds:
+                revived = _revive(cached[2].get(number, []), number)
+                if revived is None:
+                    return find_chains(fds)
+                if revived:
+                    found[number] = revived
+            return found
+
+        outcomes, _ = close_descriptors(
+            resources, self.outcome_name, made_of, self.replaced, search
+        )
         return outcomes
 
 
-def _revive(chains: WeakChains) -> list[Chain] | None:
-    """The cached chains, or None when one of their objects is gone (look again)."""
+def _revive(chains: WeakChains, fd: int) -> list[Chain] | None:
+    """The cached chains, or None when one of their objects is gone or no longer holds ``fd``
+    (closed since, and the number perhaps reused: look again)."""
     revived = []
     for refs in chains:
         objects = [ref() for ref in refs]
-        if any(o is None for o in objects):
+        if any(o is None or holds(o) != fd for o in objects):
             return None
         revived.append(Chain(objects))
     return revived

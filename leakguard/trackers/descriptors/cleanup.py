@@ -40,12 +40,17 @@ def close_descriptors(
     name_of: Callable[[FdKey], str],
     made_of: Callable[[FdKey], Made | None],
     replaced: Mapping[FdKey, FdKey],
+    search: Callable[[set[int]], dict[int, list[Chain]]] = find_chains,
 ) -> tuple[list[str], bool]:
-    """One outcome per resource, in order, and whether anything was closed."""
+    """One outcome per resource, in order, and whether anything was closed.
+
+    ``search`` finds the Python objects holding each number (the tracker passes one that
+    reuses what its owner search found moments ago: a heap walk is the leak path's cost).
+    """
     keys: list[FdKey] = [r.handle for r in resources]
     live = {k for k in keys if k[0] >= _STDIO and same_descriptor(k)}
     try:
-        chains = find_chains({k[0] for k in live})
+        chains = search({k[0] for k in live})
         holders = library_holders(live)
         records = {k[0]: made_of(k) for k in live}
         running = running_holders(live, records, chains)

@@ -25,6 +25,8 @@ from leakguard.core.compat import aio
 
 _HEAPTYPE = 1 << 9
 """``Py_TPFLAGS_HEAPTYPE``: a class made by a ``class`` statement (or ``type()``)."""
+_HAVE_GC = 1 << 14
+"""``Py_TPFLAGS_HAVE_GC``: the collector tracks the class's instances (``gc.get_objects``)."""
 _LINKS = ("buffer", "raw", "_sock")
 """How a wrapper reaches what it wraps: ``TextIOWrapper.buffer``, ``Buffered*.raw``,
 ``socket.SocketIO._sock`` (what ``socket.makefile()`` builds; private, 3.10–3.13)."""
@@ -98,8 +100,14 @@ def _chains(claimants: list[Any]) -> list[Chain]:
     return chains
 
 
-def find_chains(fds: Collection[int]) -> dict[int, list[Chain]]:
-    """Every live Python object holding each of ``fds`` open, grouped into chains (one pass)."""
+def find_chains(fds: Collection[int], sockets: Collection[int] = ()) -> dict[int, list[Chain]]:
+    """Every live Python object holding each of ``fds`` open, grouped into chains (one pass).
+
+    ``sockets``: those of ``fds`` known to be sockets. Their owners (``socket.socket`` and its
+    subclasses) are always tracked by the collector, so the costly second pass (what plain
+    objects refer to) is skipped for them: only a bare ``_socket.socket`` would be missed, and
+    a descriptor with no owner found is left open and reported, never closed.
+    """
     wanted = set(fds)
     found: dict[int, list[Any]] = {}
     if not wanted:
@@ -108,15 +116,18 @@ def find_chains(fds: Collection[int]) -> dict[int, list[Chain]]:
     verdicts: dict[type, bool] = {}
     tracked = gc.get_objects()
     _collect(tracked, kinds, verdicts, wanted, found)
-    missing = wanted - found.keys()
+    missing = wanted - found.keys() - set(sockets)
     if missing:
         # Some owners (``select.epoll``) are not tracked by the collector: look one step
         # further, at what plain containers and Python-class instances refer to. Never at
         # everything: on 3.12.1, ``gc.get_referents`` of the ``_asyncio`` module made the
         # interpreter hang in its final garbage collection.
         plain: dict[type, bool] = {}
-        holders = [o for o in tracked if _plain_holder(type(o), plain)]
-        _collect(gc.get_referents(*holders), kinds, verdicts, missing, found)
+        # Decided once per class, then one membership test per object: the heap has ≈ 100,000
+        # objects and a call per object made this pass the leak path's slowest step.
+        plain_types = {cls for cls in set(map(type, tracked)) if _plain_holder(cls, plain)}
+        holders = [o for o in tracked if type(o) in plain_types]
+        _collect(gc.get_referents(*holders), kinds, verdicts, missing, found, untracked=True)
     del tracked
     return {fd: _chains(objs) for fd, objs in found.items()}
 
@@ -145,19 +156,30 @@ def _collect(
     verdicts: dict[type, bool],
     wanted: set[int],
     found: dict[int, list[Any]],
+    untracked: bool = False,
 ) -> None:
-    for obj in objects:
-        # ``type()`` never runs user code (``isinstance`` reads ``__class__``, which a dead
-        # weakref.proxy answers with ReferenceError); decided once per class.
-        cls = type(obj)
+    """Add the owners among ``objects`` that hold one of ``wanted`` to ``found``.
+
+    ``untracked``: only owners of a class whose instances the collector does not track
+    (``select.epoll``, a bare ``_socket.socket``): the others were seen among the tracked.
+    """
+    # ``type()`` never runs user code (``isinstance`` reads ``__class__``, which a dead
+    # weakref.proxy answers with ReferenceError); decided once per class, then one membership
+    # test per object (a loop body per object costs ≈ 3× as much on a big heap).
+    objects = objects if isinstance(objects, list) else list(objects)
+    owner_types: set[type] = set()
+    for cls in set(map(type, objects)):
         verdict = verdicts.get(cls)
         if verdict is None:
             try:
                 verdict = verdicts[cls] = issubclass(cls, kinds)
             except Exception:
                 verdict = verdicts[cls] = False
-        if not verdict:
-            continue
+        if verdict and not (untracked and cls.__flags__ & _HAVE_GC):
+            owner_types.add(cls)
+    if not owner_types:
+        return
+    for obj in [o for o in objects if type(o) in owner_types]:
         fd = _fileno(obj)
         if fd in wanted:
             claims = found.setdefault(fd, [])
