@@ -103,16 +103,12 @@ class Run:
         # What caches and native descriptors hold, by holder: to tell a bounded cache from
         # one that grows test after test (that growth is a leak).
         self.kept: dict[str, list[Conclusion]] = {}
-        # Per test, until its reports are logged: leak payloads and "ran with residue" notes.
-        self.payloads: dict[str, list[dict[str, Any]]] = {}
-        self.residue_notes: dict[str, str] = {}
         # Internal problems on an xdist worker, until a report carries them to the controller.
         self.pending_problems: list[dict[str, Any]] = []
         # Test epoch -> node id, and what earlier tests' lineage made, seen after a later test.
         self.epochs = TestEpochs()
         # Ports and pools of earlier leaks that are gone; lines for a failing test's report.
         self.aftermath = Aftermath()
-        self.explained: dict[str, list[str]] = {}
         self.late: list[Finding] = []
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
@@ -138,8 +134,6 @@ class Run:
         self.epochs.begin(epoch, nodeid)
         if self.residue:
             state.residue_note = self._residue_note(before, state.residue_from)
-            if state.residue_note:
-                self.residue_notes[nodeid] = state.residue_note
         self.current = state
         return state
 

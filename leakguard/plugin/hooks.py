@@ -38,6 +38,8 @@ REGISTRY = pytest.StashKey[TrackerRegistry]()
 SUMMARY = pytest.StashKey[Summary]()
 PLAN = pytest.StashKey["markers.Plan | None"]()
 STATE = pytest.StashKey[TestState]()
+PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
+"""A checked test's finding payloads, from its teardown check to its teardown report."""
 ACTIVE = pytest.StashKey[active.ActiveRun]()
 REPORTER_NAME = "leakguard-reporter"
 PHASES_NAME = "leakguard-test-phases"
@@ -253,7 +255,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         # An earlier test's, seen after this one: to the summary on this test's report, but
         # neither this test's failure nor its JUnit properties.
         late, run.late = run.late, []
-        run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in late)
+        item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in late)
     if run.timeline is not None:  # timeline (issue 15)
         try:
             timeline.ended(run, state, findings)
@@ -262,7 +264,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
-        run.payloads.setdefault(item.nodeid, []).extend(f.payload() for f in findings)
+        item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in findings)
         for finding in findings:
             # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
             for leak in finding.leaks:
@@ -359,43 +361,51 @@ class RunReporter:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        # Here, while the exception (and the frames it names) is at hand: a port an earlier
-        # leak served, or a pool leakguard shut down, that this test still relied on.
-        aftermath = self.run.aftermath
-        if report.failed and call.excinfo is not None and (aftermath.ports or aftermath.pools):
-            try:
-                text = str(report.longrepr)
-                lines = aftermath.explain(call.excinfo.value, text, self.run.root)
-            except Exception as exc:  # a fault in leakguard must never hide the user's result
-                _internal_problem(item, exc, "explaining a failure")
-                lines = []
-            if lines:
-                self.run.explained[item.nodeid] = lines
+        if report.when == "teardown":
+            # Carried on the teardown report (not kept in this process): under xdist the report
+            # is what reaches the controller's summary and JSON.
+            payload = item.stash.get(PAYLOADS, None)
+            if payload:
+                del item.stash[PAYLOADS]
+                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
+        elif report.failed:
+            parts = self._polluters(item, call, report)
+            if parts:
+                report.sections.append(("leakguard", "\n".join(parts)))
         return report
+
+    def _polluters(
+        self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> list[str]:
+        """For a failing test: the residue it ran with, and the earlier tests whose leftovers
+        explain its failure (here, while the exception and the frames it names are at hand)."""
+        run = self.run
+        state = item.stash.get(STATE, None)
+        note = state.residue_note if state is not None else None
+        aftermath = run.aftermath
+        if not note and not (call.excinfo is not None and (aftermath.ports or aftermath.pools)):
+            return []
+        try:
+            text = str(report.longrepr)
+            parts: list[str] = []
+            if note:
+                residue = [(e.owner, e.resource) for e in run.residue.values()]
+                parts = [note, *polluters.explain(text, residue, run.root)]
+            if call.excinfo is not None and (aftermath.ports or aftermath.pools):
+                parts += aftermath.explain(call.excinfo.value, text, run.root)
+        except Exception as exc:  # a fault in leakguard must never hide the user's result
+            _internal_problem(item, exc, "explaining a failure")
+            return []
+        return parts
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # tryfirst: attach before xdist's worker serializes the report for the controller.
         run = self.run
-        if (run.residue_notes or run.explained) and report.failed and report.when != "teardown":
-            note = run.residue_notes.get(report.nodeid)
-            parts = run.explained.pop(report.nodeid, [])
-            if note:
-                residue = [(e.owner, e.resource) for e in run.residue.values()]
-                causes = polluters.explain(str(report.longrepr), residue, run.root)
-                parts = [note, *causes, *parts]
-            if parts:
-                report.sections.append(("leakguard", "\n".join(parts)))
         if run.timeline is not None:  # timeline (issue 15), after the polluter section
             timeline.logreport(self.config, run, report)
         if report.when != "teardown":
             return
-        if run.residue_notes:
-            run.residue_notes.pop(report.nodeid, None)
-        if run.payloads:
-            payload = run.payloads.pop(report.nodeid, None)
-            if payload:
-                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
         if run.pending_problems:
             problems = list(run.pending_problems)
             run.pending_problems.clear()
