@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from leakguard.core.engine import InternalProblem
+from leakguard.core.faults import InternalProblem
 from leakguard.core.registry import TrackerRegistry
 
 

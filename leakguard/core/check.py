@@ -9,7 +9,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from leakguard.core import active
-from leakguard.core.engine import Engine, InternalProblem, Snapshot
+from leakguard.core.engine import Engine, Snapshot
+from leakguard.core.faults import InternalProblem
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.registry import TrackerRegistry
 from leakguard.core.runstate import Run

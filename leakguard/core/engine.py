@@ -7,11 +7,11 @@ import contextlib
 import gc
 import threading
 import time
-import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from leakguard.core.faults import InternalProblem, one_line
 from leakguard.core.grace import settle
 from leakguard.core.holders import find_holders
 from leakguard.core.lineage import LINEAGE, thread_epoch
@@ -30,49 +30,6 @@ QUICK_WAIT = 0.05
 SNAPSHOT_FAULTS_TO_DISABLE = 3
 """Consecutive failed snapshots before a tracker is switched off: one bad moment (a weak
 dictionary changing size under a gc callback) must not blind it for the rest of the run."""
-
-
-@dataclass(frozen=True)
-class InternalProblem:
-    """A fault inside leakguard: shown in the summary whatever the warning filters."""
-
-    tracker: str
-    phase: str
-    error: str
-    during: str = ""
-    """The test (or fixture, or block) being checked, if any."""
-    disabled: bool = False
-    traceback: str = ""
-
-    @classmethod
-    def of(cls, exc: BaseException, phase: str, tracker: str = "", **extra: Any) -> InternalProblem:
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(tracker, phase, _one_line(exc), traceback=trace, **extra)
-
-    def message(self) -> str:
-        where = f" during {self.during}" if self.during else ""
-        if not self.tracker:
-            return f"leakguard internal problem: {self.phase}{where}: {self.error}"
-        tail = (
-            f"; disabled: blind from {self.during or 'here'} on"
-            if self.disabled
-            else "; it keeps working"
-        )
-        return (
-            f"leakguard internal problem: tracker {self.tracker!r}, {self.phase}{where}: "
-            f"{self.error}{tail}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "message": self.message(),
-            "tracker": self.tracker,
-            "phase": self.phase,
-            "error": self.error,
-            "during": self.during,
-            "disabled": self.disabled,
-            "traceback": self.traceback,
-        }
 
 
 class Engine:
@@ -417,7 +374,7 @@ class Engine:
             try:
                 obj = tracker.owner_object(conclusion.resource)
             except Exception as exc:  # the search is best effort: say so on this resource
-                conclusion.notes.append(f"owner search failed ({_one_line(exc)})")
+                conclusion.notes.append(f"owner search failed ({one_line(exc)})")
                 self.report_fault(conclusion.tracker, "owner_object", exc)
                 continue
             if obj is not None:
@@ -451,7 +408,7 @@ class Engine:
                 except Exception as exc:
                     # Against these resources, not the tracker: it keeps checking later tests.
                     self.report_fault(name, "cleanup", exc)
-                    why = _one_line(exc)
+                    why = one_line(exc)
                     outcomes = [f"{r.kind} {r.label}: cleanup failed ({why})" for r in group]
             for conclusion, outcome in zip(group, outcomes, strict=False):
                 conclusion.cleanup = outcome
@@ -502,7 +459,3 @@ class Engine:
 
 def _no_leak(found: Sequence[Conclusion]) -> bool:
     return all(r.category != "leak" for r in found)
-
-
-def _one_line(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from leakguard.core import active, polluters
-from leakguard.core.engine import Engine, InternalProblem
+from leakguard.core.engine import Engine
+from leakguard.core.faults import InternalProblem
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.registry import TrackerRegistry
 from leakguard.core.runstate import Finding, Run, TestState, fixture_owner

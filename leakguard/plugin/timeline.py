@@ -151,7 +151,7 @@ class TimelineHooks:
         path = recording.html_path
         if not (path and recording.collector):
             return
-        from leakguard.core.engine import InternalProblem
+        from leakguard.core.faults import InternalProblem
         from leakguard.core.htmlreport import write_report
 
         summary = recording.summary
