@@ -11,11 +11,14 @@ from tests.conftest import QUIET, SHORT_GRACE
 LATE = """
 import threading, time
 STOP = threading.Event()
+NEXT_RUNS = threading.Event()
+MADE = threading.Event()
 KEEP = []
 
 def later(make):
-    time.sleep(0.3)
+    NEXT_RUNS.wait(10)  # made while test_next runs, however loaded the machine
     make()
+    MADE.set()
     STOP.wait(4)
 
 def start_child():
@@ -37,7 +40,8 @@ def test_start():
     threading.Thread(target=later, args=({make},), name="parent", daemon=True).start()
 
 def test_next():
-    time.sleep(0.8)
+    NEXT_RUNS.set()
+    MADE.wait(10)
     {next_body}
 """
 
