@@ -137,11 +137,14 @@ def test_connection_refused_to_a_port_whose_leaked_server_went_away_names_that_t
 ) -> None:
     pytester.makepyfile(
         test_it="""
-        import socket, threading, time
+        import socket, threading
+
+        LATER, CLOSED = threading.Event(), threading.Event()
 
         def serve_a_while(s):
-            time.sleep(0.4)
+            LATER.wait(10)  # until a later test runs, however loaded the machine
             s.close()
+            CLOSED.set()
 
         def test_start_server():
             s = socket.create_server(("127.0.0.1", 0))
@@ -150,7 +153,8 @@ def test_connection_refused_to_a_port_whose_leaked_server_went_away_names_that_t
             threading.Thread(target=serve_a_while, args=(s,), daemon=True).start()
 
         def test_meanwhile():
-            time.sleep(0.6)
+            LATER.set()
+            CLOSED.wait(10)
 
         def test_uses_that_server():
             port = int(open("port").read())
@@ -166,6 +170,6 @@ def test_connection_refused_to_a_port_whose_leaked_server_went_away_names_that_t
             "*_ test_uses_that_server _*",
             "*- leakguard -*",
             "port * was served by a socket leaked by test_it.py::test_start_server "
-            "(opened at test_it.py:8 in test_start_server), gone since: this test relied on it",
+            "(opened at test_it.py:11 in test_start_server), gone since: this test relied on it",
         ]
     )
