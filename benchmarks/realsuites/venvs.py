@@ -47,6 +47,24 @@ def _add_plugins(suite: Suite, venv: Path) -> None:
     (site / "realsuites_harness.py").write_text(suite.harness, encoding="utf-8")
 
 
+def _refresh_entry_point(python: Path, repo: Path, log: Path) -> None:
+    """An editable install keeps the entry points it was installed with: when leakguard's
+    ``pytest11`` entry point moved since (a module renamed), install it again (no deps)."""
+    import tomllib
+
+    project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))
+    wanted = project["project"]["entry-points"]["pytest11"]["leakguard"]
+    probe = (
+        "import importlib.metadata as m; "
+        "print(*[e.value for e in m.entry_points(group='pytest11') if e.name == 'leakguard'])"
+    )
+    found = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if found != wanted:
+        _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(repo)], log)
+
+
 def source_dir(suite: Suite, home: Path) -> Path:
     """Where pytest runs: the unpacked sdist, or an empty folder for tests shipped in a wheel."""
     if suite.layout == "wheel":
@@ -62,6 +80,7 @@ def ensure(suite: Suite, home: Path, repo: Path) -> Path:
     python = venv / "bin" / "python"
     if marker.exists() and marker.read_text(encoding="utf-8").strip() == key and python.exists():
         _add_plugins(suite, venv)
+        _refresh_entry_point(python, repo, home / "setup.log")
         return python
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
