@@ -8,7 +8,9 @@ socket (a connection to a module fixture's listener), one listening port, one th
 already in the oldest generation), or nothing (the clean test). Each test's whole protocol
 (setup, call, teardown with leakguard's check, grace and cleanup) is timed in the pytest
 process; the table shows the median per kind in ms (wall time: the grace period is waiting),
-what it adds over the clean test, the ratio, and what leakguard concluded (from its JSON report).
+what it adds over the clean test, the ratio, the same in CPU time of the pytest process (what
+other load on a shared machine disturbs far less; a grace wait is not CPU), and what leakguard
+concluded (from its JSON report).
 
 Goal from the issue: a flagged test whose leaks cannot end by themselves (fd, socket, port,
 garbage) costs at most ~20 ms more than a clean test.
@@ -98,7 +100,10 @@ def kind_of(nodeid: str) -> str:
     return nodeid.rpartition("[")[2].rstrip("]").rpartition("-")[0]
 
 
-def run(folder: Path, n: int, extra: list[str]) -> tuple[dict[str, list[float]], Counter[str]]:
+Samples = dict[str, list[tuple[float, float]]]
+
+
+def run(folder: Path, n: int, extra: list[str]) -> tuple[Samples, Counter[str]]:
     out = folder / "times.json"
     report = folder / "leakguard.json"
     env = dict(os.environ, LEAKPATH_N=str(n), LEAKPATH_OUT=str(out))
@@ -109,9 +114,9 @@ def run(folder: Path, n: int, extra: list[str]) -> tuple[dict[str, list[float]],
     proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, check=False)
     if proc.returncode not in (0, 1) or not out.exists():
         raise SystemExit(f"run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    times: dict[str, list[float]] = {}
-    for nodeid, (wall, _cpu) in json.loads(out.read_text()).items():
-        times.setdefault(kind_of(nodeid), []).append(wall)
+    times: Samples = {}
+    for nodeid, (wall, cpu) in json.loads(out.read_text()).items():
+        times.setdefault(kind_of(nodeid), []).append((wall, cpu))
     verdicts: Counter[str] = Counter()
     data = json.loads(report.read_text()) if report.exists() else {}
     for finding in data.get("findings", data.get("leaks", [])):
@@ -129,7 +134,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs; all tests pooled")
     parser.add_argument("extra", nargs="*", help="extra pytest arguments (after --)")
     opts = parser.parse_args()
-    samples: dict[str, list[float]] = {}
+    samples: Samples = {}
     verdicts: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix="leakguard-leakpath-") as tmp:
         folder = Path(tmp)
@@ -141,25 +146,30 @@ def main() -> None:
             for kind, values in times.items():
                 samples.setdefault(kind, []).extend(values)
             verdicts.update(found)
-    clean = statistics.median(samples["clean"]) * 1e3
+    clean = statistics.median(w for w, _ in samples["clean"]) * 1e3
+    clean_cpu = statistics.median(c for _, c in samples["clean"]) * 1e3
     runs = opts.n * opts.rounds
     print(
         f"leak path: {opts.n} tests of each kind per run, {opts.rounds} runs, default settings "
         f"{' '.join(opts.extra)}; median ms per test (wall, whole protocol)"
     )
-    header = f"{'test':<18} {'ms/test':>8} {'added ms':>9} {'ratio':>6}  concluded (of {runs})"
+    header = (
+        f"{'test':<18} {'ms/test':>8} {'added ms':>9} {'ratio':>6} {'CPU ms':>7} {'added':>7}"
+        f"  concluded (of {runs})"
+    )
     print(header)
     print("-" * len(header))
     for kind in KINDS:
-        value = statistics.median(samples[kind]) * 1e3
+        value = statistics.median(w for w, _ in samples[kind]) * 1e3
+        cpu = statistics.median(c for _, c in samples[kind]) * 1e3
         seen = ", ".join(
             f"{what.partition('/')[2]} {count}"
             for what, count in sorted(verdicts.items())
             if what.partition("/")[0] == kind
         )
         print(
-            f"{kind:<18} {value:8.2f} {value - clean:+9.2f} {value / clean:6.2f}  "
-            f"{seen or 'nothing'}"
+            f"{kind:<18} {value:8.2f} {value - clean:+9.2f} {value / clean:6.2f} {cpu:7.2f} "
+            f"{cpu - clean_cpu:+7.2f}  {seen or 'nothing'}"
         )
 
 

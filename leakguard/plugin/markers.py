@@ -83,7 +83,12 @@ def plan_for(
     marked = False
     chosen: dict[str, object] = {}
     extra_ignore: list[Any] = []
-    for mark in item.iter_markers("leakguard"):  # closest first
+    # One walk over the item's markers for both names (each walk visits every node up to the
+    # session: this runs for every collected test).
+    ours = [m for m in item.iter_markers() if m.name in ("leakguard", "no_resource_tracking")]
+    for mark in ours:  # closest first
+        if mark.name != "leakguard":
+            continue
         marked = True
         source = "@pytest.mark.leakguard"
         if mark.args:
@@ -102,7 +107,9 @@ def plan_for(
 
     off: set[str] = set()
     all_off = False
-    for mark in item.iter_markers("no_resource_tracking"):
+    for mark in ours:
+        if mark.name != "no_resource_tracking":
+            continue
         if mark.kwargs:
             raise SettingsError(
                 f"@pytest.mark.no_resource_tracking takes tracker names only, got {mark.kwargs!r}"
