@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from leakguard.plugin.hooks import AUTOUSE
+from leakguard.plugin.stash import AUTOUSE
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -152,7 +152,7 @@ def test_no_report_asked_for_means_no_timeline_is_recorded(pytester: pytest.Pyte
     pytester.makepyfile(
         conftest="""
         def pytest_sessionfinish(session):
-            import leakguard.plugin.hooks as p
+            import leakguard.plugin.stash as p
             engine = session.config.stash[p.RUN].engine
             print("OBSERVING", engine.observe is not None)
         """,

@@ -6,7 +6,6 @@ Snapshot at the start of setup (before any fixture of the test); check at the en
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import shlex
 import warnings
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from leakguard.core import active, polluters
+from leakguard.core import active
 from leakguard.core.engine import Engine
 from leakguard.core.faults import InternalProblem
 from leakguard.core.lineage import LINEAGE
@@ -23,27 +22,30 @@ from leakguard.core.registry import TrackerRegistry
 from leakguard.core.runstate import Finding, Run, TestState, fixture_owner
 from leakguard.core.settings import SettingsError
 from leakguard.core.stats import Stats
-from leakguard.errors import LeakguardInternalWarning, LeakWarning
+from leakguard.errors import LeakWarning
 from leakguard.plugin import markers, options, timeline
 from leakguard.plugin.handle import LeakguardHandle
+from leakguard.plugin.reporter import RunReporter
+from leakguard.plugin.stash import (
+    ACTIVE,
+    AUTOUSE,
+    PAYLOADS,
+    PHASES_NAME,
+    PLAN,
+    REGISTRY,
+    REPORTER_NAME,
+    RUN,
+    RUN_OPTIONS,
+    STATE,
+    SUMMARY,
+    internal_problem,
+    record_problem,
+)
 from leakguard.plugin.summary import Summary
 from leakguard.trackers.processes.interrupts import GUARD, INTERRUPTS
 
 # The server helpers' two fixtures ride along; everything else of theirs joins on first use.
 pytest_plugins = ["leakguard.servers.pytest_plugin"]
-
-AUTOUSE = pytest.StashKey[bool]()
-RUN = pytest.StashKey[Run]()
-RUN_OPTIONS = pytest.StashKey[options.RunOptions]()
-REGISTRY = pytest.StashKey[TrackerRegistry]()
-SUMMARY = pytest.StashKey[Summary]()
-PLAN = pytest.StashKey["markers.Plan | None"]()
-STATE = pytest.StashKey[TestState]()
-PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
-"""A checked test's finding payloads, from its teardown check to its teardown report."""
-ACTIVE = pytest.StashKey[active.ActiveRun]()
-REPORTER_NAME = "leakguard-reporter"
-PHASES_NAME = "leakguard-test-phases"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -65,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     summary = Summary(str(config.rootpath))
 
     def on_problem(problem: InternalProblem) -> None:
-        _record_problem(config, problem.to_dict())
+        record_problem(config, problem.to_dict())
 
     baseline = None
     if run_options.baseline_path:
@@ -171,7 +173,7 @@ class CheckedTestHooks:
                 if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
                     timeline.begun(item.config.stash[RUN], item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
-                _internal_problem(item, exc)
+                internal_problem(item, exc)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -191,7 +193,7 @@ class CheckedTestHooks:
                     state.settings.trackers, "before", state.settings.grace
                 )
             except Exception as exc:  # a fault in leakguard must never become the user's error
-                _internal_problem(request.node, exc, "fixture setup")
+                internal_problem(request.node, exc, "fixture setup")
                 return (yield)
             try:
                 return (yield)
@@ -200,7 +202,7 @@ class CheckedTestHooks:
                 try:
                     run.fixture_set_up(id(fixturedef), owner, before, state.settings)
                 except Exception as exc:
-                    _internal_problem(request.node, exc, "fixture setup")
+                    internal_problem(request.node, exc, "fixture setup")
 
     def pytest_fixture_post_finalizer(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
@@ -250,7 +252,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
     try:
         findings = run.end_test(state)
     except Exception as exc:  # a fault in leakguard must never hide the user's result
-        _internal_problem(item, exc)
+        internal_problem(item, exc)
         findings = []
     if run.late:
         # An earlier test's, seen after this one: to the summary on this test's report, but
@@ -261,7 +263,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         try:
             timeline.ended(run, state, findings)
         except Exception as exc:
-            _internal_problem(item, exc, "timeline")
+            internal_problem(item, exc, "timeline")
     if findings:
         # Carried on the teardown report (not kept in this process): under xdist the report
         # is what reaches the controller's summary and JSON.
@@ -294,26 +296,6 @@ def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> s
     return "reproduce: " + " ".join(words)
 
 
-def _internal_problem(
-    item: pytest.Item | pytest.Collector, exc: Exception, phase: str = "check"
-) -> None:
-    """A fault in leakguard's own glue while checking ``item``: never the user's error."""
-    _record_problem(item.config, InternalProblem.of(exc, phase, during=item.nodeid).to_dict())
-
-
-def _record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
-    """Every internal problem reaches the summary (on an xdist worker: through the next test
-    report), whatever the warning filters say; a warning is issued as well."""
-    run = config.stash.get(RUN, None)
-    if hasattr(config, "workerinput") and run is not None:
-        run.pending_problems.append(data)
-    else:
-        config.stash[SUMMARY].add_problem(data)
-    # -W error must not turn leakguard's own fault into the user's failure.
-    with contextlib.suppress(Warning):
-        warnings.warn(LeakguardInternalWarning(data["message"]), stacklevel=2)
-
-
 @pytest.fixture
 def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
     """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
@@ -343,147 +325,3 @@ def _check_from_now(item: pytest.Item) -> TestState:
     if config.stash[RUN].timeline is not None:  # timeline (issue 15)
         timeline.begun(config.stash[RUN], state)
     return state
-
-
-def _file_problem(option: str, exc: OSError) -> dict[str, Any]:
-    return InternalProblem.of(exc, f"{option}: writing the file").to_dict()
-
-
-class RunReporter:
-    """Per-run hooks that need the config but do not receive it (logreport), and the end."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.run = config.stash[RUN]
-        self.is_worker = hasattr(config, "workerinput")
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if report.when == "teardown":
-            # Carried on the teardown report (not kept in this process): under xdist the report
-            # is what reaches the controller's summary and JSON.
-            payload = item.stash.get(PAYLOADS, None)
-            if payload:
-                del item.stash[PAYLOADS]
-                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
-        elif report.failed:
-            parts = self._polluters(item, call, report)
-            if parts:
-                report.sections.append(("leakguard", "\n".join(parts)))
-        return report
-
-    def _polluters(
-        self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
-    ) -> list[str]:
-        """For a failing test: the residue it ran with, and the earlier tests whose leftovers
-        explain its failure (here, while the exception and the frames it names are at hand)."""
-        run = self.run
-        state = item.stash.get(STATE, None)
-        note = state.residue_note if state is not None else None
-        aftermath = run.aftermath
-        if not note and not (call.excinfo is not None and (aftermath.ports or aftermath.pools)):
-            return []
-        try:
-            text = str(report.longrepr)
-            parts: list[str] = []
-            if note:
-                residue = [(e.owner, e.resource) for e in run.residue.values()]
-                parts = [note, *polluters.explain(text, residue, run.root)]
-            if call.excinfo is not None and (aftermath.ports or aftermath.pools):
-                parts += aftermath.explain(call.excinfo.value, text, run.root)
-        except Exception as exc:  # a fault in leakguard must never hide the user's result
-            _internal_problem(item, exc, "explaining a failure")
-            return []
-        return parts
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # tryfirst: attach before xdist's worker serializes the report for the controller.
-        run = self.run
-        if run.timeline is not None:  # timeline (issue 15), after the polluter section
-            timeline.logreport(self.config, run, report)
-        if report.when != "teardown":
-            return
-        if run.pending_problems:
-            problems = list(run.pending_problems)
-            run.pending_problems.clear()
-            report.leakguard_problems = problems  # type: ignore[attr-defined]  # as above
-        if self.is_worker:
-            return
-        summary = self.config.stash[SUMMARY]
-        payload = getattr(report, "leakguard", None)
-        if payload:
-            summary.add(payload)
-        for problem in getattr(report, "leakguard_problems", None) or ():
-            summary.add_problem(problem)
-
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # Interrupted in a test's setup or call: its teardown hook never runs.
-        GUARD.interrupted(GUARD.cause_of(excinfo.value))
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # Fixtures finalized outside any test's teardown (e.g. after -x stopped the run).
-        run = self.config.stash[RUN]
-        summary = self.config.stash[SUMMARY]
-        findings = run.check_finished_fixtures()
-        # Uninstalled now, not at unconfigure: a fault there must still reach the summary.
-        run.engine.close()
-        if findings and not self.is_worker:
-            summary.add([f.payload() for f in findings])
-            if any(f.action == "fail" for f in findings) and session.exitstatus == 0:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        run_options = self.config.stash[RUN_OPTIONS]
-        if self.is_worker:
-            # What no test report carried (a fault after the last test) goes with the worker.
-            output = self.config.workeroutput  # type: ignore[attr-defined]  # pytest-xdist's
-            output["leakguard_problems"] = list(run.pending_problems)
-            if run.engine.stats is not None:
-                output["leakguard_stats"] = run.engine.stats.to_dict()
-            return
-        if run.baseline:  # the ratchet: known leaks that did not show up may be fixed
-            unseen = run.baseline.unseen(summary.of_kind("leak"))
-            if unseen:
-                summary.notes.append(
-                    f"baseline: {unseen} of {len(run.baseline)} known leaks not seen in this run "
-                    "(fixed? after a full run, shrink the file: --leakguard-update-baseline)"
-                )
-        if run_options.update_baseline and run_options.baseline_path:
-            from leakguard.core.baseline import Baseline  # imported at configure: no file opened
-
-            try:
-                count = Baseline.write(run_options.baseline_path, summary.of_kind("leak"))
-            except OSError as exc:
-                summary.add_problem(_file_problem("--leakguard-update-baseline", exc))
-            else:
-                path = run_options.baseline_path
-                summary.notes.append(f"baseline written: {count} known leaks in {path}")
-        if run_options.report_path:
-            try:
-                summary.write_json(run_options.report_path)
-            except OSError as exc:
-                summary.add_problem(_file_problem("leakguard_report", exc))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        # pytest-xdist's controller: problems a worker had after its last test report.
-        output = getattr(node, "workeroutput", None) or {}
-        summary = self.config.stash[SUMMARY]
-        for problem in output.get("leakguard_problems", ()):
-            summary.add_problem(problem)
-        if summary.stats is not None and "leakguard_stats" in output:
-            summary.stats.merge(output["leakguard_stats"])
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        summary = self.config.stash[SUMMARY]
-        busy = summary.findings or summary.problems or summary.notes or summary.stats
-        if self.is_worker or not busy:
-            return
-        terminalreporter.section("leakguard")
-        summary.write_terminal(terminalreporter.write_line)
-        path = self.config.stash[RUN_OPTIONS].report_path
-        if path:
-            terminalreporter.write_line(f"JSON report: {path}")
