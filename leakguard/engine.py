@@ -101,6 +101,8 @@ class Engine:
         self.changed: dict[str, Mapping[Key, Any]] = {}
         """Per tracker that showed new keys at the last `find_leaks`, what it showed then:
         where to look for what an earlier test's lineage made (`leakguard.crosstest`)."""
+        self.seen: Snapshot = {}
+        """What every tracker showed at the last `find_leaks` (a new dict each time)."""
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -177,6 +179,7 @@ class Engine:
         # nothing to describe and nothing to wait for.
         pending: list[str] = []
         self.changed = {}
+        self.seen = {}
         for name, snap in before.items():
             tracker = self._trackers.get(name)
             if tracker is None:
@@ -186,6 +189,7 @@ class Engine:
             except Exception as exc:
                 self._snapshot_fault(name, exc)
                 continue
+            self.seen[name] = now
             # `is`: a tracker may hand back the very mapping it gave before when nothing
             # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
             if now is not snap and not now.keys() <= snap.keys():

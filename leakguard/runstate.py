@@ -12,7 +12,7 @@ from typing import Any
 
 from leakguard.aftermath import Aftermath
 from leakguard.baseline import Baseline
-from leakguard.crosstest import TestEpochs, find_late
+from leakguard.crosstest import Pairs, TestEpochs, changed_since, find_late
 from leakguard.engine import Engine, InternalProblem, Snapshot
 from leakguard.lineage import LINEAGE
 from leakguard.report import format_leaks, plural
@@ -108,6 +108,7 @@ class Run:
         self.aftermath = Aftermath()
         self.explained: dict[str, list[str]] = {}
         self.late: list[Finding] = []
+        self._last_seen: tuple[str, Snapshot] | None = None
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
 
@@ -129,6 +130,11 @@ class Run:
             raise
         state = TestState(nodeid, settings, before, epoch)
         self.epochs.begin(epoch, nodeid)
+        last, self._last_seen = self._last_seen, None
+        if last is not None:  # made after the last check looked: blamed before it hides here
+            pairs = changed_since(last[1], before)
+            if pairs:
+                self._find_late(pairs, (last[0], epoch, settings), {})
         if self.residue:
             state.residue_note = self._residue_note(before, state.residue_from)
             if state.residue_note:
@@ -167,7 +173,14 @@ class Run:
                             finding.message += "\n" + line
                 state.findings.extend(findings)
             if self.engine.changed:
-                self._find_late(state, exclude)
+                seen = (state.nodeid, state.epoch, state.settings)
+                self._find_late(changed_since(state.before, self.engine.changed), seen, exclude)
+            # What the trackers show now (a fresh look only after a leak path): whatever an
+            # earlier test's lineage makes from here to the next test's snapshot is new there.
+            after = self.engine.seen
+            if leaks or self.engine.changed:
+                after = {**after, **self.engine.snapshot(self.engine.changed)}
+            self._last_seen = (state.nodeid, after)
         finally:
             LINEAGE.end(state.epoch)
             self.epochs.end(state.epoch)
@@ -175,11 +188,12 @@ class Run:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings
 
-    def _find_late(self, state: TestState, exclude: dict[str, set[Key]]) -> None:
+    def _find_late(
+        self, pairs: Pairs, seen: tuple[str, int, Settings], exclude: dict[str, set[Key]]
+    ) -> None:
         """What an earlier test's lineage made, seen now: that test's, never this one's."""
-        test = (state.nodeid, state.epoch, state.before, state.settings)
         for owner, action, message, leaks in find_late(
-            self.engine, test, self.epochs, exclude, self.baseline, self.root
+            self.engine, pairs, seen, self.epochs, exclude, self.baseline, self.root
         ):
             for resource in leaks:  # left as is: residue of the earlier test from now on
                 self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
