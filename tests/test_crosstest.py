@@ -123,3 +123,41 @@ def test_a_late_leak_in_the_baseline_is_marked_known(pytester: pytest.Pytester) 
         ["test_it.py::test_start [[]baseline]", "    thread 'late-child' *"]
     )
     result.stdout.no_fnmatch_line("*[[]report]*")
+
+
+def test_what_an_earlier_tests_thread_makes_between_two_checked_tests_is_blamed_on_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # Made while no checked test runs (here, during an unchecked one; in real runs, during the
+    # earlier test's own leak path): it is already there when the next test's snapshot is taken.
+    pytester.makepyfile(
+        test_it="""
+        import threading, time, pytest
+        STOP = threading.Event()
+
+        def later():
+            time.sleep(0.2)
+            threading.Thread(target=STOP.wait, args=(3,), name="late-child", daemon=True).start()
+            STOP.wait(3)
+
+        @pytest.mark.leakguard(ignore=["threads: 'parent'"])
+        def test_start():
+            threading.Thread(target=later, name="parent", daemon=True).start()
+
+        @pytest.mark.no_resource_tracking
+        def test_unchecked():
+            time.sleep(0.5)
+
+        def test_next():
+            pass
+        """
+    )
+    result = _run(pytester, "threads")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "test_it.py::test_start [[]report]",
+            "    thread 'late-child' (daemon) target=threading:Event.wait -> left as is "
+            "(created during test_it.py::test_start, seen after its check; its test had ended)",
+        ]
+    )

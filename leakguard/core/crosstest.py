@@ -34,8 +34,12 @@ class TestEpochs:
         self._spans.append((epoch, nodeid))
 
     def end(self, epoch: int) -> None:
-        index = bisect.bisect_left(self._starts, epoch)
-        if index < len(self._starts) and self._starts[index] == epoch:
+        starts = self._starts
+        # Tests end in the order they began: the last one, but for a nested oddity.
+        index = (
+            len(starts) - 1 if starts and starts[-1] == epoch else bisect.bisect_left(starts, epoch)
+        )
+        if index < len(starts) and starts[index] == epoch:
             self._spans[index] = (LINEAGE.latest, self._spans[index][1])
 
     def test_of(self, created: int) -> str | None:
@@ -49,25 +53,35 @@ class TestEpochs:
         return nodeid if created <= last else None
 
 
+Pairs = Mapping[str, tuple[Mapping[Key, Any], Mapping[Key, Any]]]
+"""Per tracker, an older and a newer snapshot: what is in the newer one only is looked at."""
+
+
+def changed_since(before: Snapshot, now: Mapping[str, Mapping[Key, Any]]) -> dict[str, Any]:
+    """The pairs of the trackers whose ``now`` shows a key ``before`` lacks (identity first:
+    an unchanged tracker hands back the very mapping it gave before)."""
+    pairs: dict[str, Any] = {}
+    for name, snap in now.items():
+        old = before.get(name)
+        if old is not None and snap is not old and not snap.keys() <= old.keys():
+            pairs[name] = (old, snap)
+    return pairs
+
+
 def made_by_earlier_tests(
     engine: Engine,
-    before: Snapshot,
+    pairs: Pairs,
     epoch: int,
     epochs: TestEpochs,
     skip: Mapping[str, Collection[Key]],
 ) -> dict[str, Owned]:
-    """``{earlier test: {tracker: {key: handle}}}`` for what is new since ``before`` (the test
-    opened at ``epoch``) but was made by an earlier checked test's lineage.
-
-    Only the trackers that showed something new at the last check are looked at: the clean
-    path pays nothing.
-    """
+    """``{earlier test: {tracker: {key: handle}}}`` for what is new in ``pairs`` but was made by
+    the lineage of a checked test that opened before ``epoch``."""
     found: dict[str, Owned] = {}
-    for name, now in engine.changed.items():
+    for name, (old, now) in pairs.items():
         tracker = engine.tracker(name)
-        if tracker is None or name not in before:
+        if tracker is None:
             continue
-        old = before[name]
         ignored = skip.get(name, ())
         for key in now.keys() - old.keys():
             if key in ignored:
@@ -104,7 +118,8 @@ def conclude_late(
     leaks = [r for r in found if r.category == "leak"]
     if not leaks:
         return None
-    how = f"created during {owner}, seen after {seen_after}"
+    after = "its check" if seen_after == owner else seen_after
+    how = f"created during {owner}, seen after {after}"
     for resource in leaks:
         resource.owner = owner
         resource.notes.append(how)
@@ -116,17 +131,18 @@ def conclude_late(
 
 def find_late(
     engine: Engine,
-    test: tuple[str, int, Snapshot, Settings],
+    pairs: Pairs,
+    seen: tuple[str, int, Settings],
     epochs: TestEpochs,
     skip: Mapping[str, Collection[Key]],
     baseline: Baseline | None,
     root: str | None,
 ) -> list[tuple[str, str, str, list[Conclusion]]]:
-    """``(earlier test, action, message, leaks)`` for what earlier tests' lineage made that is
-    new since the snapshot of ``test`` (node id, epoch, snapshot, settings) and outlived the
-    grace period."""
-    nodeid, epoch, before, settings = test
-    by_owner = made_by_earlier_tests(engine, before, epoch, epochs, skip)
+    """``(earlier test, action, message, leaks)`` for what is new in ``pairs``, made by the
+    lineage of a test older than ``seen`` (the node id it was seen after, the epoch before which
+    it was made, the settings to check with), that outlives the grace period."""
+    nodeid, epoch, settings = seen
+    by_owner = made_by_earlier_tests(engine, pairs, epoch, epochs, skip)
     if not by_owner:
         return []
     merged: Owned = {}

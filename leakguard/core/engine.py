@@ -60,6 +60,8 @@ class Engine:
         where to look for what an earlier test's lineage made (`leakguard.core.crosstest`)."""
         # timeline (issue 15): sees each snapshot of the end-of-test check, to count it.
         self.observe: Callable[[str, Mapping[Key, Any]], None] | None = None
+        self.seen: Snapshot = {}
+        """What every tracker showed at the last `find_leaks` (a new dict each time)."""
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -138,6 +140,7 @@ class Engine:
         pending: list[str] = []
         moment = Phase("after", settings.grace if grace is None else grace)
         self.changed = {}
+        self.seen = {}
         for name, snap in before.items():
             tracker = self._trackers.get(name)
             if tracker is None:
@@ -147,6 +150,7 @@ class Engine:
             except Exception as exc:
                 self._snapshot_fault(name, exc)
                 continue
+            self.seen[name] = now
             if self.observe is not None:  # timeline (issue 15)
                 self.observe(name, now)
             # `is`: a tracker may hand back the very mapping it gave before when nothing

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leakguard.core.aftermath import Aftermath
-from leakguard.core.baseline import Baseline
-from leakguard.core.crosstest import TestEpochs, find_late
+from leakguard.core.crosstest import Pairs, TestEpochs, changed_since, find_late
 from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.report import format_leaks, plural
@@ -21,10 +20,8 @@ from leakguard.core.stats import timing
 from leakguard.core.tracker import Conclusion, Key
 
 if TYPE_CHECKING:
-    from leakguard.core.timeline import Timeline  # timeline (issue 15)
-
-if TYPE_CHECKING:
     from leakguard.core.baseline import Baseline
+    from leakguard.core.timeline import Timeline  # timeline (issue 15)
 
 GROWTH_LIMIT = 16
 """Alive resources one process-wide cache (or all native descriptors) may hold before each
@@ -110,6 +107,7 @@ class Run:
         # Ports and pools of earlier leaks that are gone; lines for a failing test's report.
         self.aftermath = Aftermath()
         self.late: list[Finding] = []
+        self._last_seen: tuple[str, Snapshot] | None = None
         self.reproduce: Callable[[str, list[str]], str] | None = None
         """Builds a leak report's last line: the command that runs this test again alone."""
         self.timeline: Timeline | None = None  # timeline (issue 15): set when a report shows it
@@ -132,6 +130,11 @@ class Run:
             raise
         state = TestState(nodeid, settings, before, epoch)
         self.epochs.begin(epoch, nodeid)
+        last, self._last_seen = self._last_seen, None
+        if last is not None:  # made after the last check looked: blamed before it hides here
+            pairs = changed_since(last[1], before)
+            if pairs:
+                self._find_late(pairs, (last[0], epoch, settings), {})
         if self.residue:
             state.residue_note = self._residue_note(before, state.residue_from)
         self.current = state
@@ -168,7 +171,14 @@ class Run:
                             finding.message += "\n" + line
                 state.findings.extend(findings)
             if self.engine.changed:
-                self._find_late(state, exclude)
+                seen = (state.nodeid, state.epoch, state.settings)
+                self._find_late(changed_since(state.before, self.engine.changed), seen, exclude)
+            # What the trackers show now (a fresh look only after a leak path): whatever an
+            # earlier test's lineage makes from here to the next test's snapshot is new there.
+            after = self.engine.seen
+            if leaks or self.engine.changed:
+                after = {**after, **self.engine.snapshot(self.engine.changed)}
+            self._last_seen = (state.nodeid, after)
         finally:
             LINEAGE.end(state.epoch)
             self.epochs.end(state.epoch)
@@ -176,11 +186,12 @@ class Run:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings
 
-    def _find_late(self, state: TestState, exclude: dict[str, set[Key]]) -> None:
+    def _find_late(
+        self, pairs: Pairs, seen: tuple[str, int, Settings], exclude: dict[str, set[Key]]
+    ) -> None:
         """What an earlier test's lineage made, seen now: that test's, never this one's."""
-        test = (state.nodeid, state.epoch, state.before, state.settings)
         for owner, action, message, leaks in find_late(
-            self.engine, test, self.epochs, exclude, self.baseline, self.root
+            self.engine, pairs, seen, self.epochs, exclude, self.baseline, self.root
         ):
             for resource in leaks:  # left as is: residue of the earlier test from now on
                 self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
