@@ -5,42 +5,69 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.pairs import run_pair
 
 
 def test_ignore_an_object_lets_that_thread_go(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_leakguard(on=False),
         test_it="""
         import threading, time
 
         def test_known(leakguard):
-            t = threading.Thread(target=time.sleep, args=(2,), daemon=True)
+            t = threading.Thread(target=time.sleep, args=(2,), name="known", daemon=True)
             t.start()
-            leakguard.ignore(t)
-        """
+            leakguard.ignore(t)  # case only
+            threading.Thread(target=time.sleep, args=(2,), name="twin", daemon=True).start()
+        """,
     )
-    run_leakguard(on=False).assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_known leaked 2 resources",
+            "  thread 'known' (daemon)*",
+            "  thread 'twin' (daemon)*",
+        ]
+    )
+    # Only that object goes: its twin (same target, same kind) is still reported.
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_known leaked 1 resource", "  thread 'twin' (daemon)*"]
+    )
+    pair.case.stdout.no_fnmatch_line("*thread 'known'*")
 
 
 def test_ignore_a_pattern_lets_matching_resources_go(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_leakguard(on=False),
         test_it="""
         import threading, time
 
         def test_known(leakguard):
-            leakguard.ignore("threads: 'cache-\\\\d'")
-            leakguard.ignore("'other'")
+            leakguard.ignore("threads: 'cache-\\\\d'")  # case only
+            leakguard.ignore("'other'")  # case only
             threading.Thread(target=time.sleep, args=(2,), name="cache-1", daemon=True).start()
             threading.Thread(target=time.sleep, args=(2,), name="other", daemon=True).start()
             threading.Thread(target=time.sleep, args=(2,), name="reported", daemon=True).start()
-        """
+        """,
     )
-    result = run_leakguard(on=False)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_known leaked 3 resources",
+            "  thread 'cache-1' (daemon)*",
+            "  thread 'other' (daemon)*",
+            "  thread 'reported' (daemon)*",
+        ]
+    )
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(
         ["leakguard: test_it.py::test_known leaked 1 resource", "  thread 'reported' (daemon)*"]
     )
 

@@ -8,27 +8,40 @@ from dataclasses import dataclass
 
 import pytest
 
-# A line of an inner file, ini or conftest that ends with this tag is what makes the case "not
-# a leak": the control is the same text without those lines (and without the tag in the case).
+# A line of an inner file, ini or conftest that ends with CASE_ONLY is what makes the case "not
+# a leak": the control is the same text without it. A line that ends with CONTROL_ONLY stands in
+# the control alone (where the case needs a replacement line, not just one line less).
 CASE_ONLY = "# case only"
+CONTROL_ONLY = "# control only"
 
 
 @dataclass(frozen=True)
 class Pair:
-    """The control (the tagged lines dropped) and the case (as written) of one inner test."""
+    """The control (the case-only lines dropped) and the case (as written) of one inner test."""
 
     control: pytest.RunResult
     case: pytest.RunResult
 
 
+def _edit(text: str, keep: str, drop: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        stripped = line.rstrip()
+        if stripped.endswith(drop):
+            continue
+        # Take the tag off: an ini value would keep an inline comment.
+        lines.append(stripped.removesuffix(keep).rstrip() if stripped.endswith(keep) else line)
+    return "\n".join(lines)
+
+
 def control_text(text: str) -> str:
-    """``text`` without its lines tagged :data:`CASE_ONLY`."""
-    return "\n".join(line for line in text.splitlines() if not line.rstrip().endswith(CASE_ONLY))
+    """``text`` without its case-only lines."""
+    return _edit(text, keep=CONTROL_ONLY, drop=CASE_ONLY)
 
 
 def case_text(text: str) -> str:
-    """``text`` as written, the tags taken off (an ini value would keep an inline comment)."""
-    return "\n".join(line.rstrip().removesuffix(CASE_ONLY).rstrip() for line in text.splitlines())
+    """``text`` without its control-only lines."""
+    return _edit(text, keep=CASE_ONLY, drop=CONTROL_ONLY)
 
 
 def run_pair(
@@ -42,7 +55,7 @@ def run_pair(
 ) -> Pair:
     """Write ``files`` (module name -> source), ``ini`` and ``conftest`` twice and run each.
 
-    First the control: tagged lines dropped, ``run()``. Then the case: as written,
+    First the control: case-only lines dropped, ``run()``. Then the case: control-only lines dropped,
     ``run(*case_args)``. Nothing else differs between the two runs.
     """
     results: list[pytest.RunResult] = []
