@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from functools import partial
 
 import pytest
 
 from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.pairs import run_pair
 
 
 def run(pytester: pytest.Pytester, *args: str, trackers: str = "sockets") -> pytest.RunResult:
@@ -139,16 +141,29 @@ def test_socket_of_a_less_common_family_is_described_by_its_family(
 
 
 def test_socket_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester, trackers="sockets ports"),
         test_it="""
         import socket
 
         def test_tidy():
-            with socket.create_server(("127.0.0.1", 0)) as server:
-                socket.create_connection(server.getsockname()).close()
-        """
+            global server, client
+            server = socket.create_server(("127.0.0.1", 0))
+            client = socket.create_connection(server.getsockname())
+            client.close()  # case only
+            server.close()  # case only
+        """,
     )
-    run(pytester, trackers="sockets ports").assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_tidy leaked 2 resources",
+            "  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED*",
+            "  port * tcp 127.0.0.1:* LISTEN*",
+        ]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_listening_socket_is_left_to_the_ports_tracker(pytester: pytest.Pytester) -> None:
@@ -162,6 +177,12 @@ def test_listening_socket_is_left_to_the_ports_tracker(pytester: pytest.Pytester
         """
     )
     run(pytester).assert_outcomes(passed=1)
+    # Control: with the ports tracker on, the same file leaks it, as a port.
+    control = run(pytester, trackers="sockets ports")
+    control.assert_outcomes(passed=1, errors=1)
+    control.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_listens leaked 1 resource", "  port tcp 127.0.0.1:* LISTEN*"]
+    )
 
 
 def test_asyncio_loop_left_open_is_not_reported_as_sockets_or_fds(
@@ -177,6 +198,18 @@ def test_asyncio_loop_left_open_is_not_reported_as_sockets_or_fds(
         """
     )
     run(pytester, trackers="sockets fds").assert_outcomes(passed=1)
+    # Control: the tasks tracker reports it as what it is, the loop (its self-pipe and
+    # selector go with it), and still no socket or fd line.
+    control = run(pytester, trackers="sockets fds tasks")
+    control.assert_outcomes(passed=1, errors=1)
+    control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_forgets_to_close_its_loop leaked 1 resource",
+            "*event loop left open*",
+        ]
+    )
+    control.stdout.no_fnmatch_line("  socket *")
+    control.stdout.no_fnmatch_line("  fd *")
 
 
 def test_cleanup_closes_the_socket_through_its_object(pytester: pytest.Pytester) -> None:
@@ -201,13 +234,23 @@ def test_cleanup_closes_the_socket_through_its_object(pytester: pytest.Pytester)
 
 
 def test_ignore_pattern_matches_the_socket_description(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
+        case_args=("-o", "leakguard_ignore=sockets: ^socket unix "),
         test_it="""
         import socket
 
         def test_leaky():
-            global pair
+            global pair, udp
             pair = socket.socketpair()
-        """
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a near miss
+        """,
     )
-    run(pytester, "-o", "leakguard_ignore=sockets: ^socket unix ").assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["leakguard: test_it.py::test_leaky leaked 3 resources"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_leaky leaked 1 resource", "  socket udp *"]
+    )
+    pair.case.stdout.no_fnmatch_line("*socket unix*")
