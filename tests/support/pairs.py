@@ -34,6 +34,10 @@ def _edit(text: str, keep: str, drop: str) -> str:
     return "\n".join(lines)
 
 
+def _tag_of(line: str) -> str:
+    return next((tag for tag in (CASE_ONLY, CONTROL_ONLY) if tag in line), "")
+
+
 def control_text(text: str) -> str:
     """``text`` without its case-only lines."""
     return _edit(text, keep=CONTROL_ONLY, drop=CASE_ONLY)
@@ -58,6 +62,13 @@ def run_pair(
     First the control: case-only lines dropped, ``run()``. Then the case: control-only lines dropped,
     ``run(*case_args)``. Nothing else differs between the two runs.
     """
+    texts = [text for text in (ini, conftest, *files.values()) if text is not None]
+    tagged = [line for text in texts for line in text.splitlines() if _tag_of(line)]
+    for line in tagged:
+        if not line.rstrip().endswith(_tag_of(line)):
+            raise ValueError(f"a pair's tag must end its line: {line.strip()!r}")
+    if not tagged and not case_args:
+        raise ValueError("the case and its control would be the same run")
     results: list[pytest.RunResult] = []
     for edit, args in ((control_text, ()), (case_text, tuple(case_args))):
         # Same names, new text: drop cached bytecode so the second run cannot read the first's.
