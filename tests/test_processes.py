@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.pairs import run_pair
 
 RECORDER = """
 import os, time, psutil
@@ -337,65 +338,94 @@ def test_process_that_ignores_sigterm_is_killed(
 
 # --- what it lets go -----------------------------------------------------------------------
 def test_child_that_exits_within_grace_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    # 0.2 s of work against a 2 s grace: the poll with back-off sees it exit (and its Popen,
+    # dropped by the test, would have reaped it at the next Popen(): so does leakguard).
+    # Against the control's 0.05 s it is still running: a leak.
+    pair = run_pair(
+        pytester,
+        lambda *args: run_processes(pytester, "-W", "ignore::ResourceWarning", *args),
+        case_args=("-o", "leakguard_grace=2.0"),
         test_short="""
         import subprocess
         def test_short_lived():
             subprocess.Popen(["sleep", "0.2"])
-        """
+        """,
     )
-    # 0.2 s of work against a 2 s grace: the poll with back-off sees it exit (and its Popen,
-    # dropped by the test, would have reaped it at the next Popen(): so does leakguard).
-    result = run_processes(pytester, "-o", "leakguard_grace=2.0", "-W", "ignore::ResourceWarning")
-    result.assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["  process * 'sleep 0.2' (child of test)*"])
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_waited_subprocess_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    # The control starts the same programs without waiting for them (kept, so that no later
+    # Popen reaps them): each is the test's leak.
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
         test_clean="""
-        import os, subprocess
+        import os, subprocess, time
+        KEEP = []
         def test_run():
-            subprocess.run(["true"], check=True)
+            subprocess.run(["sleep", "0.3"], check=True)  # case only
+            KEEP.append(subprocess.Popen(["sleep", "0.3"]))  # control only
         def test_system():
-            assert os.system("true") == 0
+            assert os.system("sleep 0.3") == 0  # case only
+            KEEP.append(subprocess.Popen("sleep 0.3", shell=True))  # control only
         def test_fork_and_wait():
             pid = os.fork()
             if pid == 0:
+                time.sleep(0.3)
                 os._exit(0)
-            os.waitpid(pid, 0)
-        """
+            os.waitpid(pid, 0)  # case only
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=3)
+    pair.control.assert_outcomes(passed=3, errors=3)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_clean.py::test_run leaked 1 resource",
+            "leakguard: test_clean.py::test_system leaked *",  # the shell, and its sleep if it forked
+            "leakguard: test_clean.py::test_fork_and_wait leaked 1 resource",
+        ]
+    )
+    pair.case.assert_outcomes(passed=3)
 
 
 def test_server_process_of_a_module_fixture_is_not_blamed_on_the_tests(
     pytester: pytest.Pytester, spawned: Spawned
 ) -> None:
-    pytester.makeconftest(
-        """
+    # The control makes the same fixture function-scoped and never stops its server: the
+    # first test's leak. The case stops it at the end of its longer scope.
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
+        conftest="""
         import subprocess, pytest, procrec
 
-        @pytest.fixture(scope="module")
+        @pytest.fixture(scope="module")  # case only
+        @pytest.fixture  # control only
         def server():
             proc = subprocess.Popen(["sleep", "30"])
             procrec.record(proc.pid)
             yield proc
-            proc.terminate()
-            proc.wait()
-        """
-    )
-    pytester.makepyfile(
+            proc.terminate()  # case only
+            proc.wait()  # case only
+        """,
         test_it="""
         def test_first(server):
             assert server.poll() is None
 
         def test_second(server):
             assert server.poll() is None
-        """
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=2)
+    pair.control.assert_outcomes(passed=2, errors=2)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_first leaked 1 resource",
+            "  process * 'sleep 30' (child of test)   spawned at conftest.py:* in server",
+        ]
+    )
+    pair.case.assert_outcomes(passed=2)
     assert spawned.survivors() == []
 
 
@@ -435,36 +465,61 @@ def test_module_fixture_that_never_stops_its_server_is_reported_by_name(
 
 
 def test_multiprocessing_resource_tracker_is_not_blamed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
         test_it="""
-        import multiprocessing
+        import multiprocessing, time
 
         def test_spawn_context_starts_the_resource_tracker():
             ctx = multiprocessing.get_context("spawn")
-            p = ctx.Process(target=print)
+            p = ctx.Process(target=time.sleep, args=(0.3,))
             p.start()
-            p.join()
+            p.join()  # case only
             from multiprocessing import resource_tracker
             assert resource_tracker._resource_tracker._pid is not None
-        """
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1)
+    # Control: the child left running is the test's one leak; the resource tracker it started
+    # is still not blamed.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_spawn_context_starts_the_resource_tracker leaked 1 resource",
+            "  process * (child of test)*",
+        ]
+    )
+    pair.control.stdout.no_fnmatch_line("*resource_tracker*(child*")
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_ignore_pattern_matches_the_process_description(
     pytester: pytest.Pytester, spawned: Spawned
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda *args: run_processes(pytester, *args),
+        case_args=("-o", r"leakguard_ignore=processes: 'sleep \d+' \(child"),
         test_it="""
         import subprocess, procrec
         def test_keeps_sleeping():
             procrec.record(subprocess.Popen(["sleep", "30"]).pid)
-        """
+            procrec.record(subprocess.Popen(["sleep", "30.5"]).pid)  # a near miss
+        """,
     )
-    result = run_processes(pytester, "-o", r"leakguard_ignore=processes: 'sleep \d+' \(child")
-    result.assert_outcomes(passed=1)
-    assert len(spawned.survivors()) == 1  # ignored means left alone; the fixture kills it
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_keeps_sleeping leaked 2 resources"]
+    )
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_keeps_sleeping leaked 1 resource",
+            "  process * 'sleep 30.5' (child of test)*",
+        ]
+    )
+    # Ignored means left alone (the fixture kills it); the near miss was stopped.
+    assert [p.cmdline() for p in spawned.survivors()] == [["sleep", "30"]]
 
 
 # --- safety ----------------------------------------------------------------------------------
