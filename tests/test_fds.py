@@ -352,9 +352,12 @@ def test_scan_survives_descriptors_closing_while_it_runs() -> None:
 def test_multiprocessing_helpers_started_by_a_test_are_not_blamed_nor_closed(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, trackers="ports fds"),
         test_it="""
         import multiprocessing as mp
+        KEEP = []
 
         def double(x):
             return x * 2
@@ -368,9 +371,16 @@ def test_multiprocessing_helpers_started_by_a_test_are_not_blamed_nor_closed(
             proc.start()
             proc.join()
             assert proc.exitcode == 0
-        """
+            KEEP.append(mp.Pipe(False))  # control only
+        """,
     )
-    run(pytester, trackers="ports fds").assert_outcomes(passed=2)
+    # Control: a pipe the second test makes and keeps is its leak; the helpers' descriptors
+    # (resource tracker, forkserver) are still not blamed.
+    pair.control.assert_outcomes(passed=2, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_later_user_still_has_it leaked 2 resources"]
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_dup2_onto_an_existing_number_is_a_leak_though_the_numbers_are_unchanged(
