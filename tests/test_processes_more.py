@@ -17,6 +17,7 @@ import leakguard
 from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
+from tests.support.pairs import run_pair
 from tests.test_processes import RECORDER, Spawned, run_processes
 
 
@@ -104,21 +105,25 @@ def test_cleanup_off_reports_the_process_and_leaves_it_running(
 
 
 def test_leakguard_ignore_lets_one_popen_go(pytester: pytest.Pytester, spawned: Spawned) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
         test_it="""
         import subprocess, procrec
         def test_keeps_one(leakguard):
             kept = subprocess.Popen(["sleep", "30"])
             procrec.record(kept.pid)
-            leakguard.ignore(kept)
+            leakguard.ignore(kept)  # case only
             procrec.record(subprocess.Popen(["sleep", "31"]).pid)
-        """
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_keeps_one leaked 1 resource"])
-    result.stdout.fnmatch_lines(["  process * 'sleep 31' (child of test)*"])
-    assert len(spawned.survivors()) == 1
+    # Control: both reported and stopped.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["leakguard: test_it.py::test_keeps_one leaked 2 resources"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["leakguard: test_it.py::test_keeps_one leaked 1 resource"])
+    pair.case.stdout.fnmatch_lines(["  process * 'sleep 31' (child of test)*"])
+    assert [p.cmdline() for p in spawned.survivors()] == [["sleep", "30"]]
 
 
 def test_stopped_process_is_continued_and_terminated(
