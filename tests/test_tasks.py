@@ -100,16 +100,24 @@ def test_task_on_function_scoped_loop_is_reported_before_pytest_asyncio_cancels_
 @pytest.mark.parametrize("mode", MODES)
 def test_clean_async_test_passes(pytester: pytest.Pytester, mode: str) -> None:
     asyncio_ini(pytester, mode)
-    pytester.makepyfile(
-        """
+    pair = run_pair(
+        pytester,
+        lambda: run_tasks(pytester),
+        test_it="""
         import asyncio, pytest
 
         @pytest.mark.asyncio
         async def test_awaits_its_task():
-            await asyncio.create_task(asyncio.sleep(0))
-        """
+            await asyncio.create_task(asyncio.sleep(0))  # case only
+            asyncio.create_task(asyncio.sleep(30), name="dropped")  # control only
+        """,
     )
-    run_tasks(pytester).assert_outcomes(passed=1)
+    # Control: the same task not awaited is the test's leak.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["*test_awaits_its_task leaked 1 resource", "*task 'dropped'*"]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_sync_test_that_leaves_its_own_loop_open_with_a_task_reports_both(
