@@ -9,81 +9,12 @@ and kills whatever survived, even when an assertion failed.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
 from tests.support.pairs import run_pair
-
-RECORDER = """
-import os, time, psutil
-
-def record(pid, execs=None):
-    \"\"\"Note a pid the test made, so the outer test can check it (and kill it) from outside.
-
-    With ``execs``, first wait until the process runs that program: a shell's background job
-    is a fork of the shell until it gets to exec, and a loaded machine can take a while.
-    \"\"\"
-    proc = psutil.Process(pid)
-    deadline = time.monotonic() + 10
-    while execs and proc.cmdline()[:1] != [execs] and time.monotonic() < deadline:
-        time.sleep(0.005)
-    with open({path!r}, "a") as f:
-        f.write(f"{{pid}} {{proc.create_time()!r}}\\n")
-    return pid
-"""
-
-
-class Spawned:
-    """The processes an inner run recorded, as ``(pid, create_time)``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def recorded(self) -> list[tuple[int, float]]:
-        if not self.path.exists():
-            return []
-        pairs = []
-        for line in self.path.read_text().splitlines():
-            pid, created = line.split()
-            pairs.append((int(pid), float(created)))
-        return pairs
-
-    def survivors(self) -> list[psutil.Process]:
-        """Recorded processes still running (a zombie waiting for init counts as gone)."""
-        alive = []
-        for pid, created in self.recorded():
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except psutil.NoSuchProcess:
-                continue
-        return alive
-
-    def kill_survivors(self) -> None:
-        for proc in self.survivors():
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                continue
-        # Not psutil.wait_procs: a killed orphan stays a zombie until init reaps it, and a
-        # zombie is already gone for our purpose.
-        deadline = time.monotonic() + 5
-        while self.survivors() and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
+from tests.support.processes import Spawned, assert_leaked_and_stopped, run_processes
 
 
 @pytest.fixture
@@ -93,12 +24,6 @@ def unrelated() -> Iterator[subprocess.Popen[bytes]]:
     yield proc
     proc.kill()
     proc.wait()
-
-
-def run_processes(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=processes", *args
-    )
 
 
 # --- what it catches -----------------------------------------------------------------------
@@ -112,17 +37,16 @@ def test_popen_left_running_is_reported_and_terminated(
             procrec.record(subprocess.Popen(["sleep", "30"]).pid)
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "*ERROR at teardown of test_leaky*",
             "leakguard: test_leaky.py::test_leaky leaked 1 resource",
             "  process * 'sleep 30' (child of test)   spawned at test_leaky.py:3 in test_leaky",
             "cleanup: process * terminated",
-        ]
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_shell_and_its_grandchild_are_both_reported_and_stopped(
@@ -165,16 +89,15 @@ def test_orphan_whose_parent_exited_is_found_by_the_run_mark(
             procrec.record(int(out), execs="sleep")
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "leakguard: test_leaky.py::test_daemonizes leaked 1 resource",
             "  process * 'sleep 30' (orphan)   via a child spawned at test_leaky.py:3 in test_daemonizes",
             "cleanup: process * terminated",
-        ]
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_double_forked_daemon_in_its_own_session_is_found(
@@ -196,15 +119,14 @@ def test_double_forked_daemon_in_its_own_session_is_found(
             procrec.record(int(os.read(r, 32)))
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "  process * 'fork of *' (orphan)   via a child spawned at test_leaky.py:4 in test_daemon",
             "cleanup: process * terminated",
-        ]
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_zombie_never_waited_for_is_reported_and_reaped(pytester: pytest.Pytester) -> None:
@@ -238,62 +160,40 @@ def test_posix_spawn_child_is_reported_at_its_call(
             procrec.record(os.posix_spawn(sleep, [sleep, "30"], os.environ))
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in test_spawns"]
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
+        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in test_spawns"],
     )
-    assert spawned.survivors() == []
 
 
-def test_multiprocessing_process_left_running_is_reported_by_name(
-    pytester: pytest.Pytester, spawned: Spawned
+@pytest.mark.parametrize(
+    ("context", "name"), [("fork", "sleeper"), ("forkserver", "served")], ids=["fork", "forkserver"]
+)
+def test_multiprocessing_process_left_running_is_reported_by_name_and_its_helpers_are_not(
+    pytester: pytest.Pytester, spawned: Spawned, context: str, name: str
 ) -> None:
     pytester.makepyfile(
-        test_leaky="""
+        test_leaky=f"""
         import multiprocessing, time, procrec
         def test_worker():
-            ctx = multiprocessing.get_context("fork")
-            p = ctx.Process(target=time.sleep, args=(30,), name="sleeper")
+            ctx = multiprocessing.get_context("{context}")
+            p = ctx.Process(target=time.sleep, args=(30,), name="{name}")
             p.start()
             procrec.record(p.pid)
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "  process * 'multiprocessing sleeper' (child of test)"
-            "   spawned at test_leaky.py:5 in test_worker",
-            "cleanup: process * terminated",
-        ]
-    )
-    assert spawned.survivors() == []
-
-
-def test_forkserver_process_is_reported_and_the_forkserver_is_not(
-    pytester: pytest.Pytester, spawned: Spawned
-) -> None:
-    pytester.makepyfile(
-        test_leaky="""
-        import multiprocessing, time, procrec
-        def test_worker():
-            ctx = multiprocessing.get_context("forkserver")
-            p = ctx.Process(target=time.sleep, args=(30,), name="served")
-            p.start()
-            procrec.record(p.pid)
-        """
-    )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    # One resource: the forkserver (like the resource tracker) is a helper, not the test's.
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "leakguard: test_leaky.py::test_worker leaked 1 resource",
-            "  process * 'multiprocessing served' (child of test)"
+            f"  process * 'multiprocessing {name}' (child of test)"
             "   spawned at test_leaky.py:5 in test_worker",
-        ]
+            "cleanup: process * terminated",
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_asyncio_subprocess_left_running_is_reported(
@@ -309,12 +209,11 @@ def test_asyncio_subprocess_left_running_is_reported(
             asyncio.run(main())
         """
     )
-    result = run_processes(pytester, "-W", "ignore::ResourceWarning")
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in *main"]
+    assert_leaked_and_stopped(
+        run_processes(pytester, "-W", "ignore::ResourceWarning"),
+        spawned,
+        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in *main"],
     )
-    assert spawned.survivors() == []
 
 
 def test_process_that_ignores_sigterm_is_killed(
@@ -330,10 +229,11 @@ def test_process_that_ignores_sigterm_is_killed(
             p.stdout.readline()  # SIGTERM is ignored from here on
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["cleanup: process * killed (ignored SIGTERM) (pipes closed)"])
-    assert spawned.survivors() == []
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
+        ["cleanup: process * killed (ignored SIGTERM) (pipes closed)"],
+    )
 
 
 # --- what it lets go -----------------------------------------------------------------------

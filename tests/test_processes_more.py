@@ -18,21 +18,13 @@ from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
 from tests.support.pairs import run_pair
-from tests.test_processes import RECORDER, Spawned, run_processes
+from tests.support.processes import Spawned, assert_leaked_and_stopped, run_processes
 
 
 def _proc(pid: int, not_before: float, mark: bytes = b"LEAKGUARD_RUN_0=none") -> Proc:
     stat = proctree.read_stat(pid)
     assert stat is not None
     return Proc(pid, stat.start, "child of test", 1, False, stat, not_before, mark, os.getpid())
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
 
 
 @pytest.fixture
@@ -205,12 +197,11 @@ def test_fork_from_c_code_is_seen_without_any_python_spawn_call(
             procrec.record(pid)
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["  process * 'fork of *' (child of test)*", "cleanup: process * terminated"]
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
+        ["  process * 'fork of *' (child of test)*", "cleanup: process * terminated"],
     )
-    assert spawned.survivors() == []
 
 
 def test_grandchild_of_a_module_fixture_server_is_not_blamed_on_the_tests(
