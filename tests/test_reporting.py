@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import QUIET, SHORT_GRACE, RunLeakguard
+from tests.support.outcomes import assert_usage_error
 from tests.support.pairs import run_pair
 
 # One leaking test and one clean one: the file most report tests need.
@@ -222,8 +223,7 @@ def test_unreadable_baseline_is_a_usage_error(
     pytester.makepyfile(test_it="def test_ok():\n    pass\n")
     Path(pytester.path, "known.json").write_text("{not json")
     result = run_leakguard("-o", "leakguard_baseline=known.json")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*leakguard_baseline: cannot read baseline file 'known.json'*"])
+    assert_usage_error(result, "*leakguard_baseline: cannot read baseline file 'known.json'*")
 
 
 def test_a_leak_report_ends_with_the_command_that_reproduces_it(
