@@ -9,15 +9,11 @@ from functools import partial
 import pytest
 
 from leakguard.trackers.descriptors.scan import scan_fds
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 from tests.support.pairs import run_pair
 
-
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "fds") -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="fds")
 
 
 def test_file_left_open_is_reported_with_path_and_mode(pytester: pytest.Pytester) -> None:

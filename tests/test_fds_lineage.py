@@ -3,24 +3,14 @@ session fixture's thread) or on a number an older object holds are not the test'
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 
-
-def run(
-    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
-) -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    return pytester.runpytest_subprocess(
-        "--leakguard",
-        *QUIET,
-        *SHORT_GRACE,
-        "-o",
-        f"leakguard_trackers={trackers}",
-        *args,
-        timeout=60,
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets ports fds")
 
 
 # --- item 5: a class-level server accepting while the test talks to it -------------------------

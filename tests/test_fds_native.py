@@ -3,19 +3,15 @@ Python objects claim, and a library's process-wide pool (issue 9)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 from tests.support.pairs import run_pair
 
-
-def run(
-    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
-) -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets ports fds")
 
 
 def test_descriptor_made_in_c_with_no_python_owner_is_native(pytester: pytest.Pytester) -> None:

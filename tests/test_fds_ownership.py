@@ -4,27 +4,15 @@ Python owner can close is closed; everything else is left open, with the reason 
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 from tests.support.pairs import run_pair
 
-
-def run(
-    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
-) -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    # A timeout: some of these runs hung or aborted before the fix.
-    return pytester.runpytest_subprocess(
-        "--leakguard",
-        *QUIET,
-        *SHORT_GRACE,
-        "-o",
-        f"leakguard_trackers={trackers}",
-        *args,
-        timeout=60,
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets ports fds")
 
 
 # --- item 1: multiprocessing.Pipe holds plain ints ---------------------------------------------

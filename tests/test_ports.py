@@ -6,14 +6,11 @@ from functools import partial
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 from tests.support.pairs import run_pair
 
-
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "ports") -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="ports")
 
 
 # A child that listens on 127.0.0.1 and lives until its stdin closes: when the inner pytest

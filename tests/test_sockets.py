@@ -7,14 +7,11 @@ from functools import partial
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 from tests.support.pairs import run_pair
 
-
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "sockets") -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets")
 
 
 def _has_ipv6_loopback() -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.options import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 
 RECORDER = """
 import os, time, psutil
@@ -70,9 +70,7 @@ class Spawned:
 
 
 def run_processes(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=processes", *args
-    )
+    return run_checked(pytester, *args, trackers="processes")
 
 
 def assert_leaked_and_stopped(
