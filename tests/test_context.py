@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import QUIET
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 
 
@@ -230,7 +231,4 @@ def test_the_fixture_asked_for_late_checks_the_test_from_then_on(pytester: pytes
     result = pytester.runpytest(
         *QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05"
     )
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_late leaked 1 resource", "  thread 'later'*"]
-    )
+    assert_leaked(result, "test_it.py::test_late", ["  thread 'later'*"])

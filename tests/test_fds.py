@@ -10,6 +10,7 @@ import pytest
 
 from leakguard.trackers.descriptors.scan import scan_fds
 from tests.support.options import run_checked
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 
 # Keyword "trackers" overrides the default per call.
@@ -66,13 +67,13 @@ def test_pipe_left_open_is_reported_with_both_ends(pytester: pytest.Pytester) ->
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked(
+        result,
+        "test_it.py::test_leaky",
         [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
             "  fd * pipe:[[]*[]] (read end)    opened at test_it.py:5 in test_leaky",
             "  fd * pipe:[[]*[]] (write end)   opened at test_it.py:5 in test_leaky",
-        ]
+        ],
     )
 
 
@@ -99,10 +100,7 @@ def test_other_descriptor_kinds_left_open_are_reported(
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_leaky leaked 1 resource", f"  fd * {label}*"]
-    )
+    assert_leaked(result, "test_it.py::test_leaky", [f"  fd * {label}*"])
 
 
 def test_descriptor_closed_and_reopened_under_the_same_number_is_a_leak(
@@ -176,9 +174,12 @@ def test_file_opened_by_a_module_fixture_belongs_to_the_fixture(pytester: pytest
             assert not log.closed
         """,
     )
-    pair.control.assert_outcomes(passed=2, errors=2)
-    pair.control.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_one leaked 1 resource", "  fd * device /dev/null (mode w)*"]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_one",
+        ["  fd * device /dev/null (mode w)*"],
+        passed=2,
+        errors=2,
     )
     pair.case.assert_outcomes(passed=2)
 
@@ -206,12 +207,12 @@ def test_output_capture_descriptors_are_not_blamed(pytester: pytest.Pytester) ->
         """,
     )
     # Control: a copy of the captured fd 1 that the test keeps is its leak.
-    pair.control.assert_outcomes(passed=3, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_capfd leaked 1 resource",
-            "  fd * opened at test_it.py:* in test_capfd",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_capfd",
+        ["  fd * opened at test_it.py:* in test_capfd"],
+        passed=3,
+        errors=1,
     )
     pair.case.assert_outcomes(passed=3)
     run(pytester, "-s").assert_outcomes(passed=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 
 
@@ -24,19 +25,13 @@ def test_ignore_an_object_lets_that_thread_go(
             threading.Thread(target=time.sleep, args=(2,), name="twin", daemon=True).start()
         """,
     )
-    pair.control.assert_outcomes(passed=1, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_known leaked 2 resources",
-            "  thread 'known' (daemon)*",
-            "  thread 'twin' (daemon)*",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_known",
+        ["  thread 'known' (daemon)*", "  thread 'twin' (daemon)*"],
     )
     # Only that object goes: its twin (same target, same kind) is still reported.
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_known leaked 1 resource", "  thread 'twin' (daemon)*"]
-    )
+    assert_leaked(pair.case, "test_it.py::test_known", ["  thread 'twin' (daemon)*"])
     pair.case.stdout.no_fnmatch_line("*thread 'known'*")
 
 
@@ -57,19 +52,16 @@ def test_ignore_a_pattern_lets_matching_resources_go(
             threading.Thread(target=time.sleep, args=(2,), name="reported", daemon=True).start()
         """,
     )
-    pair.control.assert_outcomes(passed=1, errors=1)
-    pair.control.stdout.fnmatch_lines(
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_known",
         [
-            "leakguard: test_it.py::test_known leaked 3 resources",
             "  thread 'cache-1' (daemon)*",
             "  thread 'other' (daemon)*",
             "  thread 'reported' (daemon)*",
-        ]
+        ],
     )
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_known leaked 1 resource", "  thread 'reported' (daemon)*"]
-    )
+    assert_leaked(pair.case, "test_it.py::test_known", ["  thread 'reported' (daemon)*"])
 
 
 def test_ignore_of_an_unknown_object_says_what_it_accepts(

@@ -7,6 +7,7 @@ from functools import partial
 import pytest
 
 from tests.support.options import run_checked
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 
 # Keyword "trackers" overrides the default per call.
@@ -198,12 +199,12 @@ def test_port_of_a_child_started_by_a_session_fixture_is_not_blamed(
             socket.create_connection(("127.0.0.1", server)).close()
         """,
     )
-    pair.control.assert_outcomes(passed=2, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_one leaked 1 resource",
-            "  port tcp 127.0.0.1:* LISTEN (pid *)",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_one",
+        ["  port tcp 127.0.0.1:* LISTEN (pid *)"],
+        passed=2,
+        errors=1,
     )
     pair.case.assert_outcomes(passed=2)
 
@@ -233,12 +234,12 @@ def test_listener_made_by_a_module_fixture_is_not_blamed_on_the_test(
             assert server.fileno() >= 0
         """,
     )
-    pair.control.assert_outcomes(passed=2, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_one leaked 1 resource",
-            "  port tcp 127.0.0.1:* LISTEN   opened at *",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_one",
+        ["  port tcp 127.0.0.1:* LISTEN   opened at *"],
+        passed=2,
+        errors=1,
     )
     pair.case.assert_outcomes(passed=2)
 
@@ -265,10 +266,7 @@ def test_ignore_pattern_matches_the_port_description(pytester: pytest.Pytester) 
             "  port tcp 127.0.0.1:* LISTEN *",
         ]
     )
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_start_server leaked 1 resource", "  port udp 127.0.0.1:* *"]
-    )
+    assert_leaked(pair.case, "test_it.py::test_start_server", ["  port udp 127.0.0.1:* *"])
     pair.case.stdout.no_fnmatch_line("*LISTEN*")
 
 

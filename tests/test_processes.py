@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 from tests.support.processes import Spawned, assert_leaked_and_stopped, run_processes
 
@@ -318,12 +319,12 @@ def test_server_process_of_a_module_fixture_is_not_blamed_on_the_tests(
             assert server.poll() is None
         """,
     )
-    pair.control.assert_outcomes(passed=2, errors=2)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_first leaked 1 resource",
-            "  process * 'sleep 30' (child of test)   spawned at conftest.py:* in server",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_first",
+        ["  process * 'sleep 30' (child of test)   spawned at conftest.py:* in server"],
+        passed=2,
+        errors=2,
     )
     pair.case.assert_outcomes(passed=2)
     assert spawned.survivors() == []
@@ -353,12 +354,12 @@ def test_module_fixture_that_never_stops_its_server_is_reported_by_name(
         """
     )
     result = run_processes(pytester)
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "leakguard: fixture 'server' (module-scoped) leaked 1 resource",
-            "  process * 'sleep 30' (child of test)   spawned at conftest.py:5 in server",
-        ]
+    assert_leaked(
+        result,
+        "fixture 'server' (module-scoped)",
+        ["  process * 'sleep 30' (child of test)   spawned at conftest.py:5 in server"],
+        passed=2,
+        errors=1,
     )
     result.stdout.no_fnmatch_line("leakguard: test_it.py::test_first leaked*")
     assert spawned.survivors() == []
@@ -382,12 +383,10 @@ def test_multiprocessing_resource_tracker_is_not_blamed(pytester: pytest.Pyteste
     )
     # Control: the child left running is the test's one leak; the resource tracker it started
     # is still not blamed.
-    pair.control.assert_outcomes(passed=1, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_spawn_context_starts_the_resource_tracker leaked 1 resource",
-            "  process * (child of test)*",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_spawn_context_starts_the_resource_tracker",
+        ["  process * (child of test)*"],
     )
     pair.control.stdout.no_fnmatch_line("*resource_tracker*(child*")
     pair.case.assert_outcomes(passed=1)
@@ -411,12 +410,8 @@ def test_ignore_pattern_matches_the_process_description(
     pair.control.stdout.fnmatch_lines(
         ["leakguard: test_it.py::test_keeps_sleeping leaked 2 resources"]
     )
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_keeps_sleeping leaked 1 resource",
-            "  process * 'sleep 30.5' (child of test)*",
-        ]
+    assert_leaked(
+        pair.case, "test_it.py::test_keeps_sleeping", ["  process * 'sleep 30.5' (child of test)*"]
     )
     # Ignored means left alone (the fixture kills it); the near miss was stopped.
     assert [p.cmdline() for p in spawned.survivors()] == [["sleep", "30"]]

@@ -17,6 +17,7 @@ import leakguard
 from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 from tests.support.processes import Spawned, assert_leaked_and_stopped, run_processes
 
@@ -234,12 +235,12 @@ def test_grandchild_of_a_module_fixture_server_is_not_blamed_on_the_tests(
     )
     result = run_processes(pytester)
     # The shell is stopped in teardown; its sleep, left running, is the fixture's leak.
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "leakguard: fixture 'server' (module-scoped) leaked 1 resource",
-            "  process * 'sleep 30' (*)*conftest.py:5 in server",
-        ]
+    assert_leaked(
+        result,
+        "fixture 'server' (module-scoped)",
+        ["  process * 'sleep 30' (*)*conftest.py:5 in server"],
+        passed=2,
+        errors=1,
     )
     result.stdout.no_fnmatch_line("leakguard: test_it.py::*")
     assert spawned.survivors() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import QUIET, RunLeakguard
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import Pair, run_pair
 
 LEAK = """
@@ -33,18 +34,12 @@ def _leaky(pytester: pytest.Pytester, marks: str = "") -> None:
 
 
 def _assert_only_the_near_miss_left(pair: Pair) -> None:
-    pair.control.assert_outcomes(passed=1, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
-            "  thread 'leaky' (non-daemon)*",
-            "  thread 'other' (daemon)*",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_leaky",
+        ["  thread 'leaky' (non-daemon)*", "  thread 'other' (daemon)*"],
     )
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_leaky leaked 1 resource", "  thread 'other' (daemon)*"]
-    )
+    assert_leaked(pair.case, "test_it.py::test_leaky", ["  thread 'other' (daemon)*"])
     pair.case.stdout.no_fnmatch_line("*thread 'leaky'*")
 
 
@@ -197,18 +192,12 @@ def test_marker_ignore_adds_to_the_ini_lines(
         """,
     )
     # The ini line lets 'other' go in both runs; the marker adds 'leaky'; 'near' stays.
-    pair.control.assert_outcomes(passed=1, errors=1)
-    pair.control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
-            "  thread 'leaky' (non-daemon)*",
-            "  thread 'near' (daemon)*",
-        ]
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_leaky",
+        ["  thread 'leaky' (non-daemon)*", "  thread 'near' (daemon)*"],
     )
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_leaky leaked 1 resource", "  thread 'near' (daemon)*"]
-    )
+    assert_leaked(pair.case, "test_it.py::test_leaky", ["  thread 'near' (daemon)*"])
     for result in (pair.control, pair.case):
         result.stdout.no_fnmatch_line("*thread 'other'*")
 

@@ -8,6 +8,7 @@ from functools import partial
 import pytest
 
 from tests.support.options import run_checked
+from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
 
 # Keyword "trackers" overrides the default per call.
@@ -89,13 +90,13 @@ def test_unbound_tcp_and_connected_udp_sockets_are_reported(pytester: pytest.Pyt
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked(
+        result,
+        "test_it.py::test_leaky",
         [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
             "  socket tcp unbound CLOSE * opened at test_it.py:5 in test_leaky",
             "  socket udp 127.0.0.1:* -> 127.0.0.1:9 * opened at test_it.py:6 in test_leaky",
-        ]
+        ],
     )
 
 
@@ -110,13 +111,13 @@ def test_unix_socket_pair_is_reported(pytester: pytest.Pytester) -> None:
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked(
+        result,
+        "test_it.py::test_leaky",
         [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
             "  socket unix (unnamed)   opened at test_it.py:5 in test_leaky",
             "  socket unix (unnamed)   opened at test_it.py:5 in test_leaky",
-        ]
+        ],
     )
 
 
@@ -152,13 +153,13 @@ def test_socket_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> N
             server.close()  # case only
         """,
     )
-    pair.control.assert_outcomes(passed=1, errors=1)
-    pair.control.stdout.fnmatch_lines(
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_tidy",
         [
-            "leakguard: test_it.py::test_tidy leaked 2 resources",
             "  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED*",
             "  port * tcp 127.0.0.1:* LISTEN*",
-        ]
+        ],
     )
     pair.case.assert_outcomes(passed=1)
 
@@ -176,10 +177,7 @@ def test_listening_socket_is_left_to_the_ports_tracker(pytester: pytest.Pytester
     run(pytester).assert_outcomes(passed=1)
     # Control: with the ports tracker on, the same file leaks it, as a port.
     control = run(pytester, trackers="sockets ports")
-    control.assert_outcomes(passed=1, errors=1)
-    control.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_listens leaked 1 resource", "  port tcp 127.0.0.1:* LISTEN*"]
-    )
+    assert_leaked(control, "test_it.py::test_listens", ["  port tcp 127.0.0.1:* LISTEN*"])
 
 
 def test_asyncio_loop_left_open_is_not_reported_as_sockets_or_fds(
@@ -198,13 +196,7 @@ def test_asyncio_loop_left_open_is_not_reported_as_sockets_or_fds(
     # Control: the tasks tracker reports it as what it is, the loop (its self-pipe and
     # selector go with it), and still no socket or fd line.
     control = run(pytester, trackers="sockets fds tasks")
-    control.assert_outcomes(passed=1, errors=1)
-    control.stdout.fnmatch_lines(
-        [
-            "leakguard: test_it.py::test_forgets_to_close_its_loop leaked 1 resource",
-            "*event loop left open*",
-        ]
-    )
+    assert_leaked(control, "test_it.py::test_forgets_to_close_its_loop", ["*event loop left open*"])
     control.stdout.no_fnmatch_line("  socket *")
     control.stdout.no_fnmatch_line("  fd *")
 
@@ -246,8 +238,5 @@ def test_ignore_pattern_matches_the_socket_description(pytester: pytest.Pytester
     )
     pair.control.assert_outcomes(passed=1, errors=1)
     pair.control.stdout.fnmatch_lines(["leakguard: test_it.py::test_leaky leaked 3 resources"])
-    pair.case.assert_outcomes(passed=1, errors=1)
-    pair.case.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_leaky leaked 1 resource", "  socket udp *"]
-    )
+    assert_leaked(pair.case, "test_it.py::test_leaky", ["  socket udp *"])
     pair.case.stdout.no_fnmatch_line("*socket unix*")

@@ -18,3 +18,12 @@ def assert_usage_error(result: pytest.RunResult, message: str) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     result.stdout.no_fnmatch_line("*passed*")
+
+
+def assert_leaked(
+    result: pytest.RunResult, owner: str, lines: list[str], *, passed: int = 1, errors: int = 1
+) -> None:
+    """``owner`` leaked exactly as many resources as ``lines`` match, reported in that order."""
+    result.assert_outcomes(passed=passed, errors=errors)
+    count = f"{len(lines)} resource" + ("" if len(lines) == 1 else "s")
+    result.stdout.fnmatch_lines([f"leakguard: {owner} leaked {count}", *lines])
