@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 from tests.support.pairs import run_pair
 
 # A real third-party tracker, the one docs/how-to/write-a-tracker.md shows.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE, RunLeakguard
+from tests.conftest import RunLeakguard
+from tests.support.options import QUIET, SHORT_GRACE
 from tests.support.outcomes import assert_usage_error, table
 
 RAISING_IN_NEW_SINCE = """

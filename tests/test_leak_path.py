@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET
+from tests.support.options import QUIET
 
 # Records every sleep leakguard's grace loop takes, into sleeps.json at the end of the run.
 SLEEP_WATCH = """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET
+from tests.support.options import QUIET
 from tests.support.processes import Spawned, run_processes
 
 INNER = (*QUIET, "--leakguard", "-o", "leakguard_trackers=processes")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE, RunLeakguard
+from tests.conftest import RunLeakguard
+from tests.support.options import QUIET, SHORT_GRACE
 from tests.support.outcomes import assert_usage_error
 from tests.support.pairs import run_pair
 

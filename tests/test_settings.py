@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUIET, RunLeakguard
+from tests.conftest import RunLeakguard
+from tests.support.options import QUIET
 from tests.support.outcomes import assert_leaked
 from tests.support.pairs import Pair, run_pair
 

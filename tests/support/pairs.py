@@ -59,8 +59,8 @@ def run_pair(
 ) -> Pair:
     """Write ``files`` (module name -> source), ``ini`` and ``conftest`` twice and run each.
 
-    First the control: case-only lines dropped, ``run()``. Then the case: control-only lines dropped,
-    ``run(*case_args)``. Nothing else differs between the two runs.
+    First the control: case-only lines dropped, ``run()``. Then the case: control-only lines
+    dropped, ``run(*case_args)``. Nothing else differs between the two runs.
     """
     texts = [text for text in (ini, conftest, *files.values()) if text is not None]
     tagged = [line for text in texts for line in text.splitlines() if _tag_of(line)]
