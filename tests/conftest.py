@@ -13,10 +13,8 @@ import pytest
 # would no longer match the one an older module object raises.
 import leakguard.plugin.hooks  # noqa: F401
 from tests.server_support import kill_if_same
-
-SHORT_GRACE = ("-o", "leakguard_grace=0.05")
-# Inner runs: no cache dir, no pytest-asyncio unless a test asks for it, short grace.
-QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly")
+from tests.support.options import QUIET, SHORT_GRACE
+from tests.support.processes import RECORDER, Spawned
 
 RunLeakguard = Callable[..., pytest.RunResult]
 
@@ -80,3 +78,12 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         data = json.loads(record.read_text())
         for pid, ctime in [(data["pid"], data["create_time"]), *data["members"]]:
             kill_if_same(pid, ctime)
+
+
+@pytest.fixture
+def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
+    """A ``procrec`` module for the inner files; at the end, kill what they recorded."""
+    record = Spawned(pytester.path / "pids.txt")
+    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
+    yield record
+    record.kill_survivors()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUIET
+from tests.support.options import QUIET
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
 
 def test_check_block_raises_leak_error_with_leaks(pytester: pytest.Pytester) -> None:
@@ -28,17 +30,25 @@ def test_check_block_raises_leak_error_with_leaks(pytester: pytest.Pytester) -> 
 
 
 def test_check_block_that_leaks_nothing_is_silent(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    # 0.1 s of work: within the case's 1 s grace; the control's 0.01 s is too short.
+    pair = run_pair(
+        pytester,
+        lambda: pytester.runpytest(*QUIET),
         test_it="""
         import threading, time
         import leakguard
 
         def test_block():
-            with leakguard.check(trackers=["threads"], grace=1.0):
-                threading.Thread(target=time.sleep, args=(0.1,)).start()
-        """
+            with leakguard.check(trackers=["threads"], grace=1.0):  # case only
+            with leakguard.check(trackers=["threads"], grace=0.01):  # control only
+                threading.Thread(target=time.sleep, args=(0.1,), name="short").start()
+        """,
     )
-    pytester.runpytest(*QUIET).assert_outcomes(passed=1)
+    pair.control.assert_outcomes(failed=1)
+    pair.control.stdout.fnmatch_lines(
+        ["*LeakError: leakguard: block leaked 1 resource", "*thread 'short'*"]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_check_does_not_replace_an_exception_leaving_the_block(pytester: pytest.Pytester) -> None:
@@ -221,7 +231,4 @@ def test_the_fixture_asked_for_late_checks_the_test_from_then_on(pytester: pytes
     result = pytester.runpytest(
         *QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05"
     )
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_late leaked 1 resource", "  thread 'later'*"]
-    )
+    assert_leaked(result, "test_it.py::test_late", ["  thread 'later'*"])

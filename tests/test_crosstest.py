@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 # test_start leaves a thread that, once test_start has ended, makes something (a thread, a
 # file) while test_next runs; test_next itself is clean.

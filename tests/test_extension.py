@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
+from tests.support.pairs import run_pair
 
 # A real third-party tracker, the one docs/how-to/write-a-tracker.md shows.
 FILES_TRACKER = (
@@ -65,17 +66,39 @@ def test_entry_point_tracker_is_found_and_named_in_ignore_lines(
     dist.joinpath("entry_points.txt").write_text(
         "[leakguard.trackers]\nspool = spooltracker:SpoolTracker\n"
     )
-    result = pytester.runpytest_subprocess(
-        *QUIET,
-        *SHORT_GRACE,
-        "--leakguard",
-        "-o",
-        "leakguard_trackers=spool",
-        "-o",
-        "leakguard_ignore=spool: job-\\d",
+
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.runpytest_subprocess(
+            *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=spool", *args
+        )
+
+    pair = run_pair(
+        pytester,
+        run,
+        case_args=("-o", "leakguard_ignore=spool: job-\\d"),
+        test_spool="""
+        import os, pathlib
+
+        def test_writes_spool():
+            pathlib.Path(os.environ["SPOOL_DIR"], "job-1").write_text("x")
+            pathlib.Path(os.environ["SPOOL_DIR"], "draft-1").write_text("x")  # a near miss
+
+        def test_after():
+            assert os.listdir(os.environ["SPOOL_DIR"]) == ["job-1"]
+        """,
     )
-    # test_after fails because the ignored file stays: the ignore line really let it go.
-    result.assert_outcomes(passed=1, failed=1)
+    # Control: both files leaked and removed (test_after then misses job-1).
+    pair.control.assert_outcomes(passed=1, failed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["*test_writes_spool leaked 2 resources"])
+    # The ignore line, naming the entry point's tracker, lets job-1 go and stay; not draft-1.
+    pair.case.assert_outcomes(passed=2, errors=1)
+    pair.case.stdout.fnmatch_lines(
+        [
+            "*test_writes_spool leaked 1 resource",
+            "  spool 'draft-1'",
+            "cleanup: spool file draft-1 removed",
+        ]
+    )
 
 
 def _entry_point(pytester: pytest.Pytester, line: str) -> None:

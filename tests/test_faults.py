@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE, RunLeakguard
+from tests.conftest import RunLeakguard
+from tests.support.options import QUIET, SHORT_GRACE
+from tests.support.outcomes import assert_usage_error, table
 
 RAISING_IN_NEW_SINCE = """
 import pytest
@@ -86,23 +88,22 @@ def test_internal_problems_of_xdist_workers_reach_the_controller_and_the_json(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [
-        pytest.param(
-            ("-o", "leakguard_report=/dev/null/leaks.json"),
-            "*leakguard_report: cannot write '/dev/null/leaks.json': cannot make the directory*",
-            id="report-path-unwritable",
-        ),
-        pytest.param(
-            ("-o", "leakguard_baseline=missing-dir/base.json"),
-            "*leakguard_baseline*the directory*missing-dir* does not exist*",
-            id="baseline-directory-missing",
-        ),
-        pytest.param(
-            ("-o", "leakguard_baseline=bad.json"),
-            "*cannot read baseline file 'bad.json': entry 1: owner, tracker and description must be strings*",
-            id="baseline-malformed",
-        ),
-    ],
+    table(
+        {
+            "report-path-unwritable": (
+                ("-o", "leakguard_report=/dev/null/leaks.json"),
+                "*leakguard_report: cannot write '/dev/null/leaks.json': cannot make the directory*",
+            ),
+            "baseline-directory-missing": (
+                ("-o", "leakguard_baseline=missing-dir/base.json"),
+                "*leakguard_baseline*the directory*missing-dir* does not exist*",
+            ),
+            "baseline-malformed": (
+                ("-o", "leakguard_baseline=bad.json"),
+                "*cannot read baseline file 'bad.json': entry 1: owner, tracker and description must be strings*",
+            ),
+        }
+    ),
 )
 def test_bad_files_are_usage_errors_at_start_up(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, args: tuple[str, ...], message: str
@@ -112,8 +113,7 @@ def test_bad_files_are_usage_errors_at_start_up(
     )
     pytester.makepyfile(test_it="def test_ok():\n    pass\n")
     result = run_leakguard(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
+    assert_usage_error(result, message)
 
 
 def test_a_report_with_hundreds_of_leaks_stays_short(

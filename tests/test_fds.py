@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 
 import pytest
 
 from leakguard.trackers.descriptors.scan import scan_fds
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
-
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "fds") -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="fds")
 
 
 def test_file_left_open_is_reported_with_path_and_mode(pytester: pytest.Pytester) -> None:
@@ -39,14 +38,22 @@ def test_file_left_open_is_reported_with_path_and_mode(pytester: pytest.Pytester
 
 
 def test_file_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
         test_it="""
         def test_tidy(tmp_path):
-            with open(tmp_path / "data.log", "w") as f:
-                f.write("x")
-        """
+            global f
+            f = open(tmp_path / "data.log", "w")
+            f.write("x")
+            f.close()  # case only
+        """,
     )
-    run(pytester).assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["  fd * file */data.log (mode w)   opened at test_it.py:3 in test_tidy"]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_pipe_left_open_is_reported_with_both_ends(pytester: pytest.Pytester) -> None:
@@ -60,13 +67,13 @@ def test_pipe_left_open_is_reported_with_both_ends(pytester: pytest.Pytester) ->
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked(
+        result,
+        "test_it.py::test_leaky",
         [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
             "  fd * pipe:[[]*[]] (read end)    opened at test_it.py:5 in test_leaky",
             "  fd * pipe:[[]*[]] (write end)   opened at test_it.py:5 in test_leaky",
-        ]
+        ],
     )
 
 
@@ -93,10 +100,7 @@ def test_other_descriptor_kinds_left_open_are_reported(
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["leakguard: test_it.py::test_leaky leaked 1 resource", f"  fd * {label}*"]
-    )
+    assert_leaked(result, "test_it.py::test_leaky", [f"  fd * {label}*"])
 
 
 def test_descriptor_closed_and_reopened_under_the_same_number_is_a_leak(
@@ -122,50 +126,75 @@ def test_descriptor_closed_and_reopened_under_the_same_number_is_a_leak(
 
 
 def test_files_opened_at_import_time_are_not_blamed_nor_closed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
         test_it="""
         import os
 
-        LOG = open(os.devnull, "w")
+        LOG = open(os.devnull, "w")  # case only
 
         def test_uses_it():
+            global LOG  # control only
+            LOG = open(os.devnull, "w")  # control only
             LOG.write("x")
 
         def test_it_is_still_open():
             assert not LOG.closed
-        """
+        """,
     )
-    run(pytester).assert_outcomes(passed=2)
+    # Control: the same file opened by the first test is its leak, and is closed.
+    pair.control.assert_outcomes(passed=1, failed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["  fd * device /dev/null (mode w)   opened at test_it.py:* in test_uses_it"]
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_file_opened_by_a_module_fixture_belongs_to_the_fixture(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    # The control makes the same fixture function-scoped and never closes its file: each
+    # test's leak. The case closes it at the end of its longer scope.
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
         test_it="""
         import os, pytest
 
-        @pytest.fixture(scope="module")
+        @pytest.fixture(scope="module")  # case only
+        @pytest.fixture  # control only
         def log():
             f = open(os.devnull, "w")
             yield f
-            f.close()
+            f.close()  # case only
 
         def test_one(log):
             log.write("x")
 
         def test_two(log):
             assert not log.closed
-        """
+        """,
     )
-    run(pytester).assert_outcomes(passed=2)
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_one",
+        ["  fd * device /dev/null (mode w)*"],
+        passed=2,
+        errors=2,
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_output_capture_descriptors_are_not_blamed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
         test_it="""
         import os, sys
+        KEEP = []
 
         def test_capfd(capfd):
             os.write(1, b"to fd 1")
+            KEEP.append(os.fdopen(os.dup(1), "wb"))  # control only
             print("to sys.stdout")
             assert "fd 1" in capfd.readouterr().out
 
@@ -175,25 +204,39 @@ def test_output_capture_descriptors_are_not_blamed(pytester: pytest.Pytester) ->
 
         def test_capfdbinary(capfdbinary):
             os.write(2, b"err")
-        """
+        """,
     )
-    run(pytester).assert_outcomes(passed=3)
+    # Control: a copy of the captured fd 1 that the test keeps is its leak.
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_capfd",
+        ["  fd * opened at test_it.py:* in test_capfd"],
+        passed=3,
+        errors=1,
+    )
+    pair.case.assert_outcomes(passed=3)
     run(pytester, "-s").assert_outcomes(passed=3)
     run(pytester, "--capture=sys").assert_outcomes(passed=3)
 
 
 def test_faulthandler_and_xdist_descriptors_are_not_blamed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, "-o", "faulthandler_timeout=60", "-p", "xdist", "-n", "2"),
         test_it="""
         import pytest
+        KEEP = []
 
         @pytest.mark.parametrize("i", range(4))
         def test_clean(i):
+            KEEP.append(open(__file__))  # control only
             pass
-        """
+        """,
     )
-    result = run(pytester, "-o", "faulthandler_timeout=60", "-p", "xdist", "-n", "2")
-    result.assert_outcomes(passed=4)
+    # Control: a file each test keeps is still found under xdist and faulthandler.
+    pair.control.assert_outcomes(passed=4, errors=4)
+    pair.control.stdout.fnmatch_lines(["*fd * file */test_it.py (mode r)*"])
+    pair.case.assert_outcomes(passed=4)
 
 
 def test_cleanup_closes_a_file_through_its_python_object(pytester: pytest.Pytester) -> None:
@@ -306,9 +349,12 @@ def test_scan_survives_descriptors_closing_while_it_runs() -> None:
 def test_multiprocessing_helpers_started_by_a_test_are_not_blamed_nor_closed(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, trackers="ports fds"),
         test_it="""
         import multiprocessing as mp
+        KEEP = []
 
         def double(x):
             return x * 2
@@ -322,9 +368,16 @@ def test_multiprocessing_helpers_started_by_a_test_are_not_blamed_nor_closed(
             proc.start()
             proc.join()
             assert proc.exitcode == 0
-        """
+            KEEP.append(mp.Pipe(False))  # control only
+        """,
     )
-    run(pytester, trackers="ports fds").assert_outcomes(passed=2)
+    # Control: a pipe the second test makes and keeps is its leak; the helpers' descriptors
+    # (resource tracker, forkserver) are still not blamed.
+    pair.control.assert_outcomes(passed=2, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_later_user_still_has_it leaked 2 resources"]
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_dup2_onto_an_existing_number_is_a_leak_though_the_numbers_are_unchanged(

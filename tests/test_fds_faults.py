@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 
 def run(pytester: pytest.Pytester, *args: str, trackers: str | None = None) -> pytest.RunResult:

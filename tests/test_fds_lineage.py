@@ -3,24 +3,14 @@ session fixture's thread) or on a number an older object holds are not the test'
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
 
-
-def run(
-    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
-) -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    return pytester.runpytest_subprocess(
-        "--leakguard",
-        *QUIET,
-        *SHORT_GRACE,
-        "-o",
-        f"leakguard_trackers={trackers}",
-        *args,
-        timeout=60,
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets ports fds")
 
 
 # --- item 5: a class-level server accepting while the test talks to it -------------------------
@@ -90,14 +80,11 @@ def test_sockets_accepted_by_a_class_level_server_are_not_the_tests(
                 assert self.thread.is_alive()
         """
     )
-    run(pytester).assert_outcomes(passed=2)
+    result = run(pytester)
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*leaked*")
 
-
-def test_sockets_accepted_by_a_server_the_test_started_are_reported(
-    pytester: pytest.Pytester,
-) -> None:
-    # The control: the test itself starts the same server (and leaves it running).
-    pytester.makepyfile(server=SERVER)
+    # Control: the test itself starts the same server (and leaves it running).
     pytester.makepyfile(
         test_it="""
         import server
@@ -148,6 +135,17 @@ def test_log_still_usable(log):
 def test_dup2_onto_a_session_fixtures_file_never_closes_the_fixtures_object(
     pytester: pytest.Pytester,
 ) -> None:
+    # Control: the same dup2 onto a file object made during the test: closed through it.
+    pytester.makepyfile(test_it=DUP2_TESTS.format(log="own_log"))
+    control = run(pytester, trackers="fds")
+    control.assert_outcomes(passed=2, errors=1)
+    control.stdout.fnmatch_lines(
+        [
+            "  fd * file */other.txt (mode w)   opened at test_it.py:* in test_redirects_onto_the_log",
+            "cleanup: fd * closed (through its TextIOWrapper)",
+        ]
+    )
+
     pytester.makepyfile(test_it=DUP2_TESTS.format(log="log"))
     result = run(pytester, trackers="fds")
     result.assert_outcomes(passed=2, errors=1)
@@ -158,16 +156,6 @@ def test_dup2_onto_a_session_fixtures_file_never_closes_the_fixtures_object(
             "its holder is older than the test",
         ]
     )
-
-
-def test_dup2_onto_the_tests_own_file_is_cleaned_through_that_file(
-    pytester: pytest.Pytester,
-) -> None:
-    # The control: the same dup2 onto a file object made during the test: closed through it.
-    pytester.makepyfile(test_it=DUP2_TESTS.format(log="own_log"))
-    result = run(pytester, trackers="fds")
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["cleanup: fd * closed (through its TextIOWrapper)"])
 
 
 # --- a session fixture's thread opening descriptors during a test ------------------------------
@@ -210,12 +198,11 @@ def test_descriptors_a_session_fixtures_thread_opens_during_a_test_are_not_blame
             go.set(); assert done.wait(2)
         """
     )
-    run(pytester, trackers="fds").assert_outcomes(passed=1)
+    result = run(pytester, trackers="fds")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*leaked*")
 
-
-def test_descriptors_the_tests_own_thread_opens_are_blamed(pytester: pytest.Pytester) -> None:
-    # The control: the same opening on a thread the test starts.
-    pytester.makepyfile(logger=LOGGER)
+    # Control: the same opening on a thread the test starts is the test's.
     pytester.makepyfile(
         test_it="""
         import threading

@@ -3,56 +3,48 @@ Python objects claim, and a library's process-wide pool (issue 9)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
+from tests.support.pairs import run_pair
+
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets ports fds")
 
 
-def run(
-    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
-) -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
-
-
-@pytest.mark.parametrize(
-    ("make", "native"),
-    [
-        pytest.param("ctypes.CDLL(None).eventfd(0, 0)", True, id="made-in-c"),
-        pytest.param("os.eventfd(0)", False, id="control-made-by-a-python-call"),
-    ],
-)
-def test_descriptor_made_in_c_with_no_python_owner_is_native(
-    pytester: pytest.Pytester, make: str, native: bool
-) -> None:
-    pytester.makepyfile(
-        test_it=f"""
+def test_descriptor_made_in_c_with_no_python_owner_is_native(pytester: pytest.Pytester) -> None:
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, trackers="fds"),
+        test_it="""
         import ctypes, os
         KEEP = []
 
         def test_makes_one():
-            KEEP.append({make})
+            KEEP.append(ctypes.CDLL(None).eventfd(0, 0))  # case only
+            KEEP.append(os.eventfd(0))  # control only
 
         def test_it_is_still_open():
             os.fstat(KEEP[0])
-        """
+        """,
     )
-    result = run(pytester, trackers="fds")
-    assert result.parseoutcomes()["passed"] == 2  # never closed: the holder still has it
     note = "native descriptors (made in C, no Python owner; never closed): 1"
-    if native:
-        # Named in the summary, never failed (leakguard_native_action defaults to report).
-        result.stdout.fnmatch_lines(
-            [note, "    fd * eventfd (during test_it.py::test_makes_one) [[]report[]]"]
-        )
-        assert result.ret == pytest.ExitCode.OK
-    else:
-        result.stdout.no_fnmatch_line(note)
-        result.stdout.fnmatch_lines(
-            ["cleanup: fd * left open: no Python object owns it (a bare number*"]
-        )
+    # Control: the same eventfd made by a Python call is the test's leak (a bare number: left
+    # open all the same).
+    pair.control.assert_outcomes(passed=2, errors=1)
+    pair.control.stdout.no_fnmatch_line(note)
+    pair.control.stdout.fnmatch_lines(
+        ["cleanup: fd * left open: no Python object owns it (a bare number*"]
+    )
+    # Made in C: named in the summary, never failed (leakguard_native_action defaults to
+    # report), never closed: the holder still has it.
+    pair.case.assert_outcomes(passed=2)
+    pair.case.stdout.fnmatch_lines(
+        [note, "    fd * eventfd (during test_it.py::test_makes_one) [[]report[]]"]
+    )
+    assert pair.case.ret == pytest.ExitCode.OK
 
 
 def test_descriptor_claimed_by_two_python_objects_is_left_open(pytester: pytest.Pytester) -> None:
@@ -103,10 +95,6 @@ def test_keep_alive_socket_of_a_librarys_module_level_pool_is_a_cache(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    site = tmp_path_factory.mktemp("lib") / "site-packages"
-    (site / "fakehttp").mkdir(parents=True)
-    (site / "fakehttp" / "__init__.py").write_text(POOL)
-    monkeypatch.setenv("PYTHONPATH", str(site))
     pytester.makepyfile(
         test_it="""
         import socket, threading, pytest
@@ -130,6 +118,26 @@ def test_keep_alive_socket_of_a_librarys_module_level_pool_is_a_cache(
             assert fakehttp.get(server) == b"pong"
         """
     )
+    # Control: the same pool in the user's own code (under the rootdir) is the first test's
+    # leak, and is closed (which is why a library's pool must not be: its next user breaks).
+    pytester.makepyfile(fakehttp=POOL)
+    control = run(pytester)
+    control.assert_outcomes(passed=1, failed=1, errors=1)
+    control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_first_request leaked 1 resource",
+            "  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED   opened at fakehttp.py:*",
+            "cleanup: socket closed (through its socket)",
+        ]
+    )
+    control.stdout.no_fnmatch_line("*process-wide cache*")
+
+    # The case: the same module in a site-packages folder is a library's process-wide cache.
+    (pytester.path / "fakehttp.py").unlink()
+    site = tmp_path_factory.mktemp("lib") / "site-packages"
+    (site / "fakehttp").mkdir(parents=True)
+    (site / "fakehttp" / "__init__.py").write_text(POOL)
+    monkeypatch.setenv("PYTHONPATH", str(site))
     result = run(pytester)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
@@ -137,36 +145,5 @@ def test_keep_alive_socket_of_a_librarys_module_level_pool_is_a_cache(
             "process-wide caches of libraries (not failed, not cleaned): 1",
             "    socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED kept by fakehttp "
             "(process-wide cache; first made during test_it.py::test_first_request)",
-        ]
-    )
-
-
-def test_pool_control_the_tests_own_module_pool_is_its_leak(pytester: pytest.Pytester) -> None:
-    # The recall side: the same pool in the user's own code (under the rootdir) is the test's.
-    pytester.makepyfile(fakehttp=POOL)
-    pytester.makepyfile(
-        test_it="""
-        import socket, threading
-        import fakehttp
-
-        SRV = socket.create_server(("127.0.0.1", 0))
-
-        def serve():
-            conn, _ = SRV.accept()
-            while data := conn.recv(4):
-                conn.sendall(b"pong")
-
-        threading.Thread(target=serve, daemon=True).start()
-
-        def test_first_request():
-            assert fakehttp.get(SRV.getsockname()) == b"pong"
-        """
-    )
-    result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED   opened at fakehttp.py:*",
-            "cleanup: socket closed (through its socket)",
         ]
     )

@@ -4,26 +4,15 @@ Python owner can close is closed; everything else is left open, with the reason 
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
+from tests.support.pairs import run_pair
 
-
-def run(
-    pytester: pytest.Pytester, *args: str, trackers: str = "sockets ports fds"
-) -> pytest.RunResult:
-    # A subprocess: an in-process inner run would share (and snapshot) this process's fds.
-    # A timeout: some of these runs hung or aborted before the fix.
-    return pytester.runpytest_subprocess(
-        "--leakguard",
-        *QUIET,
-        *SHORT_GRACE,
-        "-o",
-        f"leakguard_trackers={trackers}",
-        *args,
-        timeout=60,
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets ports fds")
 
 
 # --- item 1: multiprocessing.Pipe holds plain ints ---------------------------------------------
@@ -190,12 +179,7 @@ def test_descriptors_of_a_thread_still_running_are_left_open(
         ]
     )
 
-
-def test_descriptors_of_a_thread_that_ended_are_reported_as_bare_numbers(
-    pytester: pytest.Pytester,
-) -> None:
-    # The control: the same watcher, stopped by the test: nothing runs that holds the pipe.
-    pytester.makepyfile(watcher=WATCHER)
+    # Control: the same watcher, ended by the test: nothing runs that holds the pipe.
     pytester.makepyfile(
         test_it="""
         import os
@@ -218,24 +202,50 @@ def test_descriptors_of_a_thread_that_ended_are_reported_as_bare_numbers(
 def test_multiprocessing_heap_arena_is_never_closed(pytester: pytest.Pytester) -> None:
     # The first Value maps one arena for the process (an fd and the mmap's copy), kept by
     # multiprocessing.heap with a finalizer that closes the fd later: never ours to close.
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, trackers="fds"),
         test_it="""
         import multiprocessing, multiprocessing.heap, os
+        KEEP = []
 
         def test_first_value():
-            multiprocessing.Value("B")
+            multiprocessing.Value("B")  # case only
+            KEEP.append(multiprocessing.heap.Arena(4096))  # control only
 
         def test_arena_still_open():
             for arena in multiprocessing.heap.BufferWrapper._heap._arenas:
                 assert "pym-" in os.readlink(f"/proc/self/fd/{arena.fd}")
             v = multiprocessing.Value("B"); v.value = 3
             assert v.value == 3
-        """
+        """,
     )
-    result = run(pytester, trackers="fds")
-    assert result.parseoutcomes()["passed"] == 2
-    result.stdout.no_fnmatch_line("*pym-* closed*")
-    result.stdout.no_fnmatch_line("*cleanup: fd * closed*")
+    # Control: the same kind of arena, made and kept by the test, is its leak (bare numbers:
+    # left open all the same).
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_first_value leaked 2 resources",
+            "  fd * file */pym-* (deleted) (mode r+)*",
+        ]
+    )
+    pair.control.stdout.no_fnmatch_line("*kept by multiprocessing.heap*test_first_value)")
+    # The heap's own arena is named as what it is, both its numbers (the file and the mmap's
+    # copy, one owner object for two resources): multiprocessing's process-wide heap, which
+    # never fails a test.
+    pair.case.assert_outcomes(passed=2)
+    pair.case.stdout.fnmatch_lines(
+        [
+            "process-wide caches of libraries (not failed, not cleaned): 2",
+            "    fd * file */pym-* (deleted) (mode r+) kept by multiprocessing.heap* "
+            "(process-wide cache; first made during test_it.py::test_first_value)",
+            "    fd * file */pym-* (deleted) (mode r+) kept by multiprocessing.heap* "
+            "(process-wide cache; first made during test_it.py::test_first_value)",
+        ]
+    )
+    for result in (pair.control, pair.case):
+        assert result.parseoutcomes()["passed"] == 2
+        result.stdout.no_fnmatch_line("*pym-* closed*")
+        result.stdout.no_fnmatch_line("*cleanup: fd * closed*")
 
 
 # --- item 13: asyncio's pidfd child watcher (3.12+) ---------------------------------------------

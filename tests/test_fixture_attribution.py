@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
 FIXTURE = """
 import threading, pytest
@@ -23,8 +25,16 @@ def server():
 def test_thread_of_a_higher_scoped_fixture_is_not_blamed_on_the_test(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, scope: str
 ) -> None:
-    pytester.makeconftest(FIXTURE.format(scope=scope, teardown="stop.set(); t.join()"))
-    pytester.makepyfile(
+    # The control makes the same fixture function-scoped: its thread, still running when the
+    # test ends, is then the test's (the case stops it at the end of its longer scope).
+    fixture = FIXTURE.format(scope=scope, teardown="stop.set(); t.join()  # case only")
+    pair = run_pair(
+        pytester,
+        run_leakguard,
+        conftest=fixture.replace(
+            f'@pytest.fixture(scope="{scope}")',
+            f'@pytest.fixture(scope="{scope}")  # case only\n@pytest.fixture  # control only',
+        ),
         test_it="""
         class TestServer:
             def test_first(self, server):
@@ -32,10 +42,17 @@ def test_thread_of_a_higher_scoped_fixture_is_not_blamed_on_the_test(
 
             def test_second(self, server):
                 assert server.is_alive()
-        """
+        """,
     )
-    result = run_leakguard()
-    result.assert_outcomes(passed=2)
+    assert_leaked(
+        pair.control,
+        "test_it.py::TestServer::test_first",
+        [f"  thread '{scope}-server' (daemon)   started at conftest.py:7 in server"],
+        passed=2,
+        errors=2,
+    )
+    pair.case.assert_outcomes(passed=2)
+    pair.case.stdout.no_fnmatch_line("*leaked*")
 
 
 @pytest.mark.parametrize("scope", ["module", "session"])
@@ -77,22 +94,36 @@ def test_function_scoped_fixture_resources_belong_to_the_test(
 def test_thread_closed_in_fixture_teardown_is_not_a_false_alarm(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makeconftest(FIXTURE.format(scope="function", teardown="stop.set(); t.join()"))
-    pytester.makepyfile(test_it="def test_uses(server):\n    pass\n")
-    run_leakguard().assert_outcomes(passed=1)
+    pair = run_pair(
+        pytester,
+        run_leakguard,
+        conftest=FIXTURE.format(scope="function", teardown="stop.set(); t.join()  # case only"),
+        test_it="def test_uses(server):\n    pass\n",
+    )
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["leakguard: test_it.py::test_uses leaked 1 resource"])
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_resources_from_before_the_test_never_count(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        run_leakguard,
         test_it="""
         import threading
         stop = threading.Event()
-        threading.Thread(target=stop.wait, args=(3,), name="import-time", daemon=True).start()
+        threading.Thread(target=stop.wait, args=(3,), name="early", daemon=True).start()  # case only
 
         def test_nothing():
+            threading.Thread(target=stop.wait, args=(3,), name="early", daemon=True).start()  # control only
             pass
-        """
+        """,
     )
-    run_leakguard().assert_outcomes(passed=1)
+    # The same thread started by the test is its leak; started at import, it never counts.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["  thread 'early' (daemon)   started at test_it.py:* in test_nothing"]
+    )
+    pair.case.assert_outcomes(passed=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import find_browser, look, screenshot
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 BROWSER = find_browser()
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium or chrome on PATH")

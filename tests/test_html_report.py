@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 SUITE = """
 import socket, threading, time

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET
+from tests.support.options import QUIET
 
 # Records every sleep leakguard's grace loop takes, into sleeps.json at the end of the run.
 SLEEP_WATCH = """
@@ -197,8 +197,7 @@ def test_an_origin_on_a_thread_the_test_started_names_that_thread(
 
 
 def test_a_librarys_cached_thread_costs_no_grace_period(pytester: pytest.Pytester) -> None:
-    lib = pytester.mkdir("site-packages")
-    (lib / "cachelib.py").write_text(
+    cachelib = (
         "import threading\n"
         "_IDLE = []\n"
         "def work():\n"
@@ -207,14 +206,22 @@ def test_a_librarys_cached_thread_costs_no_grace_period(pytester: pytest.Pyteste
         "        t.start()\n"
         "        _IDLE.append(t)\n"
     )
-    pytester.syspathinsert(lib)
     pytester.makeconftest(SLEEP_WATCH)
     pytester.makepyfile(
         test_it="import cachelib\n\ndef test_uses_the_cache():\n    cachelib.work()\n"
     )
-    result = pytester.runpytest(
-        *QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=30"
-    )
+    args = (*QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=1")
+    # Control: the same module under the rootdir is the user's: its thread waits out the grace.
+    pytester.makepyfile(cachelib=cachelib)
+    control = pytester.runpytest(*args)
+    control.assert_outcomes(passed=1, errors=1)
+    assert sum(_sleeps(pytester)) > 0.5  # requested sleeps: under load each one overruns
+
+    (pytester.path / "cachelib.py").unlink()
+    lib = pytester.mkdir("site-packages")
+    (lib / "cachelib.py").write_text(cachelib)
+    pytester.syspathinsert(lib)
+    result = pytester.runpytest(*args)
     result.assert_outcomes(passed=1)
     # Only the short first wait (up to 50 ms) before the owner search tells it is a cache.
     assert sum(_sleeps(pytester)) < 0.1

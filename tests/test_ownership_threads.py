@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.outcomes import assert_leaked
 
 # A server started by setup_class: its accept loop starts one handler thread per connection,
 # which keeps the connection ~1 s after the client closed (as keep-alive servers do).
@@ -153,51 +154,48 @@ def run_in_worker(fn):
 """
 
 
+CACHE_USERS = """
+import cachelib
+
+def test_first_user():
+    cachelib.run_in_worker(lambda: None)
+
+def test_second_user():
+    cachelib.run_in_worker(lambda: None)
+"""
+
+
 def test_threads_kept_by_a_librarys_module_cache_are_named_not_failed(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
+    pytester.makepyfile(test_it=CACHE_USERS)
+    # Control: the same code under the rootdir is the user's own module global: the first test
+    # that fills it leaked the thread.
+    pytester.makepyfile(cachelib=FAKE_LIBRARY)
+    control = run_leakguard("-p", "no:randomly")
+    assert_leaked(
+        control,
+        "test_it.py::test_first_user",
+        ["  thread 'Cache thread 0' (daemon)   started at cachelib.py:*"],
+        passed=2,
+        errors=1,
+    )
+    control.stdout.no_fnmatch_line("*process-wide cache*")
+
+    # The case: the same module in a site-packages folder is a library's process-wide cache.
+    (pytester.path / "cachelib.py").unlink()
     lib = pytester.mkdir("site-packages")
     (lib / "cachelib.py").write_text(FAKE_LIBRARY)
     pytester.syspathinsert(lib)
-    pytester.makepyfile(
-        test_it="""
-        import cachelib
-
-        def test_first_user():
-            cachelib.run_in_worker(lambda: None)
-
-        def test_second_user():
-            cachelib.run_in_worker(lambda: None)
-        """
-    )
-    result = run_leakguard("-p", "no:randomly")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(
+    case = run_leakguard("-p", "no:randomly")
+    case.assert_outcomes(passed=2)
+    case.stdout.fnmatch_lines(
         [
             "process-wide caches of libraries (not failed, not cleaned): 1",
             "    thread 'Cache thread 0' (daemon) target=*wait kept by cachelib "
             "(process-wide cache; first made during test_it.py::test_first_user)",
         ]
     )
-
-
-def test_threads_kept_by_the_users_own_module_globals_are_leaks(
-    pytester: pytest.Pytester, run_leakguard: RunLeakguard
-) -> None:
-    # The control of the cache test: the same code under the rootdir is the user's leak.
-    pytester.makepyfile(cachelib=FAKE_LIBRARY)
-    pytester.makepyfile(
-        test_it="""
-        import cachelib
-
-        def test_first_user():
-            cachelib.run_in_worker(lambda: None)
-        """
-    )
-    result = run_leakguard()
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["  thread 'Cache thread 0' (daemon)   started at cachelib.py:*"])
-    result.stdout.no_fnmatch_line("*process-wide cache*")
 
 
 def test_trio_thread_cache_is_a_cache_not_a_leak(

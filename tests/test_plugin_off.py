@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUIET
+from tests.support.options import QUIET
 
 INI = """
 [pytest]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 
 def _run(pytester: pytest.Pytester, trackers: str, *extra: str) -> pytest.RunResult:

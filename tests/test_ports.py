@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
-
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "ports") -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="ports")
 
 
 # A child that listens on 127.0.0.1 and lives until its stdin closes: when the inner pytest
@@ -94,16 +95,23 @@ def test_listening_unix_socket_is_reported_as_a_port(pytester: pytest.Pytester) 
 
 
 def test_closed_listener_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
         test_it="""
         import socket
 
         def test_tidy():
-            with socket.create_server(("127.0.0.1", 0)):
-                pass
-        """
+            global server
+            server = socket.create_server(("127.0.0.1", 0))
+            server.close()  # case only
+        """,
     )
-    run(pytester).assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["  port tcp 127.0.0.1:* LISTEN   opened at test_it.py:5 in test_tidy"]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_child_process_holding_a_port_is_reported_with_its_pid(pytester: pytest.Pytester) -> None:
@@ -173,24 +181,40 @@ def test_port_of_a_child_started_by_a_session_fixture_is_not_blamed(
             stop(proc)
         """
     )
-    pytester.makepyfile(
+    # The control's first test starts the same child itself: its port is the test's.
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, trackers="ports sockets"),
         test_it="""
         import socket
+        from server_child import start_server_child
 
-        def test_one(server):
+        def test_one(server):  # case only
+        def test_one():  # control only
+            global proc  # control only
+            proc, server = start_server_child()  # control only
             socket.create_connection(("127.0.0.1", server)).close()
 
         def test_two(server):
             socket.create_connection(("127.0.0.1", server)).close()
-        """
+        """,
     )
-    run(pytester, trackers="ports sockets").assert_outcomes(passed=2)
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_one",
+        ["  port tcp 127.0.0.1:* LISTEN (pid *)"],
+        passed=2,
+        errors=1,
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_listener_made_by_a_module_fixture_is_not_blamed_on_the_test(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
         test_it="""
         import socket, pytest
 
@@ -200,42 +224,77 @@ def test_listener_made_by_a_module_fixture_is_not_blamed_on_the_test(
             yield s
             s.close()
 
-        def test_one(server):
+        def test_one(server):  # case only
+        def test_one():  # control only
+            global server  # control only
+            server = socket.create_server(("127.0.0.1", 0))  # control only
             assert server.fileno() >= 0
 
         def test_two(server):
             assert server.fileno() >= 0
-        """
+        """,
     )
-    run(pytester).assert_outcomes(passed=2)
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_one",
+        ["  port tcp 127.0.0.1:* LISTEN   opened at *"],
+        passed=2,
+        errors=1,
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_ignore_pattern_matches_the_port_description(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
+        case_args=("-o", r"leakguard_ignore=ports: ^port tcp 127\.0\.0\.1:\d+ LISTEN$"),
         test_it="""
         import socket
 
         def test_start_server():
-            global server
+            global server, udp
             server = socket.create_server(("127.0.0.1", 0))
-        """
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a near miss
+            udp.bind(("127.0.0.1", 0))
+        """,
     )
-    run(
-        pytester, "-o", r"leakguard_ignore=ports: ^port tcp 127\.0\.0\.1:\d+ LISTEN$"
-    ).assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_start_server leaked 2 resources",
+            "  port tcp 127.0.0.1:* LISTEN *",
+        ]
+    )
+    assert_leaked(pair.case, "test_it.py::test_start_server", ["  port udp 127.0.0.1:* *"])
+    pair.case.stdout.no_fnmatch_line("*LISTEN*")
 
 
 def test_listener_passed_to_the_handle_ignore_is_not_reported(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, trackers="sockets ports fds"),
         test_it="""
         import socket
 
         def test_start_server(leakguard):
-            global server, other
+            global server, other, server_twin, other_twin
             server = socket.create_server(("127.0.0.1", 0))
-            leakguard.ignore(server)
+            leakguard.ignore(server)  # case only
             other = open(__file__)
-            leakguard.ignore(other)
-        """
+            leakguard.ignore(other)  # case only
+            server_twin = socket.create_server(("127.0.0.1", 0))
+            other_twin = open(__file__)
+        """,
     )
-    run(pytester, trackers="sockets ports fds").assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_start_server leaked 4 resources"]
+    )
+    # Only the objects passed go: their twins, made the same way, are still reported.
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["leakguard: test_it.py::test_start_server leaked 2 resources"])
+    pair.case.stdout.fnmatch_lines(["  port tcp 127.0.0.1:* LISTEN*opened at test_it.py:9 in *"])
+    pair.case.stdout.fnmatch_lines(
+        ["  fd * file */test_it.py (mode r)*opened at test_it.py:10 in *"]
+    )

@@ -9,80 +9,13 @@ and kills whatever survived, even when an assertion failed.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
-
-RECORDER = """
-import os, time, psutil
-
-def record(pid, execs=None):
-    \"\"\"Note a pid the test made, so the outer test can check it (and kill it) from outside.
-
-    With ``execs``, first wait until the process runs that program: a shell's background job
-    is a fork of the shell until it gets to exec, and a loaded machine can take a while.
-    \"\"\"
-    proc = psutil.Process(pid)
-    deadline = time.monotonic() + 10
-    while execs and proc.cmdline()[:1] != [execs] and time.monotonic() < deadline:
-        time.sleep(0.005)
-    with open({path!r}, "a") as f:
-        f.write(f"{{pid}} {{proc.create_time()!r}}\\n")
-    return pid
-"""
-
-
-class Spawned:
-    """The processes an inner run recorded, as ``(pid, create_time)``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def recorded(self) -> list[tuple[int, float]]:
-        if not self.path.exists():
-            return []
-        pairs = []
-        for line in self.path.read_text().splitlines():
-            pid, created = line.split()
-            pairs.append((int(pid), float(created)))
-        return pairs
-
-    def survivors(self) -> list[psutil.Process]:
-        """Recorded processes still running (a zombie waiting for init counts as gone)."""
-        alive = []
-        for pid, created in self.recorded():
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except psutil.NoSuchProcess:
-                continue
-        return alive
-
-    def kill_survivors(self) -> None:
-        for proc in self.survivors():
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                continue
-        # Not psutil.wait_procs: a killed orphan stays a zombie until init reaps it, and a
-        # zombie is already gone for our purpose.
-        deadline = time.monotonic() + 5
-        while self.survivors() and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
+from tests.support.processes import Spawned, assert_leaked_and_stopped, run_processes
 
 
 @pytest.fixture
@@ -92,12 +25,6 @@ def unrelated() -> Iterator[subprocess.Popen[bytes]]:
     yield proc
     proc.kill()
     proc.wait()
-
-
-def run_processes(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=processes", *args
-    )
 
 
 # --- what it catches -----------------------------------------------------------------------
@@ -111,17 +38,16 @@ def test_popen_left_running_is_reported_and_terminated(
             procrec.record(subprocess.Popen(["sleep", "30"]).pid)
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "*ERROR at teardown of test_leaky*",
             "leakguard: test_leaky.py::test_leaky leaked 1 resource",
             "  process * 'sleep 30' (child of test)   spawned at test_leaky.py:3 in test_leaky",
             "cleanup: process * terminated",
-        ]
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_shell_and_its_grandchild_are_both_reported_and_stopped(
@@ -164,16 +90,15 @@ def test_orphan_whose_parent_exited_is_found_by_the_run_mark(
             procrec.record(int(out), execs="sleep")
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "leakguard: test_leaky.py::test_daemonizes leaked 1 resource",
             "  process * 'sleep 30' (orphan)   via a child spawned at test_leaky.py:3 in test_daemonizes",
             "cleanup: process * terminated",
-        ]
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_double_forked_daemon_in_its_own_session_is_found(
@@ -195,15 +120,14 @@ def test_double_forked_daemon_in_its_own_session_is_found(
             procrec.record(int(os.read(r, 32)))
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "  process * 'fork of *' (orphan)   via a child spawned at test_leaky.py:4 in test_daemon",
             "cleanup: process * terminated",
-        ]
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_zombie_never_waited_for_is_reported_and_reaped(pytester: pytest.Pytester) -> None:
@@ -237,62 +161,40 @@ def test_posix_spawn_child_is_reported_at_its_call(
             procrec.record(os.posix_spawn(sleep, [sleep, "30"], os.environ))
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in test_spawns"]
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
+        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in test_spawns"],
     )
-    assert spawned.survivors() == []
 
 
-def test_multiprocessing_process_left_running_is_reported_by_name(
-    pytester: pytest.Pytester, spawned: Spawned
+@pytest.mark.parametrize(
+    ("context", "name"), [("fork", "sleeper"), ("forkserver", "served")], ids=["fork", "forkserver"]
+)
+def test_multiprocessing_process_left_running_is_reported_by_name_and_its_helpers_are_not(
+    pytester: pytest.Pytester, spawned: Spawned, context: str, name: str
 ) -> None:
     pytester.makepyfile(
-        test_leaky="""
+        test_leaky=f"""
         import multiprocessing, time, procrec
         def test_worker():
-            ctx = multiprocessing.get_context("fork")
-            p = ctx.Process(target=time.sleep, args=(30,), name="sleeper")
+            ctx = multiprocessing.get_context("{context}")
+            p = ctx.Process(target=time.sleep, args=(30,), name="{name}")
             p.start()
             procrec.record(p.pid)
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "  process * 'multiprocessing sleeper' (child of test)"
-            "   spawned at test_leaky.py:5 in test_worker",
-            "cleanup: process * terminated",
-        ]
-    )
-    assert spawned.survivors() == []
-
-
-def test_forkserver_process_is_reported_and_the_forkserver_is_not(
-    pytester: pytest.Pytester, spawned: Spawned
-) -> None:
-    pytester.makepyfile(
-        test_leaky="""
-        import multiprocessing, time, procrec
-        def test_worker():
-            ctx = multiprocessing.get_context("forkserver")
-            p = ctx.Process(target=time.sleep, args=(30,), name="served")
-            p.start()
-            procrec.record(p.pid)
-        """
-    )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    # One resource: the forkserver (like the resource tracker) is a helper, not the test's.
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
         [
             "leakguard: test_leaky.py::test_worker leaked 1 resource",
-            "  process * 'multiprocessing served' (child of test)"
+            f"  process * 'multiprocessing {name}' (child of test)"
             "   spawned at test_leaky.py:5 in test_worker",
-        ]
+            "cleanup: process * terminated",
+        ],
     )
-    assert spawned.survivors() == []
 
 
 def test_asyncio_subprocess_left_running_is_reported(
@@ -308,12 +210,11 @@ def test_asyncio_subprocess_left_running_is_reported(
             asyncio.run(main())
         """
     )
-    result = run_processes(pytester, "-W", "ignore::ResourceWarning")
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in *main"]
+    assert_leaked_and_stopped(
+        run_processes(pytester, "-W", "ignore::ResourceWarning"),
+        spawned,
+        ["  process * 'sleep 30' (child of test)   spawned at test_leaky.py:4 in *main"],
     )
-    assert spawned.survivors() == []
 
 
 def test_process_that_ignores_sigterm_is_killed(
@@ -329,73 +230,103 @@ def test_process_that_ignores_sigterm_is_killed(
             p.stdout.readline()  # SIGTERM is ignored from here on
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["cleanup: process * killed (ignored SIGTERM) (pipes closed)"])
-    assert spawned.survivors() == []
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
+        ["cleanup: process * killed (ignored SIGTERM) (pipes closed)"],
+    )
 
 
 # --- what it lets go -----------------------------------------------------------------------
 def test_child_that_exits_within_grace_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    # 0.2 s of work against a 2 s grace: the poll with back-off sees it exit (and its Popen,
+    # dropped by the test, would have reaped it at the next Popen(): so does leakguard).
+    # Against the control's 0.05 s it is still running: a leak.
+    pair = run_pair(
+        pytester,
+        lambda *args: run_processes(pytester, "-W", "ignore::ResourceWarning", *args),
+        case_args=("-o", "leakguard_grace=2.0"),
         test_short="""
         import subprocess
         def test_short_lived():
             subprocess.Popen(["sleep", "0.2"])
-        """
+        """,
     )
-    # 0.2 s of work against a 2 s grace: the poll with back-off sees it exit (and its Popen,
-    # dropped by the test, would have reaped it at the next Popen(): so does leakguard).
-    result = run_processes(pytester, "-o", "leakguard_grace=2.0", "-W", "ignore::ResourceWarning")
-    result.assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["  process * 'sleep 0.2' (child of test)*"])
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_waited_subprocess_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    # The control starts the same programs without waiting for them (kept, so that no later
+    # Popen reaps them): each is the test's leak.
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
         test_clean="""
-        import os, subprocess
+        import os, subprocess, time
+        KEEP = []
         def test_run():
-            subprocess.run(["true"], check=True)
+            subprocess.run(["sleep", "0.3"], check=True)  # case only
+            KEEP.append(subprocess.Popen(["sleep", "0.3"]))  # control only
         def test_system():
-            assert os.system("true") == 0
+            assert os.system("sleep 0.3") == 0  # case only
+            KEEP.append(subprocess.Popen("sleep 0.3", shell=True))  # control only
         def test_fork_and_wait():
             pid = os.fork()
             if pid == 0:
+                time.sleep(0.3)
                 os._exit(0)
-            os.waitpid(pid, 0)
-        """
+            os.waitpid(pid, 0)  # case only
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=3)
+    pair.control.assert_outcomes(passed=3, errors=3)
+    pair.control.stdout.fnmatch_lines(
+        [
+            "leakguard: test_clean.py::test_run leaked 1 resource",
+            "leakguard: test_clean.py::test_system leaked *",  # the shell, and its sleep if it forked
+            "leakguard: test_clean.py::test_fork_and_wait leaked 1 resource",
+        ]
+    )
+    pair.case.assert_outcomes(passed=3)
 
 
 def test_server_process_of_a_module_fixture_is_not_blamed_on_the_tests(
     pytester: pytest.Pytester, spawned: Spawned
 ) -> None:
-    pytester.makeconftest(
-        """
+    # The control makes the same fixture function-scoped and never stops its server: the
+    # first test's leak. The case stops it at the end of its longer scope.
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
+        conftest="""
         import subprocess, pytest, procrec
 
-        @pytest.fixture(scope="module")
+        @pytest.fixture(scope="module")  # case only
+        @pytest.fixture  # control only
         def server():
             proc = subprocess.Popen(["sleep", "30"])
             procrec.record(proc.pid)
             yield proc
-            proc.terminate()
-            proc.wait()
-        """
-    )
-    pytester.makepyfile(
+            proc.terminate()  # case only
+            proc.wait()  # case only
+        """,
         test_it="""
         def test_first(server):
             assert server.poll() is None
 
         def test_second(server):
             assert server.poll() is None
-        """
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=2)
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_first",
+        ["  process * 'sleep 30' (child of test)   spawned at conftest.py:* in server"],
+        passed=2,
+        errors=2,
+    )
+    pair.case.assert_outcomes(passed=2)
     assert spawned.survivors() == []
 
 
@@ -423,48 +354,67 @@ def test_module_fixture_that_never_stops_its_server_is_reported_by_name(
         """
     )
     result = run_processes(pytester)
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "leakguard: fixture 'server' (module-scoped) leaked 1 resource",
-            "  process * 'sleep 30' (child of test)   spawned at conftest.py:5 in server",
-        ]
+    assert_leaked(
+        result,
+        "fixture 'server' (module-scoped)",
+        ["  process * 'sleep 30' (child of test)   spawned at conftest.py:5 in server"],
+        passed=2,
+        errors=1,
     )
     result.stdout.no_fnmatch_line("leakguard: test_it.py::test_first leaked*")
     assert spawned.survivors() == []
 
 
 def test_multiprocessing_resource_tracker_is_not_blamed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
         test_it="""
-        import multiprocessing
+        import multiprocessing, time
 
         def test_spawn_context_starts_the_resource_tracker():
             ctx = multiprocessing.get_context("spawn")
-            p = ctx.Process(target=print)
+            p = ctx.Process(target=time.sleep, args=(0.3,))
             p.start()
-            p.join()
+            p.join()  # case only
             from multiprocessing import resource_tracker
             assert resource_tracker._resource_tracker._pid is not None
-        """
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1)
+    # Control: the child left running is the test's one leak; the resource tracker it started
+    # is still not blamed.
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_spawn_context_starts_the_resource_tracker",
+        ["  process * (child of test)*"],
+    )
+    pair.control.stdout.no_fnmatch_line("*resource_tracker*(child*")
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_ignore_pattern_matches_the_process_description(
     pytester: pytest.Pytester, spawned: Spawned
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda *args: run_processes(pytester, *args),
+        case_args=("-o", r"leakguard_ignore=processes: 'sleep \d+' \(child"),
         test_it="""
         import subprocess, procrec
         def test_keeps_sleeping():
             procrec.record(subprocess.Popen(["sleep", "30"]).pid)
-        """
+            procrec.record(subprocess.Popen(["sleep", "30.5"]).pid)  # a near miss
+        """,
     )
-    result = run_processes(pytester, "-o", r"leakguard_ignore=processes: 'sleep \d+' \(child")
-    result.assert_outcomes(passed=1)
-    assert len(spawned.survivors()) == 1  # ignored means left alone; the fixture kills it
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["leakguard: test_it.py::test_keeps_sleeping leaked 2 resources"]
+    )
+    assert_leaked(
+        pair.case, "test_it.py::test_keeps_sleeping", ["  process * 'sleep 30.5' (child of test)*"]
+    )
+    # Ignored means left alone (the fixture kills it); the near miss was stopped.
+    assert [p.cmdline() for p in spawned.survivors()] == [["sleep", "30"]]
 
 
 # --- safety ----------------------------------------------------------------------------------

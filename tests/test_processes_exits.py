@@ -14,15 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.test_processes import RECORDER, Spawned, run_processes
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
+from tests.support.processes import Spawned, run_processes
 
 
 @pytest.fixture

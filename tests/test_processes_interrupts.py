@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET
-from tests.test_processes import RECORDER, Spawned, run_processes
+from tests.support.options import QUIET
+from tests.support.processes import Spawned, run_processes
 
 INNER = (*QUIET, "--leakguard", "-o", "leakguard_trackers=processes")
 
@@ -68,14 +68,6 @@ class Inner:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
 
 
 @pytest.fixture

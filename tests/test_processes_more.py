@@ -17,21 +17,15 @@ import leakguard
 from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
-from tests.test_processes import RECORDER, Spawned, run_processes
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
+from tests.support.processes import Spawned, assert_leaked_and_stopped, run_processes
 
 
 def _proc(pid: int, not_before: float, mark: bytes = b"LEAKGUARD_RUN_0=none") -> Proc:
     stat = proctree.read_stat(pid)
     assert stat is not None
     return Proc(pid, stat.start, "child of test", 1, False, stat, not_before, mark, os.getpid())
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
 
 
 @pytest.fixture
@@ -104,21 +98,25 @@ def test_cleanup_off_reports_the_process_and_leaves_it_running(
 
 
 def test_leakguard_ignore_lets_one_popen_go(pytester: pytest.Pytester, spawned: Spawned) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_processes(pytester),
         test_it="""
         import subprocess, procrec
         def test_keeps_one(leakguard):
             kept = subprocess.Popen(["sleep", "30"])
             procrec.record(kept.pid)
-            leakguard.ignore(kept)
+            leakguard.ignore(kept)  # case only
             procrec.record(subprocess.Popen(["sleep", "31"]).pid)
-        """
+        """,
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["leakguard: test_it.py::test_keeps_one leaked 1 resource"])
-    result.stdout.fnmatch_lines(["  process * 'sleep 31' (child of test)*"])
-    assert len(spawned.survivors()) == 1
+    # Control: both reported and stopped.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["leakguard: test_it.py::test_keeps_one leaked 2 resources"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["leakguard: test_it.py::test_keeps_one leaked 1 resource"])
+    pair.case.stdout.fnmatch_lines(["  process * 'sleep 31' (child of test)*"])
+    assert [p.cmdline() for p in spawned.survivors()] == [["sleep", "30"]]
 
 
 def test_stopped_process_is_continued_and_terminated(
@@ -200,12 +198,11 @@ def test_fork_from_c_code_is_seen_without_any_python_spawn_call(
             procrec.record(pid)
         """
     )
-    result = run_processes(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        ["  process * 'fork of *' (child of test)*", "cleanup: process * terminated"]
+    assert_leaked_and_stopped(
+        run_processes(pytester),
+        spawned,
+        ["  process * 'fork of *' (child of test)*", "cleanup: process * terminated"],
     )
-    assert spawned.survivors() == []
 
 
 def test_grandchild_of_a_module_fixture_server_is_not_blamed_on_the_tests(
@@ -238,12 +235,12 @@ def test_grandchild_of_a_module_fixture_server_is_not_blamed_on_the_tests(
     )
     result = run_processes(pytester)
     # The shell is stopped in teardown; its sleep, left running, is the fixture's leak.
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "leakguard: fixture 'server' (module-scoped) leaked 1 resource",
-            "  process * 'sleep 30' (*)*conftest.py:5 in server",
-        ]
+    assert_leaked(
+        result,
+        "fixture 'server' (module-scoped)",
+        ["  process * 'sleep 30' (*)*conftest.py:5 in server"],
+        passed=2,
+        errors=1,
     )
     result.stdout.no_fnmatch_line("leakguard: test_it.py::*")
     assert spawned.survivors() == []

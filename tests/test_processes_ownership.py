@@ -8,19 +8,9 @@ the test itself is reported and stopped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.test_processes import RECORDER, Spawned, run_processes
-
-
-@pytest.fixture
-def spawned(pytester: pytest.Pytester) -> Iterator[Spawned]:
-    record = Spawned(pytester.path / "pids.txt")
-    pytester.makepyfile(procrec=RECORDER.format(path=str(record.path)))
-    yield record
-    record.kill_survivors()
+from tests.support.processes import Spawned, run_processes
 
 
 def test_child_of_a_session_fixtures_thread_is_not_the_tests(

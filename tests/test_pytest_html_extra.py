@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 pytest.importorskip("pytest_html")
 

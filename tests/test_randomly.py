@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import SHORT_GRACE
+from tests.support.options import SHORT_GRACE
 
 PROBE = """
 def test_probe(pytestconfig):

@@ -7,7 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE, RunLeakguard
+from tests.conftest import RunLeakguard
+from tests.support.options import QUIET, SHORT_GRACE
+from tests.support.outcomes import assert_usage_error
+from tests.support.pairs import run_pair
+
+# One leaking test and one clean one: the file most report tests need.
+LEAK_AND_CLEAN = """
+import threading
+STOP = threading.Event()
+
+def test_clean():
+    pass
+
+def test_leaks():
+    threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
+"""
 
 TWO_LEAKS = """
 import threading, time
@@ -19,6 +34,13 @@ def test_two_threads():
     threading.Thread(target=time.sleep, args=(2,), name="a", daemon=True).start()
     threading.Timer(30, print).start()
 """
+
+
+def run_xdist(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The threads tracker under two xdist workers (a subprocess: xdist starts its own)."""
+    return pytester.runpytest_subprocess(
+        *QUIET, *SHORT_GRACE, "--leakguard", "-o", "leakguard_trackers=threads", "-n", "2", *args
+    )
 
 
 def test_json_report_holds_every_leak(
@@ -45,10 +67,24 @@ def test_json_report_holds_every_leak(
 def test_clean_run_prints_no_leakguard_section(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(test_it="def test_ok():\n    pass\n")
-    result = run_leakguard("-o", "leakguard_report=leaks.json")
-    result.assert_outcomes(passed=1)
-    result.stdout.no_fnmatch_line("*= leakguard =*")
+    pair = run_pair(
+        pytester,
+        lambda: run_leakguard("-o", "leakguard_report=leaks.json"),
+        test_it="""
+        import threading
+        STOP = threading.Event()
+
+        def test_ok():
+            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()  # control only
+            pass
+        """,
+    )
+    # Control: one leak, and the section says so.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["*= leakguard =*", "1 owner leaked 1 resource (threads: 1)"])
+    # The case wrote its JSON over the control's.
+    pair.case.assert_outcomes(passed=1)
+    pair.case.stdout.no_fnmatch_line("*= leakguard =*")
     assert json.loads(Path(pytester.path, "leaks.json").read_text())["findings"] == []
 
 
@@ -135,17 +171,7 @@ def test_xdist_workers_fail_their_own_tests_and_the_controller_summarizes(
             threading.Thread(target=time.sleep, args=(2,), name="from-b", daemon=True).start()
         """,
     )
-    result = pytester.runpytest_subprocess(
-        *QUIET,
-        *SHORT_GRACE,
-        "--leakguard",
-        "-o",
-        "leakguard_trackers=threads",
-        "-o",
-        "leakguard_report=leaks.json",
-        "-n",
-        "2",
-    )
+    result = run_xdist(pytester, "-o", "leakguard_report=leaks.json")
     result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines(["*= leakguard =*", "2 owners leaked 2 resources (threads: 2)"])
     data = json.loads(Path(pytester.path, "leaks.json").read_text())
@@ -198,24 +224,15 @@ def test_unreadable_baseline_is_a_usage_error(
     pytester.makepyfile(test_it="def test_ok():\n    pass\n")
     Path(pytester.path, "known.json").write_text("{not json")
     result = run_leakguard("-o", "leakguard_baseline=known.json")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*leakguard_baseline: cannot read baseline file 'known.json'*"])
+    assert_usage_error(result, "*leakguard_baseline: cannot read baseline file 'known.json'*")
 
 
 def test_a_leak_report_ends_with_the_command_that_reproduces_it(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
-        test_it="""
-        import threading
-        STOP = threading.Event()
-
-        def test_leaks():
-            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
-        """
-    )
+    pytester.makepyfile(test_it=LEAK_AND_CLEAN)
     result = run_leakguard()
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
         ["cleanup: *", "reproduce: pytest test_it.py::test_leaks --leakguard"]
     )
@@ -223,19 +240,9 @@ def test_a_leak_report_ends_with_the_command_that_reproduces_it(
 
 
 def test_the_reproduce_line_runs_in_one_process_under_xdist(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_it="""
-        import threading
-        STOP = threading.Event()
-
-        def test_leaks():
-            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
-        """
-    )
-    result = pytester.runpytest_subprocess(
-        "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05", "-n", "2"
-    )
-    result.assert_outcomes(passed=1, errors=1)
+    pytester.makepyfile(test_it=LEAK_AND_CLEAN)
+    result = run_xdist(pytester)
+    result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["reproduce: pytest test_it.py::test_leaks --leakguard -n 0"])
 
 
@@ -264,18 +271,7 @@ def test_the_reproduce_line_names_the_tests_whose_residue_was_present(
 def test_junit_xml_carries_each_leak_as_a_property_of_its_test_case(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
-        test_it="""
-        import threading
-        STOP = threading.Event()
-
-        def test_leaks():
-            threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
-
-        def test_clean():
-            pass
-        """
-    )
+    pytester.makepyfile(test_it=LEAK_AND_CLEAN)
     result = run_leakguard("--junitxml=junit.xml")
     result.assert_outcomes(passed=2, errors=1)
     import xml.etree.ElementTree as ET
@@ -291,22 +287,10 @@ def test_junit_xml_carries_each_leak_as_a_property_of_its_test_case(
     assert properties["test_clean"] == []
 
 
-STATS_TESTS = """
-import threading
-STOP = threading.Event()
-
-def test_clean():
-    pass
-
-def test_leaks():
-    threading.Thread(target=STOP.wait, args=(2,), name="w", daemon=True).start()
-"""
-
-
 def test_stats_show_what_leakguard_cost_and_the_slowest_flagged_tests(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(test_it=STATS_TESTS)
+    pytester.makepyfile(test_it=LEAK_AND_CLEAN)
     result = run_leakguard("--leakguard-stats", "-o", "leakguard_report=out.json")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
@@ -327,11 +311,8 @@ def test_stats_show_what_leakguard_cost_and_the_slowest_flagged_tests(
 
 
 def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_it=STATS_TESTS)
-    result = pytester.runpytest_subprocess(
-        "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05",
-        "-n", "2", "--leakguard-stats",
-    )  # fmt: skip
+    pytester.makepyfile(test_it=LEAK_AND_CLEAN)
+    result = run_xdist(pytester, "--leakguard-stats")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["leakguard's own cost: * ms over 2 checked tests"])
 

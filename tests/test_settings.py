@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.options import QUIET
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import Pair, run_pair
 
 LEAK = """
 import pytest
@@ -15,8 +18,39 @@ def test_leaky():
 """
 
 
+# Two leaks: what an ignore line names, and a near miss it must not name (a rule that matched
+# everything would let both go).
+TWO_LEAKS = """
+import pytest
+from leaky import start_leaky
+{marks}
+def test_leaky():
+    start_leaky()
+    start_leaky("other", daemon=True)
+"""
+
+
 def _leaky(pytester: pytest.Pytester, marks: str = "") -> None:
     pytester.makepyfile(test_it=LEAK.format(marks=marks))
+
+
+def _assert_only_the_near_miss_left(pair: Pair) -> None:
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_leaky",
+        ["  thread 'leaky' (non-daemon)*", "  thread 'other' (daemon)*"],
+    )
+    assert_leaked(pair.case, "test_it.py::test_leaky", ["  thread 'other' (daemon)*"])
+    pair.case.stdout.no_fnmatch_line("*thread 'leaky'*")
+
+
+def _assert_quiet_only_in_the_case(pair: Pair, test: str = "test_it.py::test_leaky") -> None:
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        [f"leakguard: {test} leaked 1 resource", "  thread 'leaky' (non-daemon)*"]
+    )
+    pair.case.assert_outcomes(passed=1)
+    pair.case.stdout.no_fnmatch_line("*leakguard: * leaked*")
 
 
 def test_trackers_option_limits_what_is_checked(
@@ -75,9 +109,13 @@ def test_cleanup_false_leaves_the_resource_and_says_so(
 def test_ignore_lines_let_matching_resources_go(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
 ) -> None:
-    pytester.makeini("[pytest]\nleakguard_ignore =\n    threads: 'leaky' \\(non-daemon\\)\n")
-    _leaky(pytester)
-    run_leakguard().assert_outcomes(passed=1)
+    pair = run_pair(
+        pytester,
+        run_leakguard,
+        ini="[pytest]\nleakguard_ignore =\n    threads: 'leaky' \\(non-daemon\\)  # case only\n",
+        test_it=TWO_LEAKS.format(marks=""),
+    )
+    _assert_only_the_near_miss_left(pair)
 
 
 def test_ignore_lines_for_another_tracker_do_not_match(
@@ -100,8 +138,12 @@ def test_traceback_false_hides_where_it_was_started(
 def test_no_resource_tracking_marker_turns_every_tracker_off(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
 ) -> None:
-    _leaky(pytester, "@pytest.mark.no_resource_tracking")
-    run_leakguard().assert_outcomes(passed=1)
+    pair = run_pair(
+        pytester,
+        run_leakguard,
+        test_it=LEAK.format(marks="@pytest.mark.no_resource_tracking  # case only"),
+    )
+    _assert_quiet_only_in_the_case(pair)
 
 
 def test_no_resource_tracking_with_names_turns_only_those_off(
@@ -116,40 +158,68 @@ def test_no_resource_tracking_with_names_turns_only_those_off(
 def test_no_resource_tracking_on_a_class_covers_its_tests(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        run_leakguard,
         test_it="""
         import pytest
         from leaky import start_leaky
 
-        @pytest.mark.no_resource_tracking
+        @pytest.mark.no_resource_tracking  # case only
         class TestQuiet:
             def test_a(self):
                 start_leaky()
-        """
+        """,
     )
-    run_leakguard().assert_outcomes(passed=1)
+    _assert_quiet_only_in_the_case(pair, "test_it.py::TestQuiet::test_a")
 
 
 def test_marker_ignore_adds_to_the_ini_lines(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
 ) -> None:
-    _leaky(pytester, '@pytest.mark.leakguard(ignore=["threads: leaky"])')
-    run_leakguard().assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nleakguard_ignore =\n    threads: 'other'\n")
+    pair = run_pair(
+        pytester,
+        run_leakguard,
+        test_it="""
+        import pytest
+        from leaky import start_leaky
+
+        @pytest.mark.leakguard(ignore=["threads: 'leaky'"])  # case only
+        def test_leaky():
+            start_leaky()
+            start_leaky("other", daemon=True)
+            start_leaky("near", daemon=True)
+        """,
+    )
+    # The ini line lets 'other' go in both runs; the marker adds 'leaky'; 'near' stays.
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_leaky",
+        ["  thread 'leaky' (non-daemon)*", "  thread 'near' (daemon)*"],
+    )
+    assert_leaked(pair.case, "test_it.py::test_leaky", ["  thread 'near' (daemon)*"])
+    for result in (pair.control, pair.case):
+        result.stdout.no_fnmatch_line("*thread 'other'*")
 
 
 def test_marker_grace_gives_a_slow_thread_time_to_end(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        run_leakguard,
         test_it="""
         import threading, time, pytest
 
-        @pytest.mark.leakguard(grace=2.0)
+        @pytest.mark.leakguard(grace=2.0)  # case only
         def test_slow_finish():
-            threading.Thread(target=time.sleep, args=(0.3,)).start()
-        """
+            threading.Thread(target=time.sleep, args=(0.3,), name="slow").start()
+        """,
     )
-    run_leakguard().assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["  thread 'slow' (non-daemon)*"])
+    pair.case.assert_outcomes(passed=1)
 
 
 # The precedence matrix: one row per layer combination; the expected action is what happens.
@@ -208,25 +278,23 @@ def test_precedence_of_settings(
     result.stdout.fnmatch_lines([f"test_it.py::test_leaky [[]{expected}]"])
 
 
-def test_cli_grace_wins_over_the_ini(
-    pytester: pytest.Pytester, run_leakguard: RunLeakguard
-) -> None:
-    pytester.makeini("[pytest]\nleakguard_grace = 0\n")
-    pytester.makepyfile(
+def test_cli_grace_wins_over_the_ini(pytester: pytest.Pytester) -> None:
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.runpytest("--leakguard", *QUIET, "-o", "leakguard_trackers=threads", *args)
+
+    pair = run_pair(
+        pytester,
+        run,
+        case_args=("--leakguard-grace", "2"),
+        ini="[pytest]\nleakguard_grace = 0\n",
         test_it="""
         import threading, time
 
         def test_slow_finish():
-            threading.Thread(target=time.sleep, args=(0.2,)).start()
-        """
+            threading.Thread(target=time.sleep, args=(0.2,), name="slow").start()
+        """,
     )
-    result = pytester.runpytest(
-        "--leakguard",
-        "-p",
-        "no:asyncio",
-        "-o",
-        "leakguard_trackers=threads",
-        "--leakguard-grace",
-        "2",
-    )
-    result.assert_outcomes(passed=1)
+    # The ini's 0 alone fails the thread; the flag's 2 s give it time to end.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["  thread 'slow' (non-daemon)*"])
+    pair.case.assert_outcomes(passed=1)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import socket
+from functools import partial
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import run_checked
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
-
-def run(pytester: pytest.Pytester, *args: str, trackers: str = "sockets") -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, *SHORT_GRACE, "-o", f"leakguard_trackers={trackers}", *args
-    )
+# Keyword "trackers" overrides the default per call.
+run = partial(run_checked, trackers="sockets")
 
 
 def _has_ipv6_loopback() -> bool:
@@ -90,13 +90,13 @@ def test_unbound_tcp_and_connected_udp_sockets_are_reported(pytester: pytest.Pyt
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked(
+        result,
+        "test_it.py::test_leaky",
         [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
             "  socket tcp unbound CLOSE * opened at test_it.py:5 in test_leaky",
             "  socket udp 127.0.0.1:* -> 127.0.0.1:9 * opened at test_it.py:6 in test_leaky",
-        ]
+        ],
     )
 
 
@@ -111,13 +111,13 @@ def test_unix_socket_pair_is_reported(pytester: pytest.Pytester) -> None:
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
+    assert_leaked(
+        result,
+        "test_it.py::test_leaky",
         [
-            "leakguard: test_it.py::test_leaky leaked 2 resources",
             "  socket unix (unnamed)   opened at test_it.py:5 in test_leaky",
             "  socket unix (unnamed)   opened at test_it.py:5 in test_leaky",
-        ]
+        ],
     )
 
 
@@ -139,16 +139,29 @@ def test_socket_of_a_less_common_family_is_described_by_its_family(
 
 
 def test_socket_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester, trackers="sockets ports"),
         test_it="""
         import socket
 
         def test_tidy():
-            with socket.create_server(("127.0.0.1", 0)) as server:
-                socket.create_connection(server.getsockname()).close()
-        """
+            global server, client
+            server = socket.create_server(("127.0.0.1", 0))
+            client = socket.create_connection(server.getsockname())
+            client.close()  # case only
+            server.close()  # case only
+        """,
     )
-    run(pytester, trackers="sockets ports").assert_outcomes(passed=1)
+    assert_leaked(
+        pair.control,
+        "test_it.py::test_tidy",
+        [
+            "  socket tcp 127.0.0.1:* -> 127.0.0.1:* ESTABLISHED*",
+            "  port * tcp 127.0.0.1:* LISTEN*",
+        ],
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_listening_socket_is_left_to_the_ports_tracker(pytester: pytest.Pytester) -> None:
@@ -162,6 +175,9 @@ def test_listening_socket_is_left_to_the_ports_tracker(pytester: pytest.Pytester
         """
     )
     run(pytester).assert_outcomes(passed=1)
+    # Control: with the ports tracker on, the same file leaks it, as a port.
+    control = run(pytester, trackers="sockets ports")
+    assert_leaked(control, "test_it.py::test_listens", ["  port tcp 127.0.0.1:* LISTEN*"])
 
 
 def test_asyncio_loop_left_open_is_not_reported_as_sockets_or_fds(
@@ -177,6 +193,12 @@ def test_asyncio_loop_left_open_is_not_reported_as_sockets_or_fds(
         """
     )
     run(pytester, trackers="sockets fds").assert_outcomes(passed=1)
+    # Control: the tasks tracker reports it as what it is, the loop (its self-pipe and
+    # selector go with it), and still no socket or fd line.
+    control = run(pytester, trackers="sockets fds tasks")
+    assert_leaked(control, "test_it.py::test_forgets_to_close_its_loop", ["*event loop left open*"])
+    control.stdout.no_fnmatch_line("  socket *")
+    control.stdout.no_fnmatch_line("  fd *")
 
 
 def test_cleanup_closes_the_socket_through_its_object(pytester: pytest.Pytester) -> None:
@@ -201,13 +223,20 @@ def test_cleanup_closes_the_socket_through_its_object(pytester: pytest.Pytester)
 
 
 def test_ignore_pattern_matches_the_socket_description(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        partial(run, pytester),
+        case_args=("-o", "leakguard_ignore=sockets: ^socket unix "),
         test_it="""
         import socket
 
         def test_leaky():
-            global pair
+            global pair, udp
             pair = socket.socketpair()
-        """
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a near miss
+        """,
     )
-    run(pytester, "-o", "leakguard_ignore=sockets: ^socket unix ").assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["leakguard: test_it.py::test_leaky leaked 3 resources"])
+    assert_leaked(pair.case, "test_it.py::test_leaky", ["  socket udp *"])
+    pair.case.stdout.no_fnmatch_line("*socket unix*")

@@ -8,6 +8,8 @@ import asyncio
 import pytest
 
 import leakguard
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
 SCOPES = ["function", "class", "module", "package", "session"]
 MODES = ["strict", "auto"]
@@ -99,16 +101,24 @@ def test_task_on_function_scoped_loop_is_reported_before_pytest_asyncio_cancels_
 @pytest.mark.parametrize("mode", MODES)
 def test_clean_async_test_passes(pytester: pytest.Pytester, mode: str) -> None:
     asyncio_ini(pytester, mode)
-    pytester.makepyfile(
-        """
+    pair = run_pair(
+        pytester,
+        lambda: run_tasks(pytester),
+        test_it="""
         import asyncio, pytest
 
         @pytest.mark.asyncio
         async def test_awaits_its_task():
-            await asyncio.create_task(asyncio.sleep(0))
-        """
+            await asyncio.create_task(asyncio.sleep(0))  # case only
+            asyncio.create_task(asyncio.sleep(30), name="dropped")  # control only
+        """,
     )
-    run_tasks(pytester).assert_outcomes(passed=1)
+    # Control: the same task not awaited is the test's leak.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["*test_awaits_its_task leaked 1 resource", "*task 'dropped'*"]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_sync_test_that_leaves_its_own_loop_open_with_a_task_reports_both(
@@ -154,20 +164,25 @@ def test_open_loop_without_tasks_is_reported_as_event_loop_left_open(
 
 
 def test_loop_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
+    pair = run_pair(
+        pytester,
+        lambda: run_tasks(pytester, "-p", "no:asyncio"),
+        test_it="""
         import asyncio
 
         def test_own_loop():
             loop = asyncio.new_event_loop()
             loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
+            loop.close()  # case only
 
         def test_asyncio_run():
             asyncio.run(asyncio.sleep(0))
-        """
+        """,
     )
-    run_tasks(pytester, "-p", "no:asyncio").assert_outcomes(passed=2)
+    assert_leaked(
+        pair.control, "test_it.py::test_own_loop", ["*event loop left open*"], passed=2, errors=1
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_task_abandoned_by_asyncio_run_is_reported(pytester: pytest.Pytester) -> None:
@@ -225,52 +240,67 @@ def test_task_created_by_module_scoped_async_fixture_belongs_to_the_fixture(
     pytester: pytest.Pytester,
 ) -> None:
     asyncio_ini(pytester)
-    pytester.makepyfile(
-        """
+    pair = run_pair(
+        pytester,
+        lambda: run_tasks(pytester),
+        test_it="""
         import asyncio, pytest, pytest_asyncio
 
         @pytest_asyncio.fixture(scope="module", loop_scope="module")
         async def background():
-            yield asyncio.create_task(asyncio.sleep(30), name="fixture-task")
+            yield asyncio.create_task(asyncio.sleep(30), name="fixture-task")  # case only
+            yield None  # control only
 
         @pytest.mark.asyncio(loop_scope="module")
         async def test_one(background):
+            asyncio.create_task(asyncio.sleep(30), name="fixture-task")  # control only
             await asyncio.sleep(0)
 
         @pytest.mark.asyncio(loop_scope="module")
         async def test_two(background):
             await asyncio.sleep(0)
-        """
+        """,
     )
-    result = run_tasks(pytester)
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(
+    # Control: the same task created by the first test is that test's.
+    pair.control.assert_outcomes(passed=2, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["*test_one leaked 1 resource", "*task 'fixture-task'*created at *:* in test_one"]
+    )
+    pair.case.assert_outcomes(passed=2, errors=1)
+    pair.case.stdout.fnmatch_lines(
         [
             "*fixture 'background' (module-scoped*) leaked 1 resource",
             "*task 'fixture-task'*created at *:5 in background",
         ]
     )
-    result.stdout.no_fnmatch_line("*test_one leaked*")
+    pair.case.stdout.no_fnmatch_line("*test_one leaked*")
 
 
 def test_task_a_fixture_cancels_in_its_teardown_is_not_a_leak(pytester: pytest.Pytester) -> None:
     asyncio_ini(pytester)
-    pytester.makepyfile(
-        """
+    pair = run_pair(
+        pytester,
+        lambda: run_tasks(pytester),
+        test_it="""
         import asyncio, pytest, pytest_asyncio
 
         @pytest_asyncio.fixture(scope="module", loop_scope="session")
         async def background():
-            task = asyncio.create_task(asyncio.sleep(30))
+            task = asyncio.create_task(asyncio.sleep(30), name="background")
             yield task
-            task.cancel()  # not awaited: it ends at the loop's next turn
+            # Not awaited: the task ends at the loop's next turn.
+            task.cancel()  # case only
 
         @pytest.mark.asyncio(loop_scope="session")
         async def test_one(background):
             await asyncio.sleep(0)
-        """
+        """,
     )
-    run_tasks(pytester).assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["*fixture 'background' (module-scoped*) leaked 1 resource", "*task 'background'*"]
+    )
+    pair.case.assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize("scope", ["function", "module"])
@@ -278,35 +308,49 @@ def test_task_that_finishes_within_grace_is_not_a_leak(
     pytester: pytest.Pytester, scope: str
 ) -> None:
     asyncio_ini(pytester)
-    pytester.makepyfile(
-        f"""
+    # 0.3 s of work: within the case's 2 s grace, past the control's 0.05 s.
+    pair = run_pair(
+        pytester,
+        lambda *args: run_tasks(pytester, *args),
+        case_args=("-o", "leakguard_grace=2"),
+        test_it=f"""
         import asyncio, pytest
 
         @pytest.mark.asyncio(loop_scope="{scope}")
         async def test_fire_and_forget():
-            asyncio.create_task(asyncio.sleep(0.02))
-        """
+            asyncio.create_task(asyncio.sleep(0.3), name="short")
+        """,
     )
-    run_tasks(pytester, grace="2").assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["*task 'short'*"])
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_task_on_an_idle_loop_of_a_sync_test_gets_its_grace_period(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(
-        """
+    # 0.3 s of work on a loop nobody runs: within the case's 2 s grace, past the control's.
+    pair = run_pair(
+        pytester,
+        lambda *args: run_tasks(pytester, "-p", "no:asyncio", *args),
+        case_args=("-o", "leakguard_grace=2"),
+        test_it="""
         import asyncio
 
         LOOP = asyncio.new_event_loop()  # made at import: not the test's loop
 
         def test_schedules_short_work():
-            LOOP.create_task(asyncio.sleep(0.02))
+            LOOP.create_task(asyncio.sleep(0.3), name="short")
 
         def test_zz_close_the_loop():
             LOOP.close()
-        """
+        """,
     )
-    run_tasks(pytester, "-p", "no:asyncio", grace="2").assert_outcomes(passed=2)
+    pair.control.assert_outcomes(passed=2, errors=1)
+    pair.control.stdout.fnmatch_lines(
+        ["*test_schedules_short_work leaked 1 resource", "*task 'short'*"]
+    )
+    pair.case.assert_outcomes(passed=2)
 
 
 def test_task_that_ignores_cancellation_is_reported_as_still_pending(
@@ -340,17 +384,24 @@ def test_task_that_ignores_cancellation_is_reported_as_still_pending(
 # --- how it reports ------------------------------------------------------------------------------
 def test_ignore_pattern_matches_the_task_description(pytester: pytest.Pytester) -> None:
     asyncio_ini(pytester)
-    pytester.makepyfile(
-        """
+    pair = run_pair(
+        pytester,
+        lambda *args: run_tasks(pytester, *args),
+        case_args=("-o", "leakguard_ignore=tasks: 'known-poller' coro=asyncio"),
+        test_it="""
         import asyncio, pytest
 
         @pytest.mark.asyncio(loop_scope="module")
         async def test_leaky():
             asyncio.create_task(asyncio.sleep(30), name="known-poller")
-        """
+            asyncio.create_task(asyncio.sleep(30), name="other-poller")  # a near miss
+        """,
     )
-    result = run_tasks(pytester, "-o", "leakguard_ignore=tasks: 'known-poller' coro=asyncio")
-    result.assert_outcomes(passed=1)
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["*test_leaky leaked 2 resources"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["*test_leaky leaked 1 resource", "*task 'other-poller'*"])
+    pair.case.stdout.no_fnmatch_line("*known-poller*")
 
 
 def test_report_says_where_the_task_is_suspended(pytester: pytest.Pytester) -> None:

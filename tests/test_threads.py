@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.outcomes import assert_leaked
+from tests.support.pairs import run_pair
 
 
 def test_leaked_non_daemon_thread_is_reported_with_name_and_start_site(
@@ -49,32 +51,21 @@ def test_leaked_daemon_thread_is_reported_as_daemon(
 def test_thread_that_ends_within_grace_is_not_a_leak(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    # 0.2 s of work: against a 1 s grace the poll with back-off sees it end; against the
+    # control's 0.05 s it outlives the grace and is a leak.
+    pair = run_pair(
+        pytester,
+        run_leakguard,
+        case_args=("-o", "leakguard_grace=1.0"),
         test_it="""
         import threading, time
 
         def test_short_lived():
-            threading.Thread(target=time.sleep, args=(0.2,)).start()
-        """
+            threading.Thread(target=time.sleep, args=(0.2,), name="short").start()
+        """,
     )
-    # 0.2 s of work against a 1 s grace: the poll with back-off sees it end.
-    result = run_leakguard("-o", "leakguard_grace=1.0")
-    result.assert_outcomes(passed=1)
-
-
-def test_thread_that_outlives_the_grace_is_a_leak(
-    pytester: pytest.Pytester, run_leakguard: RunLeakguard
-) -> None:
-    pytester.makepyfile(
-        test_it="""
-        import threading, time
-
-        def test_short_lived():
-            threading.Thread(target=time.sleep, args=(0.5,)).start()
-        """
-    )
-    result = run_leakguard("-o", "leakguard_grace=0.05")
-    result.assert_outcomes(passed=1, errors=1)
+    assert_leaked(pair.control, "test_it.py::test_short_lived", ["  thread 'short'*"])
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_thread_pool_left_open_is_reported_and_shut_down(
@@ -160,19 +151,26 @@ def test_raw_thread_started_with_start_new_thread_is_reported(
 def test_finished_thread_object_still_referenced_is_not_a_leak(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        run_leakguard,
         test_it="""
         import threading
         KEEP = []
 
         def test_joined():
-            t = threading.Thread(target=lambda: None)
+            stop = threading.Event()
+            t = threading.Thread(target=stop.wait, args=(3,), name="kept")
             t.start()
-            t.join()
+            stop.set()  # case only
+            t.join()  # case only
             KEEP.append(t)
-        """
+        """,
     )
-    run_leakguard().assert_outcomes(passed=1)
+    # The same kept object while its thread still runs is a leak.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["  thread 'kept' (non-daemon)*"])
+    pair.case.assert_outcomes(passed=1)
 
 
 def test_thread_started_by_a_library_names_the_library_line(
@@ -213,14 +211,24 @@ def test_thread_started_inside_a_library_package_is_reported_at_the_library_line
 def test_asyncio_default_executor_threads_belong_to_their_loop(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    pytester.makepyfile(
+    pair = run_pair(
+        pytester,
+        lambda: run_leakguard(trackers="threads tasks"),
         test_it="""
         import asyncio, time
 
-        LOOP = asyncio.new_event_loop()  # a long-lived loop, as a session-scoped loop would be
+        LOOP = asyncio.new_event_loop()  # case only
+        KEEP = []
 
         def test_uses_executor():
+            LOOP = asyncio.new_event_loop()  # control only
+            KEEP.append(LOOP)
             LOOP.run_until_complete(LOOP.run_in_executor(None, time.sleep, 0))
-        """
+        """,
     )
-    run_leakguard().assert_outcomes(passed=1)
+    # A loop the test makes and keeps is the test's leak, reported as the loop; its executor's
+    # worker goes with it (the loop's cleanup ends it), not as a thread of its own.
+    assert_leaked(pair.control, "test_it.py::test_uses_executor", ["*event loop left open*"])
+    pair.control.stdout.no_fnmatch_line("*thread 'asyncio_*")
+    # A long-lived loop, as a session-scoped loop would be: its worker is the loop's.
+    pair.case.assert_outcomes(passed=1)

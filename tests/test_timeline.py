@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import QUIET, SHORT_GRACE
+from tests.support.options import QUIET, SHORT_GRACE
 
 
 def run_timeline(pytester: pytest.Pytester, trackers: str, *args: str) -> list[dict[str, Any]]:

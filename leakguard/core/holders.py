@@ -116,8 +116,11 @@ _NOT_A_CACHE = Holder("", library=False)
 def _walk(
     targets: Sequence[object], found: list[Holder | None], cls: _Classifier, deadline: float
 ) -> None:
-    # frontier: id(object) -> (object, indexes of the targets it leads to)
-    frontier: dict[int, tuple[object, set[int]]] = {id(t): (t, {i}) for i, t in enumerate(targets)}
+    # frontier: id(object) -> (object, indexes of the targets it leads to). One object may be
+    # the owner of several leaks (an arena's file and its mmap's copy): it leads to all of them.
+    frontier: dict[int, tuple[object, set[int]]] = {}
+    for index, target in enumerate(targets):
+        frontier.setdefault(id(target), (target, set()))[1].add(index)
     seen: set[int] = set(frontier)
     seen.add(id(frontier))
     settled: set[int] = set()

@@ -1,0 +1,1 @@
+"""Helpers the behaviour tests share: paired controls and repeated inner-test shapes."""
