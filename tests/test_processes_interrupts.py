@@ -25,6 +25,10 @@ from tests.support.processes import Spawned, run_processes
 INNER = (*QUIET, "--leakguard", "-o", "leakguard_trackers=processes")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Inner:
     """One inner pytest run, started in its own session with its output in a file."""
 
@@ -42,6 +46,9 @@ class Inner:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Run in the background (nohup, `cmd &`), this process may ignore SIGINT, and a
+                # child inherits that: Python then raises no KeyboardInterrupt at all.
+                preexec_fn=_default_sigint,
             )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
