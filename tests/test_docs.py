@@ -153,15 +153,14 @@ def test_the_report_in_the_descriptors_page_is_real(pytester: pytest.Pytester) -
         + "#\n" * 36
         + "def start():\n"  # line 38
         + "    #\n"
-        + "    SERVERS.append(socket.create_server(('127.0.0.1', 0)))\n"  # line 40
-        + "\n\nSERVERS = []\n"
+        + "    return socket.create_server(('127.0.0.1', 0))\n"  # line 40
     )
     tests = pytester.mkdir("tests")
     tests.joinpath("test_api.py").write_text(
         "from myapp.server import start\n\nKEEP = []\n"
         + "#\n" * 6
         + "def test_start_server(tmp_path):\n"
-        + "    start()\n"
+        + "    KEEP.append(start())\n"
         + "    KEEP.append(open(tmp_path / 'data.log', 'w'))\n"  # line 12
     )
     result = pytester.runpytest_subprocess(

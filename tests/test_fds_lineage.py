@@ -215,5 +215,9 @@ def test_descriptors_a_session_fixtures_thread_opens_during_a_test_are_not_blame
     result = run(pytester, trackers="fds")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["*leaked 2 resources", "cleanup: fd * closed (through its TextIOWrapper)*"]
+        # Kept by the app's module list: the test's leak, left to the module that keeps it.
+        [
+            "*leaked 2 resources",
+            "cleanup: left as is: kept by logger (the application's module state*",
+        ]
     )

@@ -82,9 +82,9 @@ def test_second():
 def test_a_pool_leakguard_shut_down_as_an_earlier_tests_leak_is_named(
     pytester: pytest.Pytester,
 ) -> None:
-    # An app's lazily made module-level pool is the first test's leak by the ownership rules;
-    # its cleanup shuts the pool down, and the next test that uses it fails. Say so.
-    pytester.makepyfile(app=POOL_APP, test_it=POOL_TESTS)
+    # A pool the test module keeps (its own doing) is the first test's leak; its cleanup shuts
+    # the pool down, and the next test that uses it fails. Say so.
+    pytester.makepyfile(test_it=POOL_APP + POOL_TESTS.replace("from app import pool", ""))
     result = _run(pytester, "threads")
     result.assert_outcomes(passed=1, failed=1, errors=1)
     result.stdout.fnmatch_lines(
@@ -100,6 +100,27 @@ def test_a_pool_leakguard_shut_down_as_an_earlier_tests_leak_is_named(
     result = _run(pytester, "threads", "--leakguard-no-cleanup")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.no_fnmatch_line("*relied on it*")
+
+
+def test_a_pool_the_apps_module_state_keeps_is_reported_and_left_running(
+    pytester: pytest.Pytester,
+) -> None:
+    # The same lazily made pool in the application's module state: still the first test's leak,
+    # but shutting it down would break the next test (the first rule): it is left running.
+    pytester.makepyfile(app=POOL_APP, test_it=POOL_TESTS)
+    result = _run(pytester, "threads")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_first leaked 1 resource",
+            "cleanup: left as is: kept by app (the application's module state; "
+            "closing it would break its next user)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*cannot schedule new futures*")
+    # Control: the same pool kept by the test module is shut down (see the test above).
+    pytester.makepyfile(test_it=POOL_APP + POOL_TESTS.replace("from app import pool", ""))
+    _run(pytester, "threads").assert_outcomes(passed=1, failed=1, errors=1)
 
 
 def test_a_resource_warning_about_an_earlier_tests_residue_names_that_test(

@@ -389,9 +389,13 @@ class Engine:
         with timing(self.stats, "owners"):
             holders = find_holders(objects, root)
         for conclusion, holder in zip(searched, holders, strict=True):
-            if holder is not None and holder.library:
+            if holder is None or not holder.name:
+                continue
+            if holder.library:
                 conclusion.category = "cache"
                 conclusion.holder = holder.name
+            elif not holder.test_code:
+                conclusion.kept_by = holder.name
 
     def cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""

@@ -47,6 +47,9 @@ class Holder:
     """``package.module`` or ``package.module.Class``."""
     library: bool
     """True for the standard library and installed packages; False for the user's own code."""
+    test_code: bool = False
+    """The user's test code (a test module or a conftest): what it keeps is the test's own
+    doing. Otherwise the user's application code: its module state outlives any one test."""
 
 
 def find_holders(
@@ -99,7 +102,8 @@ class _Classifier:
         top = module.partition(".")[0]
         if top in _NOT_CACHES:
             return _NOT_A_CACHE
-        return Holder(name, self.is_library(module))
+        library = self.is_library(module)
+        return Holder(name, library, test_code=not library and _is_test_code(module))
 
     def passes(self, obj: object) -> bool:
         """Whether the walk may go on upward through ``obj``."""
@@ -193,6 +197,13 @@ def _library_prefixes() -> tuple[str, ...]:
 
 
 _LIBRARY_PREFIXES = _library_prefixes()
+
+
+def _is_test_code(module_name: str) -> bool:
+    """A test module or a conftest, by pytest's default file names."""
+    filename = getattr(sys.modules.get(module_name), "__file__", None) or ""
+    base = os.path.basename(filename)
+    return base == "conftest.py" or base.startswith("test_") or base.endswith("_test.py")
 
 
 def _is_library(module_name: str, root: str | None) -> bool:

@@ -285,6 +285,14 @@ class Run:
     def _conclude_leaks(self, owner: str, leaks: list[Conclusion], settings: Settings) -> Finding:
         residue: list[Conclusion] = []
         if settings.cleanup:
+            for leak in leaks:
+                if leak.kept_by and leak.cleanup is None:
+                    # First rule: the app's module state is older than the test and shared by
+                    # the tests after it; shutting down what it keeps breaks them.
+                    leak.cleanup = (
+                        f"left as is: kept by {leak.kept_by} (the application's module state; "
+                        "closing it would break its next user)"
+                    )
             # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
             pools = self.aftermath.pools_of(leaks)
             self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))

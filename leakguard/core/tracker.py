@@ -104,6 +104,9 @@ class Conclusion:
     """The test's node id, or the fixture's ``name (scope)``."""
     cleanup: str | None = None
     notes: list[str] = field(default_factory=list)
+    kept_by: str = ""
+    """The user's application module state that keeps it (``app.pool._POOL``'s module): a leak
+    all the same, but cleanup leaves it, since the next user of that state would break."""
 
     @classmethod
     def of(cls, resource: Resource[Any]) -> Conclusion:
