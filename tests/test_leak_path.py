@@ -283,3 +283,33 @@ def test_a_native_descriptor_costs_no_garbage_collection(
         "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
     )
     assert result.parseoutcomes()["passed"] == 2
+
+
+def test_what_the_collectors_finalizers_say_on_the_leak_path_is_not_the_next_tests_error(
+    pytester: pytest.Pytester,
+) -> None:
+    # An unclosed socket in a reference cycle: leakguard's collection frees it during the
+    # first test's teardown; under -W error its ResourceWarning is raised in __del__. It must
+    # not surface as an error of the next test, which did nothing.
+    pytester.makepyfile(
+        test_it="""
+        import socket
+
+        class Holder:
+            def __init__(self):
+                self.me = self
+                self.sock = socket.socket()
+
+        def test_drops_a_socket_in_a_cycle():
+            Holder()
+
+        def test_next():
+            pass
+        """
+    )
+    args = ("-W", "error::ResourceWarning", "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    result = pytester.runpytest_subprocess(*QUIET, "--leakguard", *args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["freed only by the garbage collector*", "    1 test: socket *"])
+    # Control: without leakguard no collection runs between the tests; nothing errors either.
+    pytester.runpytest_subprocess(*QUIET, "-p", "no:leakguard", *args).assert_outcomes(passed=2)

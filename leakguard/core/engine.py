@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -311,17 +312,19 @@ class Engine:
         }
         if not passive:
             return found
-        gc.collect(1)
+        said = _collect(1)
         after = poll()
         if passive <= {(r.tracker, r.key) for r in after}:
-            gc.collect()
+            said += _collect(None)
             after = poll()
         left = {(r.tracker, r.key) for r in after}
-        for conclusion in found:
-            if (conclusion.tracker, conclusion.key) in passive - left:
-                conclusion.category = "garbage"
-                after.append(conclusion)
-        return after
+        freed = [c for c in found if (c.tracker, c.key) in passive - left]
+        for conclusion in freed:
+            conclusion.category = "garbage"
+            # What the finalizers said (an unclosed socket's ResourceWarning under -W error):
+            # this test's garbage, so this test's report, not the next test's error.
+            conclusion.notes.extend(said)
+        return after + freed
 
     def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
         """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""
@@ -467,3 +470,26 @@ class Engine:
 
 def _no_leak(found: Sequence[Conclusion]) -> bool:
     return all(r.category != "leak" for r in found)
+
+
+def _collect(generation: int | None) -> list[str]:
+    """One garbage collection; what finalizers raised meanwhile (``Exception ignored in …``),
+    as lines, instead of through ``sys.unraisablehook``.
+
+    Left to the hook, pytest would report them on the *next* test (its check of this test's
+    teardown is over by the time leakguard collects), failing a test that did nothing.
+    """
+    said: list[str] = []
+
+    def note(args: Any) -> None:
+        what = args.err_msg or "Exception ignored in"
+        error = f"{type(args.exc_value).__name__}: {args.exc_value}" if args.exc_value else ""
+        said.append(f"the collector freed it; {what}: {args.object!r}: {error}".rstrip(": "))
+
+    previous = sys.unraisablehook
+    sys.unraisablehook = note
+    try:
+        gc.collect() if generation is None else gc.collect(generation)
+    finally:
+        sys.unraisablehook = previous
+    return said
