@@ -27,12 +27,17 @@ def _inner_runs_keep_their_order(request: pytest.FixtureRequest) -> None:
     Through ``PYTEST_ADDOPTS``, set after pytester cleared it: a test that forgets `QUIET` still
     runs its files in the order it wrote them, and ``-p randomly`` later on the command line
     unblocks the plugin again.
+
+    ``CI`` and ``BUILD_NUMBER`` are cleared too: with either set (CI sets ``CI=true``), pytest
+    prints each error's whole message in the short summary, so report lines appear twice.
     """
     if "pytester" not in request.fixturenames:
         return
     request.getfixturevalue("pytester")
     monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    for name in ("CI", "BUILD_NUMBER"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

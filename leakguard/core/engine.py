@@ -17,6 +17,7 @@ from leakguard.core.grace import settle
 from leakguard.core.holders import find_holders
 from leakguard.core.lineage import LINEAGE, thread_epoch
 from leakguard.core.registry import TrackerRegistry
+from leakguard.core.report import FREED_NOTE
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
 from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName, Resource
@@ -484,7 +485,7 @@ def _collect(generation: int | None) -> list[str]:
     def note(args: Any) -> None:
         what = args.err_msg or "Exception ignored in"
         error = f"{type(args.exc_value).__name__}: {args.exc_value}" if args.exc_value else ""
-        said.append(f"the collector freed it; {what}: {args.object!r}: {error}".rstrip(": "))
+        said.append(f"{FREED_NOTE}{what}: {args.object!r}: {error}".rstrip(": "))
 
     previous = sys.unraisablehook
     sys.unraisablehook = note

@@ -10,6 +10,8 @@ from leakguard.core.tracker import Conclusion
 _MAX_LABEL = 60
 MAX_ROWS_PER_KIND = 10
 """Rows per kind in one report; the rest is counted (and all of it is in the JSON report)."""
+FREED_NOTE = "the collector freed it; "
+"""Starts a note with what a finalizer raised while leakguard collected garbage."""
 
 
 def plural(count: int, word: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from leakguard.core.jsonfile import write_json_atomic
 from leakguard.core.origin import Origin
-from leakguard.core.report import MAX_ROWS_PER_KIND, plural
+from leakguard.core.report import FREED_NOTE, MAX_ROWS_PER_KIND, plural
 from leakguard.core.stats import Stats
 
 
@@ -92,6 +92,14 @@ class Summary:
                 "by creation site:"
             )
             self._write_sites(line, garbage, "", 1)
+            said = _finalizer_notes(garbage)
+            if said:
+                # What the finalizers raised during leakguard's collection (an unclosed socket's
+                # ResourceWarning under -W error): not raised into the next test, but not hidden.
+                line("  what their finalizers said when the collector freed them:")
+                for text in said[:MAX_ROWS_PER_KIND]:
+                    line(f"    {text}")
+                _more(line, len(said), "message")
         natives = self.of_kind("native")
         if natives:
             count = sum(len(f["leaks"]) for f in natives)
@@ -149,6 +157,16 @@ def _site(leak: dict[str, Any], root: str | None) -> str:
         return kind
     where = Origin.from_dict(origin).format(root)
     return f"{kind} {leak.get('verb', 'created')} at {where}"
+
+
+def _finalizer_notes(findings: list[dict[str, Any]]) -> list[str]:
+    said: dict[str, None] = {}
+    for finding in findings:
+        for leak in finding["leaks"]:
+            for note in leak.get("notes", ()):
+                if note.startswith(FREED_NOTE):
+                    said.setdefault(f"{note[len(FREED_NOTE) :]} (during {finding['owner']})")
+    return list(said)
 
 
 def _more(line: Callable[[str], None], count: int, word: str) -> None:
