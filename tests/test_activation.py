@@ -181,8 +181,20 @@ def test_no_per_test_hooks_run_when_no_collected_test_is_checked(
     # Installed but off must cost nothing per test: the per-test hooks are not even registered.
     pytester.makepyfile(
         test_it="""
+        PER_TEST = (
+            "pytest_runtest_setup", "pytest_runtest_teardown", "pytest_runtest_makereport",
+            "pytest_runtest_logreport", "pytest_fixture_setup", "pytest_fixture_post_finalizer",
+        )
+
         def test_hooks_absent(request):
-            assert request.config.pluginmanager.get_plugin("leakguard-test-phases") is None
+            plugins = request.config.pluginmanager
+            ours = [
+                (name, plugins.get_name(impl.plugin))
+                for name in PER_TEST
+                for impl in getattr(request.config.hook, name).get_hookimpls()
+                if "leakguard" in (plugins.get_name(impl.plugin) or "")
+            ]
+            assert ours == []
         """
     )
     run_leakguard(on=False).assert_outcomes(passed=1)

@@ -25,7 +25,7 @@ from leakguard.core.stats import Stats
 from leakguard.errors import LeakWarning
 from leakguard.plugin import markers, options, timeline
 from leakguard.plugin.handle import LeakguardHandle
-from leakguard.plugin.reporter import RunReporter
+from leakguard.plugin.reporter import RunReporter, TestReporter
 from leakguard.plugin.stash import (
     ACTIVE,
     AUTOUSE,
@@ -38,6 +38,7 @@ from leakguard.plugin.stash import (
     RUN_OPTIONS,
     STATE,
     SUMMARY,
+    TEST_REPORTER_NAME,
     internal_problem,
     record_problem,
 )
@@ -91,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SUMMARY] = summary
     config.stash[RUN] = run
     config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
+    if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
+        _register_test_hooks(config)  # an xdist controller: it gathers the workers' reports
     timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
     GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
     if _globally_on(config):
@@ -105,7 +108,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         run.engine.close()
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
-    for name in (REPORTER_NAME, PHASES_NAME, *timeline.NAMES):
+    for name in (REPORTER_NAME, PHASES_NAME, TEST_REPORTER_NAME, *timeline.NAMES):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
@@ -154,10 +157,16 @@ def pytest_make_collect_report(
 # --- the test's phases ---------------------------------------------------------------------------
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The per-test hooks join only when some test is checked: installed and off costs nothing.
-    if config.pluginmanager.get_plugin(PHASES_NAME) is None and any(
-        item.stash.get(PLAN, None) is not None for item in items
-    ):
-        config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
+    if any(item.stash.get(PLAN, None) is not None for item in items):
+        _register_test_hooks(config, phases=True)
+
+
+def _register_test_hooks(config: pytest.Config, phases: bool = False) -> None:
+    plugins = config.pluginmanager
+    if phases and plugins.get_plugin(PHASES_NAME) is None:
+        plugins.register(CheckedTestHooks(), PHASES_NAME)
+    if plugins.get_plugin(TEST_REPORTER_NAME) is None:
+        plugins.register(TestReporter(config), TEST_REPORTER_NAME)
 
 
 class CheckedTestHooks:
@@ -318,8 +327,7 @@ def _check_from_now(item: pytest.Item) -> TestState:
             f"{item.nodeid}: the leakguard fixture was requested, but the test is marked "
             "no_resource_tracking: nothing would be checked"
         )
-    if config.pluginmanager.get_plugin(PHASES_NAME) is None:
-        config.pluginmanager.register(CheckedTestHooks(), PHASES_NAME)
+    _register_test_hooks(config, phases=True)
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
     item.stash[STATE] = state
     if config.stash[RUN].timeline is not None:  # timeline (issue 15)

@@ -22,8 +22,16 @@ from leakguard.plugin.stash import (
 from leakguard.trackers.processes.interrupts import GUARD
 
 
-class RunReporter:
-    """Per-run hooks that need the config but do not receive it (logreport), and the end."""
+class TestReporter:
+    """The per-test report hooks: a checked test's leaks onto its teardown report, the polluter
+    section of a failing test, and (in the collecting process) the summary.
+
+    Registered only where they have work: once some test is checked in this process, or on an
+    xdist controller (which gathers what the workers' reports carry). Installed and off, no
+    test pays for them.
+    """
+
+    __test__ = False  # not a test class, whatever pytest's name patterns say
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -92,6 +100,15 @@ class RunReporter:
             summary.add(payload)
         for problem in getattr(report, "leakguard_problems", None) or ():
             summary.add_problem(problem)
+
+
+class RunReporter:
+    """The run's ends: an interrupt, the fixtures finalized after the last test, the JSON
+    report, what xdist workers send when they stop, the terminal summary."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         # Interrupted in a test's setup or call: its teardown hook never runs.

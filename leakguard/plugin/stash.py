@@ -29,6 +29,7 @@ PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
 ACTIVE = pytest.StashKey[active.ActiveRun]()
 REPORTER_NAME = "leakguard-reporter"
 PHASES_NAME = "leakguard-test-phases"
+TEST_REPORTER_NAME = "leakguard-test-reports"
 
 
 def internal_problem(

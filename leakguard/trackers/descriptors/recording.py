@@ -142,17 +142,20 @@ class OriginRecorder:
 
     def _recording(self, how: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         recorder = self
+        dup2 = how == "dup2"
 
         def make(original: Callable[..., Any]) -> Callable[..., Any]:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if dup2 and len(args) > 1 and args[1].__class__ is int and 0 <= args[1] <= 2:
+                    # pytest's capture dup2()s onto 1 and 2 at every phase switch (12 times a
+                    # test); 0-2 are never tracked: nothing to look up, count or remember.
+                    return original(*args, **kwargs)
                 replaced = None
-                if how == "dup2" and recorder.users > 0:
+                if dup2 and recorder.users > 0:
                     replaced = recorder._replaced_epoch(args, kwargs)
                 result = original(*args, **kwargs)
                 if isinstance(result, int) and 0 <= result <= 2:
-                    # pytest's capture dup2()s onto 1 and 2 at every phase switch (12 times a
-                    # test); 0-2 are never tracked, so there is nothing to count or remember.
-                    return result
+                    return result  # 0-2 (a dup2 given fd2= by keyword): never tracked
                 recorder.opens += 1
                 if recorder.users > 0:
                     with contextlib.suppress(Exception):  # never break the caller's os.pipe()
