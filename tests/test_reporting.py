@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,23 @@ def test_a_leak_report_ends_with_the_command_that_reproduces_it(
         ["cleanup: *", "reproduce: pytest test_it.py::test_leaks --leakguard"]
     )
     result.stdout.no_fnmatch_line("*-n 0*")
+
+
+def test_the_reproduce_line_names_the_test_as_typed_where_pytest_was_started(
+    pytester: pytest.Pytester,
+) -> None:
+    # The rootdir is sub/ (its pytest.ini), pytest is started one level up: node ids are
+    # relative to sub/, the command must name sub/test_it.py.
+    sub = pytester.mkdir("sub")
+    (sub / "pytest.ini").write_text("[pytest]\n")
+    (sub / "test_it.py").write_text(textwrap.dedent(LEAK_AND_CLEAN))
+    args = ("--leakguard", *QUIET, *SHORT_GRACE, "-o", "leakguard_trackers=threads")
+    result = pytester.runpytest_subprocess(*args, "sub")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["reproduce: pytest sub/test_it.py::test_leaks --leakguard"])
+    # The line, run where it was printed, reproduces the leak alone.
+    again = pytester.runpytest_subprocess(*args, "sub/test_it.py::test_leaks")
+    again.assert_outcomes(passed=1, errors=1)
 
 
 def test_the_reproduce_line_runs_in_one_process_under_xdist(pytester: pytest.Pytester) -> None:

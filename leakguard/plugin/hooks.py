@@ -7,6 +7,7 @@ Snapshot at the start of setup (before any fixture of the test); check at the en
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import warnings
 from collections.abc import Generator
@@ -289,7 +290,8 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
 def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> str:
     """``reproduce: pytest 'tests/test_x.py::test_y' --leakguard``, with the flags that make
     the run alone behave as this one: one process, and this order when residue mattered."""
-    words = ["pytest", *(shlex.quote(test) for test in (*earlier, nodeid)), "--leakguard"]
+    tests = (_as_typed(config, test) for test in (*earlier, nodeid))
+    words = ["pytest", *(shlex.quote(test) for test in tests), "--leakguard"]
     plugins = config.pluginmanager
     if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
         words += ["-n", "0"]
@@ -303,6 +305,20 @@ def _reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> s
         else:
             words += ["-p", "no:randomly"]
     return "reproduce: " + " ".join(words)
+
+
+def _as_typed(config: pytest.Config, nodeid: str) -> str:
+    """A node id as typed where pytest was started: ids are relative to the rootdir, which is
+    not the working directory when the run was started elsewhere (``pytest demo``)."""
+    here = config.invocation_params.dir
+    if here == config.rootpath:
+        return nodeid
+    path, sep, rest = nodeid.partition("::")
+    try:
+        typed = os.path.relpath(config.rootpath / path, here)
+    except ValueError:  # another drive (Windows): the id as it is
+        return nodeid
+    return typed + sep + rest
 
 
 @pytest.fixture
