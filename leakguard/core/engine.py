@@ -4,8 +4,6 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 from __future__ import annotations
 
 import contextlib
-import gc
-import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -13,11 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 from leakguard.core.faults import InternalProblem, one_line
+from leakguard.core.garbage import sort_out_garbage
 from leakguard.core.grace import settle
 from leakguard.core.holders import find_holders
 from leakguard.core.lineage import LINEAGE, thread_epoch
 from leakguard.core.registry import TrackerRegistry
-from leakguard.core.report import FREED_NOTE
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
 from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName, Resource
@@ -266,7 +264,7 @@ class Engine:
         if not found:
             return found
         with timing(self.stats, "garbage"):
-            return self._sort_out_garbage(found, poll)
+            return sort_out_garbage(found, poll, self._trackers)
 
     def _describe_again(
         self,
@@ -295,37 +293,6 @@ class Engine:
             if tracker is None or tracker.ends_by_itself:
                 return True
         return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())
-
-    def _sort_out_garbage(
-        self, found: list[Conclusion], poll: Callable[[], list[Conclusion]]
-    ) -> list[Conclusion]:
-        """Collect garbage once (young generations first, all of them only if that was not
-        enough): a descriptor that goes away then was freed only by the collector, an
-        unclosed object in a reference cycle. Never on the clean path."""
-        # A native descriptor (no Python object holds it: the owner search looked at every
-        # object the collector knows) cannot be closed by a collection: no collection for it
-        # (≈ 20 ms per flagged test on a 100,000-object heap).
-        passive = {
-            (r.tracker, r.key)
-            for r in found
-            if r.category != "native"
-            and not getattr(self._trackers.get(r.tracker), "ends_by_itself", True)
-        }
-        if not passive:
-            return found
-        said = _collect(1)
-        after = poll()
-        if passive <= {(r.tracker, r.key) for r in after}:
-            said += _collect(None)
-            after = poll()
-        left = {(r.tracker, r.key) for r in after}
-        freed = [c for c in found if (c.tracker, c.key) in passive - left]
-        for conclusion in freed:
-            conclusion.category = "garbage"
-            # What the finalizers said (an unclosed socket's ResourceWarning under -W error):
-            # this test's garbage, so this test's report, not the next test's error.
-            conclusion.notes.extend(said)
-        return after + freed
 
     def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
         """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""
@@ -471,26 +438,3 @@ class Engine:
 
 def _no_leak(found: Sequence[Conclusion]) -> bool:
     return all(r.category != "leak" for r in found)
-
-
-def _collect(generation: int | None) -> list[str]:
-    """One garbage collection; what finalizers raised meanwhile (``Exception ignored in …``),
-    as lines, instead of through ``sys.unraisablehook``.
-
-    Left to the hook, pytest would report them on the *next* test (its check of this test's
-    teardown is over by the time leakguard collects), failing a test that did nothing.
-    """
-    said: list[str] = []
-
-    def note(args: Any) -> None:
-        what = args.err_msg or "Exception ignored in"
-        error = f"{type(args.exc_value).__name__}: {args.exc_value}" if args.exc_value else ""
-        said.append(f"{FREED_NOTE}{what}: {args.object!r}: {error}".rstrip(": "))
-
-    previous = sys.unraisablehook
-    sys.unraisablehook = note
-    try:
-        gc.collect() if generation is None else gc.collect(generation)
-    finally:
-        sys.unraisablehook = previous
-    return said
