@@ -3,7 +3,6 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -16,6 +15,7 @@ from leakguard.core.grace import settle
 from leakguard.core.holders import find_holders
 from leakguard.core.lineage import LINEAGE, thread_epoch
 from leakguard.core.registry import TrackerRegistry
+from leakguard.core.roster import Roster
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
 from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName, Resource
@@ -27,10 +27,6 @@ _NO_KEYS: frozenset[Key] = frozenset()
 QUICK_WAIT = 0.05
 """Seconds of grace waited before searching what keeps the rest (see `Engine._settle`)."""
 
-SNAPSHOT_FAULTS_TO_DISABLE = 3
-"""Consecutive failed snapshots before a tracker is switched off: one bad moment (a weak
-dictionary changing size under a gc callback) must not blind it for the rest of the run."""
-
 
 class Engine:
     """Owns the tracker instances of one run (or one ``leakguard.check`` block)."""
@@ -40,15 +36,10 @@ class Engine:
         registry: TrackerRegistry,
         on_problem: Callable[[InternalProblem], None] | None = None,
     ) -> None:
-        self._registry = registry
-        self._on_problem = on_problem
-        self._trackers: dict[str, AnyTracker] = {}
-        self.problems: dict[str, InternalProblem] = {}
-        self.disabled: set[str] = set()
+        self._roster = Roster(registry, on_problem)
+        # The roster's own dict, never replaced: the clean path reads it without a call.
+        self._trackers = self._roster.instances
         self._lineage_installed = False
-        self._snapshot_faults: dict[str, int] = {}
-        self.during = ""
-        """What is being checked now (a test id), named in internal problems."""
         self.stats: Stats | None = None
         self.root: str | None = None
         """The rootdir: what lies below it (outside installed packages) is the user's code."""
@@ -63,6 +54,23 @@ class Engine:
         self.seen: Snapshot = {}
         """What every tracker showed at the last `find_leaks` (a new dict each time)."""
 
+    @property
+    def during(self) -> str:
+        """What is being checked now (a test id), named in internal problems."""
+        return self._roster.during
+
+    @during.setter
+    def during(self, value: str) -> None:
+        self._roster.during = value
+
+    @property
+    def problems(self) -> dict[str, InternalProblem]:
+        return self._roster.problems
+
+    @property
+    def disabled(self) -> set[str]:
+        return self._roster.disabled
+
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
         """Create and install trackers now, so they record origins before the first test."""
@@ -74,26 +82,10 @@ class Engine:
             self.tracker(name)
 
     def tracker(self, name: str) -> AnyTracker | None:
-        if name in self.disabled:
-            return None
-        tracker = self._trackers.get(name)
-        if tracker is None:
-            try:
-                tracker = self._registry.create(name)
-                tracker.install()
-            except Exception as exc:
-                self._fail(name, "install", exc)
-                return None
-            self._trackers[name] = tracker
-        return tracker
+        return self._roster.tracker(name)
 
     def close(self) -> None:
-        for name, tracker in list(self._trackers.items()):
-            try:
-                tracker.uninstall()
-            except Exception as exc:
-                self._fail(name, "uninstall", exc)
-        self._trackers.clear()
+        self._roster.close()
         if self._lineage_installed:
             LINEAGE.uninstall()
             self._lineage_installed = False
@@ -108,6 +100,7 @@ class Engine:
         """
         snap: Snapshot = {}
         moment = Phase(phase, grace)
+        faults = self._roster.snapshot_faults
         for name in names:
             tracker = self._trackers.get(name) or self.tracker(name)
             if tracker is None:
@@ -115,10 +108,10 @@ class Engine:
             try:
                 snap[name] = tracker.snapshot(moment)
             except Exception as exc:
-                self._snapshot_fault(name, exc)
+                self._roster.snapshot_fault(name, exc)
             else:
-                if self._snapshot_faults:
-                    self._snapshot_faults.pop(name, None)
+                if faults:
+                    faults.pop(name, None)
         return snap
 
     def find_leaks(
@@ -148,7 +141,7 @@ class Engine:
             try:
                 now = tracker.snapshot(moment)
             except Exception as exc:
-                self._snapshot_fault(name, exc)
+                self._roster.snapshot_fault(name, exc)
                 continue
             self.seen[name] = now
             if self.observe is not None:  # timeline (issue 15)
@@ -222,7 +215,7 @@ class Engine:
                 try:
                     now = tracker.snapshot(moment)
                 except Exception as exc:
-                    self._snapshot_fault(name, exc)
+                    self._roster.snapshot_fault(name, exc)
                     continue
                 try:
                     items = candidates(name, tracker, now)
@@ -406,34 +399,10 @@ class Engine:
                 return name, key
         return None
 
-    # --- faults ----------------------------------------------------------------------------
-    def _snapshot_fault(self, name: str, exc: BaseException) -> None:
-        count = self._snapshot_faults[name] = self._snapshot_faults.get(name, 0) + 1
-        if count >= SNAPSHOT_FAULTS_TO_DISABLE:
-            self._fail(name, "snapshot", exc)
-        else:
-            self.report_fault(name, "snapshot", exc)
-
-    def _fail(self, name: str, phase: str, exc: BaseException) -> None:
-        """A fault the tracker cannot go on after: disable it and say from where it is blind."""
-        self.report_fault(name, phase, exc, disabled=True)
-        self.disabled.add(name)
-        tracker = self._trackers.pop(name, None)
-        if tracker is not None and phase != "uninstall":
-            # Its patches and hooks must not stay in place for the rest of the run.
-            with contextlib.suppress(Exception):
-                tracker.uninstall()
-
     def report_fault(
         self, name: str, phase: str, exc: BaseException, disabled: bool = False
     ) -> None:
-        key = f"{name}/{phase}/{disabled}"
-        if key in self.problems:
-            return
-        problem = InternalProblem.of(exc, phase, name, during=self.during, disabled=disabled)
-        self.problems[key] = problem
-        if self._on_problem is not None:
-            self._on_problem(problem)
+        self._roster.report_fault(name, phase, exc, disabled)
 
 
 def _no_leak(found: Sequence[Conclusion]) -> bool:
