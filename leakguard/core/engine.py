@@ -3,22 +3,21 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from leakguard.core.faults import InternalProblem, one_line
 from leakguard.core.garbage import sort_out_garbage
 from leakguard.core.grace import settle
 from leakguard.core.holders import find_holders
-from leakguard.core.lineage import LINEAGE, thread_epoch
+from leakguard.core.lineage import LINEAGE
+from leakguard.core.polling import Candidates, Poll, waiting_helps
 from leakguard.core.registry import TrackerRegistry
 from leakguard.core.roster import Roster
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
-from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName, Resource
+from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName
 
 Snapshot = dict[str, Mapping[Key, Any]]
 _NO_KEYS: frozenset[Key] = frozenset()
@@ -184,7 +183,7 @@ class Engine:
     def _settle(
         self,
         pending: list[str],
-        candidates: Callable[[str, AnyTracker, Mapping[Key, Any]], Mapping[Key, Any]],
+        candidates: Candidates,
         settings: Settings,
         rules: Sequence[IgnoreRule],
         grace: float | None,
@@ -199,47 +198,13 @@ class Engine:
         a task, a process), or a live thread of the test (``epoch``) that could still close a
         descriptor. Otherwise the verdict comes at once.
         """
-        described: dict[tuple[str, Key], Conclusion | None] = {}
-        handles: dict[tuple[str, Key], Any] = {}
         self._searched.clear()
         wait = settings.grace if grace is None else grace
-
-        def poll() -> list[Conclusion]:
-            found: list[Conclusion] = []
-            still: list[str] = []
-            moment = Phase("grace", wait)
-            for name in pending:
-                tracker = self._trackers.get(name)
-                if tracker is None:
-                    continue
-                try:
-                    now = tracker.snapshot(moment)
-                except Exception as exc:
-                    self._roster.snapshot_fault(name, exc)
-                    continue
-                try:
-                    items = candidates(name, tracker, now)
-                except Exception as exc:
-                    self.report_fault(name, "new_since", exc)
-                    continue
-                count = len(found)
-                for key, handle in items.items():
-                    handles[name, key] = handle
-                    if (name, key) not in described:
-                        resource = self._describe(tracker, key, handle, settings, rules)
-                        described[name, key] = Conclusion.of(resource) if resource else None
-                    conclusion = described[name, key]
-                    if conclusion is not None:
-                        found.append(conclusion)
-                if len(found) > count:
-                    still.append(name)
-            pending[:] = still
-            return found
-
+        poll = Poll(self._roster, pending, candidates, settings, rules, wait, self.stats)
         found = poll()
         if not found:
             return found
-        if epoch is None or self._waiting_helps(found, epoch):
+        if epoch is None or waiting_helps(found, self._trackers, epoch):
             stats = self.stats
             start = time.perf_counter()
             nested_before = stats.seconds["describe"] + stats.seconds["owners"] if stats else 0.0
@@ -250,7 +215,7 @@ class Engine:
                 # worker of trio's thread cache waits ~10 s for reuse: the grace cannot help).
                 self.classify(found, self.root)
                 found = settle(poll, _no_leak, wait - QUICK_WAIT, first=found)
-                self._describe_again(found, handles, settings)
+                poll.describe_again(found)
             if stats is not None:  # describing and searching, timed apart, are not waiting
                 nested = stats.seconds["describe"] + stats.seconds["owners"] - nested_before
                 stats.seconds["grace"] += time.perf_counter() - start - nested
@@ -258,34 +223,6 @@ class Engine:
             return found
         with timing(self.stats, "garbage"):
             return sort_out_garbage(found, poll, self._trackers)
-
-    def _describe_again(
-        self,
-        found: Sequence[Conclusion],
-        handles: Mapping[tuple[str, Key], Any],
-        settings: Settings,
-    ) -> None:
-        """What can change by itself may have changed during the wait (a shell that forked a
-        daemon exec's it): describe it as it is now, keeping what was concluded."""
-        for conclusion in found:
-            name, key = conclusion.tracker, conclusion.key
-            tracker = self._trackers.get(name)
-            if tracker is None or not tracker.ends_by_itself:
-                continue
-            try:
-                with timing(self.stats, "describe"):
-                    fresh = tracker.describe(key, handles[name, key])
-            except Exception as exc:  # the first description stands
-                self.report_fault(name, "describe", exc)
-                continue
-            conclusion.resource = fresh if settings.traceback else replace(fresh, origin=None)
-
-    def _waiting_helps(self, found: Sequence[Conclusion], epoch: int) -> bool:
-        for resource in found:
-            tracker = self._trackers.get(resource.tracker)
-            if tracker is None or tracker.ends_by_itself:
-                return True
-        return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())
 
     def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
         """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""
@@ -298,33 +235,6 @@ class Engine:
             if conclusion.key in snaps.get(name, {}):
                 left.append(conclusion)
         return left
-
-    def _describe(
-        self,
-        tracker: AnyTracker,
-        key: Key,
-        handle: Any,
-        settings: Settings,
-        rules: Sequence[IgnoreRule],
-    ) -> Resource[Any] | None:
-        try:
-            with timing(self.stats, "describe"):
-                resource = tracker.describe(key, handle)
-        except Exception as exc:
-            self.report_fault(tracker.name, "describe", exc)
-            resource = Resource(tracker.name, key, tracker.name, repr(key), "(description failed)")
-        else:
-            try:
-                if tracker.builtin_ignore(resource) is not None:
-                    return None
-            except Exception as exc:  # not ignored, then: reported as what it is
-                self.report_fault(tracker.name, "builtin_ignore", exc)
-        if not settings.traceback and resource.origin is not None:
-            resource = replace(resource, origin=None)
-        for rule in rules:
-            if rule.matches(resource):
-                return None
-        return resource
 
     # --- after a leak ----------------------------------------------------------------------
     def classify(self, leaks: Sequence[Conclusion], root: str | None) -> None:
