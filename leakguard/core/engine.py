@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from leakguard.core.faults import InternalProblem, one_line
+from leakguard.core.cleanup import clean_up
+from leakguard.core.faults import InternalProblem
 from leakguard.core.garbage import sort_out_garbage
 from leakguard.core.grace import settle
-from leakguard.core.holders import find_holders
+from leakguard.core.keepers import Keepers
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.polling import Candidates, Poll, waiting_helps
 from leakguard.core.registry import TrackerRegistry
@@ -28,7 +29,9 @@ QUICK_WAIT = 0.05
 
 
 class Engine:
-    """Owns the tracker instances of one run (or one ``leakguard.check`` block)."""
+    """Checks for one run (or one ``leakguard.check`` block): the one door to its trackers
+    (`leakguard.core.roster`) and to the leak path's steps (`polling`, `keepers`, `garbage`,
+    `cleanup` in `leakguard.core`)."""
 
     def __init__(
         self,
@@ -38,13 +41,11 @@ class Engine:
         self._roster = Roster(registry, on_problem)
         # The roster's own dict, never replaced: the clean path reads it without a call.
         self._trackers = self._roster.instances
+        self._keepers = Keepers(self._roster)
         self._lineage_installed = False
         self.stats: Stats | None = None
         self.root: str | None = None
         """The rootdir: what lies below it (outside installed packages) is the user's code."""
-        # id() of the resources whose holders were searched already during this check (a search
-        # is one heap walk per level); emptied when a check starts, while they are all alive.
-        self._searched: set[int] = set()
         self.changed: dict[str, Mapping[Key, Any]] = {}
         """Per tracker that showed new keys at the last `find_leaks`, what it showed then:
         where to look for what an earlier test's lineage made (`leakguard.core.crosstest`)."""
@@ -198,7 +199,7 @@ class Engine:
         a task, a process), or a live thread of the test (``epoch``) that could still close a
         descriptor. Otherwise the verdict comes at once.
         """
-        self._searched.clear()
+        self._keepers.new_check()
         wait = settings.grace if grace is None else grace
         poll = Poll(self._roster, pending, candidates, settings, rules, wait, self.stats)
         found = poll()
@@ -238,62 +239,14 @@ class Engine:
 
     # --- after a leak ----------------------------------------------------------------------
     def classify(self, leaks: Sequence[Conclusion], root: str | None) -> None:
-        """Which leaks a library keeps in its module state: those are its process-wide cache.
-
-        One bounded holder search for all of them, on the leak path only.
-        """
-        searched: list[Conclusion] = []
-        objects: list[object] = []
-        for conclusion in leaks:
-            tracker = self._trackers.get(conclusion.tracker)
-            if conclusion.category != "leak" or tracker is None or id(conclusion) in self._searched:
-                continue
-            self._searched.add(id(conclusion))
-            try:
-                obj = tracker.owner_object(conclusion.resource)
-            except Exception as exc:  # the search is best effort: say so on this resource
-                conclusion.notes.append(f"owner search failed ({one_line(exc)})")
-                self.report_fault(conclusion.tracker, "owner_object", exc)
-                continue
-            if obj is not None:
-                searched.append(conclusion)
-                objects.append(obj)
-        if not objects:
-            return
-        with timing(self.stats, "owners"):
-            holders = find_holders(objects, root)
-        for conclusion, holder in zip(searched, holders, strict=True):
-            if holder is None or not holder.name:
-                continue
-            if holder.library:
-                conclusion.category = "cache"
-                conclusion.holder = holder.name
-            elif not holder.test_code:
-                conclusion.kept_by = holder.name
+        """Which leaks a library keeps in its module state (its process-wide cache) and which
+        the application's does: one bounded holder search for all of them."""
+        self._keepers.classify(leaks, root, self.stats)
 
     def cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""
         with timing(self.stats, "cleanup"):
-            self._cleanup(leaks, timeout)
-
-    def _cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
-        by_tracker: dict[str, list[Conclusion]] = {}
-        for conclusion in leaks:
-            by_tracker.setdefault(conclusion.tracker, []).append(conclusion)
-        for name, group in by_tracker.items():
-            tracker = self._trackers.get(name)
-            if tracker is None:
-                outcomes = [f"{r.kind} not cleaned up (tracker disabled)" for r in group]
-            else:
-                try:
-                    outcomes = list(tracker.cleanup([c.resource for c in group], timeout))
-                except Exception as exc:
-                    # Against these resources, not the tracker: it keeps checking later tests.
-                    self.report_fault(name, "cleanup", exc)
-                    why = one_line(exc)
-                    outcomes = [f"{r.kind} {r.label}: cleanup failed ({why})" for r in group]
-            for conclusion, outcome in zip(group, outcomes, strict=False):
-                conclusion.cleanup = outcome
+            clean_up(leaks, timeout, self._roster)
 
     def identify(self, obj: object, names: Iterable[str]) -> tuple[str, Key] | None:
         """Which tracker knows ``obj`` and by which key (for ``leakguard.ignore(obj)``)."""
