@@ -22,6 +22,8 @@ from leakguard.core.lineage import LINEAGE
 from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import describe as proc_describe
+from leakguard.trackers.processes import mark as proc_mark
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes import recording as proc_spawns
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
@@ -74,7 +76,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
 
     def install(self) -> None:
         self._me = os.getpid()
-        before_mark = proctree.last_pid()
+        before_mark = proc_mark.last_pid()
         self._log = proc_spawns.acquire()
         log = self._log
         if log.users == 1 and log.spawns == 0 and log.previous_mark is None:
@@ -110,7 +112,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
             self._mp_watched = proc_spawns.watch_multiprocessing(log)
         if os.getpid() != self._me:
             self._adopt(log)
-        taken_at = proctree.now()
+        taken_at = procfs.now()
         spawns = log.spawns
         assert self._children_file is not None
         if spawns != self._seen_spawns or self._main_children != self._children_file.read():
@@ -137,8 +139,8 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         if spawns != self._scanned_spawns:
             # Something was spawned: look for marked descendants, wherever they now hang,
             # among the pids handed out since the last look (plus those found before).
-            upto = proctree.last_pid()
-            new = proctree.marked_pids(self.log.mark, self._scanned_upto, upto)
+            upto = proc_mark.last_pid()
+            new = proc_mark.marked_pids(self.log.mark, self._scanned_upto, upto)
             known = [key for key in self._marked if key[0] not in new and _running(key)]
             self._marked = known + _keys_of(new)
             self._scanned_spawns = spawns
@@ -267,7 +269,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         pid, start = key
         helpers = helper_pids()
         judge = Judge(self._me, LINEAGE.current, 0.0, set(), helpers, self.log)
-        stat = proctree.read_stat(pid) or proctree.ProcStat(pid, "?", "X", 0, 0, 0, start)
+        stat = procfs.read_stat(pid) or procfs.ProcStat(pid, "?", "X", 0, 0, 0, start)
         chain = proctree.ancestry(pid) if stat.state != "X" else []
         if pid in helpers:
             return judge.proc(stat, "multiprocessing helper", 1, "tree")
@@ -302,14 +304,14 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
             pid = getattr(obj, "pid", None)
         if not isinstance(pid, int):
             return None
-        stat = proctree.read_stat(pid)
+        stat = procfs.read_stat(pid)
         return (pid, stat.start) if stat is not None else None
 
 
 def _keys_of(pids: Iterable[int]) -> list[ProcKey]:
     keys: list[ProcKey] = []
     for pid in pids:
-        stat = proctree.read_stat(pid)
+        stat = procfs.read_stat(pid)
         if stat is not None:
             keys.append((pid, stat.start))
     return keys
@@ -317,7 +319,7 @@ def _keys_of(pids: Iterable[int]) -> list[ProcKey]:
 
 def _running(key: ProcKey) -> bool:
     """True while ``key`` is alive and not a zombie (a dead non-child is its parent's to reap)."""
-    stat = proctree.read_stat(key[0])
+    stat = procfs.read_stat(key[0])
     return stat is not None and stat.start == key[1] and stat.state not in "ZX"
 
 
