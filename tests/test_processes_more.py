@@ -15,7 +15,7 @@ import pytest
 
 import leakguard
 from leakguard.trackers.processes import cleanup as proc_cleanup
-from leakguard.trackers.processes import tree as proctree
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes.cleanup import Proc
 from tests.support.outcomes import assert_leaked
 from tests.support.pairs import run_pair
@@ -23,7 +23,7 @@ from tests.support.processes import Spawned, assert_leaked_and_stopped, run_proc
 
 
 def _proc(pid: int, not_before: float, mark: bytes = b"LEAKGUARD_RUN_0=none") -> Proc:
-    stat = proctree.read_stat(pid)
+    stat = procfs.read_stat(pid)
     assert stat is not None
     return Proc(pid, stat.start, "child of test", 1, False, stat, not_before, mark, os.getpid())
 
@@ -59,7 +59,7 @@ def test_process_outside_the_tree_without_the_mark_is_never_signalled(orphan_sle
 def test_child_born_before_the_snapshot_is_never_signalled(
     child_sleep: subprocess.Popen[bytes],
 ) -> None:
-    proc = _proc(child_sleep.pid, not_before=proctree.now() + 100)
+    proc = _proc(child_sleep.pid, not_before=procfs.now() + 100)
     assert proc_cleanup.send_verified(proc, signal.SIGTERM) == "born before the test"
     assert child_sleep.poll() is None
 

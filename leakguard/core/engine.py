@@ -3,24 +3,22 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import sys
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from leakguard.core.faults import InternalProblem, one_line
+from leakguard.core.cleanup import clean_up
+from leakguard.core.faults import InternalProblem
+from leakguard.core.garbage import sort_out_garbage
 from leakguard.core.grace import settle
-from leakguard.core.holders import find_holders
-from leakguard.core.lineage import LINEAGE, thread_epoch
+from leakguard.core.keepers import Keepers
+from leakguard.core.lineage import LINEAGE
+from leakguard.core.polling import Candidates, Poll, waiting_helps
 from leakguard.core.registry import TrackerRegistry
-from leakguard.core.report import FREED_NOTE
+from leakguard.core.roster import Roster
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
-from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName, Resource
+from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName
 
 Snapshot = dict[str, Mapping[Key, Any]]
 _NO_KEYS: frozenset[Key] = frozenset()
@@ -29,34 +27,25 @@ _NO_KEYS: frozenset[Key] = frozenset()
 QUICK_WAIT = 0.05
 """Seconds of grace waited before searching what keeps the rest (see `Engine._settle`)."""
 
-SNAPSHOT_FAULTS_TO_DISABLE = 3
-"""Consecutive failed snapshots before a tracker is switched off: one bad moment (a weak
-dictionary changing size under a gc callback) must not blind it for the rest of the run."""
-
 
 class Engine:
-    """Owns the tracker instances of one run (or one ``leakguard.check`` block)."""
+    """Checks for one run (or one ``leakguard.check`` block): the one door to its trackers
+    (`leakguard.core.roster`) and to the leak path's steps (`polling`, `keepers`, `garbage`,
+    `cleanup` in `leakguard.core`)."""
 
     def __init__(
         self,
         registry: TrackerRegistry,
         on_problem: Callable[[InternalProblem], None] | None = None,
     ) -> None:
-        self._registry = registry
-        self._on_problem = on_problem
-        self._trackers: dict[str, AnyTracker] = {}
-        self.problems: dict[str, InternalProblem] = {}
-        self.disabled: set[str] = set()
+        self._roster = Roster(registry, on_problem)
+        # The roster's own dict, never replaced: the clean path reads it without a call.
+        self._trackers = self._roster.instances
+        self._keepers = Keepers(self._roster)
         self._lineage_installed = False
-        self._snapshot_faults: dict[str, int] = {}
-        self.during = ""
-        """What is being checked now (a test id), named in internal problems."""
         self.stats: Stats | None = None
         self.root: str | None = None
         """The rootdir: what lies below it (outside installed packages) is the user's code."""
-        # id() of the resources whose holders were searched already during this check (a search
-        # is one heap walk per level); emptied when a check starts, while they are all alive.
-        self._searched: set[int] = set()
         self.changed: dict[str, Mapping[Key, Any]] = {}
         """Per tracker that showed new keys at the last `find_leaks`, what it showed then:
         where to look for what an earlier test's lineage made (`leakguard.core.crosstest`)."""
@@ -64,6 +53,23 @@ class Engine:
         self.observe: Callable[[str, Mapping[Key, Any]], None] | None = None
         self.seen: Snapshot = {}
         """What every tracker showed at the last `find_leaks` (a new dict each time)."""
+
+    @property
+    def during(self) -> str:
+        """What is being checked now (a test id), named in internal problems."""
+        return self._roster.during
+
+    @during.setter
+    def during(self, value: str) -> None:
+        self._roster.during = value
+
+    @property
+    def problems(self) -> dict[str, InternalProblem]:
+        return self._roster.problems
+
+    @property
+    def disabled(self) -> set[str]:
+        return self._roster.disabled
 
     # --- lifecycle -------------------------------------------------------------------------
     def activate(self, names: Iterable[str]) -> None:
@@ -76,26 +82,10 @@ class Engine:
             self.tracker(name)
 
     def tracker(self, name: str) -> AnyTracker | None:
-        if name in self.disabled:
-            return None
-        tracker = self._trackers.get(name)
-        if tracker is None:
-            try:
-                tracker = self._registry.create(name)
-                tracker.install()
-            except Exception as exc:
-                self._fail(name, "install", exc)
-                return None
-            self._trackers[name] = tracker
-        return tracker
+        return self._roster.tracker(name)
 
     def close(self) -> None:
-        for name, tracker in list(self._trackers.items()):
-            try:
-                tracker.uninstall()
-            except Exception as exc:
-                self._fail(name, "uninstall", exc)
-        self._trackers.clear()
+        self._roster.close()
         if self._lineage_installed:
             LINEAGE.uninstall()
             self._lineage_installed = False
@@ -110,6 +100,7 @@ class Engine:
         """
         snap: Snapshot = {}
         moment = Phase(phase, grace)
+        faults = self._roster.snapshot_faults
         for name in names:
             tracker = self._trackers.get(name) or self.tracker(name)
             if tracker is None:
@@ -117,10 +108,10 @@ class Engine:
             try:
                 snap[name] = tracker.snapshot(moment)
             except Exception as exc:
-                self._snapshot_fault(name, exc)
+                self._roster.snapshot_fault(name, exc)
             else:
-                if self._snapshot_faults:
-                    self._snapshot_faults.pop(name, None)
+                if faults:
+                    faults.pop(name, None)
         return snap
 
     def find_leaks(
@@ -150,7 +141,7 @@ class Engine:
             try:
                 now = tracker.snapshot(moment)
             except Exception as exc:
-                self._snapshot_fault(name, exc)
+                self._roster.snapshot_fault(name, exc)
                 continue
             self.seen[name] = now
             if self.observe is not None:  # timeline (issue 15)
@@ -193,7 +184,7 @@ class Engine:
     def _settle(
         self,
         pending: list[str],
-        candidates: Callable[[str, AnyTracker, Mapping[Key, Any]], Mapping[Key, Any]],
+        candidates: Candidates,
         settings: Settings,
         rules: Sequence[IgnoreRule],
         grace: float | None,
@@ -208,47 +199,13 @@ class Engine:
         a task, a process), or a live thread of the test (``epoch``) that could still close a
         descriptor. Otherwise the verdict comes at once.
         """
-        described: dict[tuple[str, Key], Conclusion | None] = {}
-        handles: dict[tuple[str, Key], Any] = {}
-        self._searched.clear()
+        self._keepers.new_check()
         wait = settings.grace if grace is None else grace
-
-        def poll() -> list[Conclusion]:
-            found: list[Conclusion] = []
-            still: list[str] = []
-            moment = Phase("grace", wait)
-            for name in pending:
-                tracker = self._trackers.get(name)
-                if tracker is None:
-                    continue
-                try:
-                    now = tracker.snapshot(moment)
-                except Exception as exc:
-                    self._snapshot_fault(name, exc)
-                    continue
-                try:
-                    items = candidates(name, tracker, now)
-                except Exception as exc:
-                    self.report_fault(name, "new_since", exc)
-                    continue
-                count = len(found)
-                for key, handle in items.items():
-                    handles[name, key] = handle
-                    if (name, key) not in described:
-                        resource = self._describe(tracker, key, handle, settings, rules)
-                        described[name, key] = Conclusion.of(resource) if resource else None
-                    conclusion = described[name, key]
-                    if conclusion is not None:
-                        found.append(conclusion)
-                if len(found) > count:
-                    still.append(name)
-            pending[:] = still
-            return found
-
+        poll = Poll(self._roster, pending, candidates, settings, rules, wait, self.stats)
         found = poll()
         if not found:
             return found
-        if epoch is None or self._waiting_helps(found, epoch):
+        if epoch is None or waiting_helps(found, self._trackers, epoch):
             stats = self.stats
             start = time.perf_counter()
             nested_before = stats.seconds["describe"] + stats.seconds["owners"] if stats else 0.0
@@ -259,73 +216,14 @@ class Engine:
                 # worker of trio's thread cache waits ~10 s for reuse: the grace cannot help).
                 self.classify(found, self.root)
                 found = settle(poll, _no_leak, wait - QUICK_WAIT, first=found)
-                self._describe_again(found, handles, settings)
+                poll.describe_again(found)
             if stats is not None:  # describing and searching, timed apart, are not waiting
                 nested = stats.seconds["describe"] + stats.seconds["owners"] - nested_before
                 stats.seconds["grace"] += time.perf_counter() - start - nested
         if not found:
             return found
         with timing(self.stats, "garbage"):
-            return self._sort_out_garbage(found, poll)
-
-    def _describe_again(
-        self,
-        found: Sequence[Conclusion],
-        handles: Mapping[tuple[str, Key], Any],
-        settings: Settings,
-    ) -> None:
-        """What can change by itself may have changed during the wait (a shell that forked a
-        daemon exec's it): describe it as it is now, keeping what was concluded."""
-        for conclusion in found:
-            name, key = conclusion.tracker, conclusion.key
-            tracker = self._trackers.get(name)
-            if tracker is None or not tracker.ends_by_itself:
-                continue
-            try:
-                with timing(self.stats, "describe"):
-                    fresh = tracker.describe(key, handles[name, key])
-            except Exception as exc:  # the first description stands
-                self.report_fault(name, "describe", exc)
-                continue
-            conclusion.resource = fresh if settings.traceback else replace(fresh, origin=None)
-
-    def _waiting_helps(self, found: Sequence[Conclusion], epoch: int) -> bool:
-        for resource in found:
-            tracker = self._trackers.get(resource.tracker)
-            if tracker is None or tracker.ends_by_itself:
-                return True
-        return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())
-
-    def _sort_out_garbage(
-        self, found: list[Conclusion], poll: Callable[[], list[Conclusion]]
-    ) -> list[Conclusion]:
-        """Collect garbage once (young generations first, all of them only if that was not
-        enough): a descriptor that goes away then was freed only by the collector, an
-        unclosed object in a reference cycle. Never on the clean path."""
-        # A native descriptor (no Python object holds it: the owner search looked at every
-        # object the collector knows) cannot be closed by a collection: no collection for it
-        # (≈ 20 ms per flagged test on a 100,000-object heap).
-        passive = {
-            (r.tracker, r.key)
-            for r in found
-            if r.category != "native"
-            and not getattr(self._trackers.get(r.tracker), "ends_by_itself", True)
-        }
-        if not passive:
-            return found
-        said = _collect(1)
-        after = poll()
-        if passive <= {(r.tracker, r.key) for r in after}:
-            said += _collect(None)
-            after = poll()
-        left = {(r.tracker, r.key) for r in after}
-        freed = [c for c in found if (c.tracker, c.key) in passive - left]
-        for conclusion in freed:
-            conclusion.category = "garbage"
-            # What the finalizers said (an unclosed socket's ResourceWarning under -W error):
-            # this test's garbage, so this test's report, not the next test's error.
-            conclusion.notes.extend(said)
-        return after + freed
+            return sort_out_garbage(found, poll, self._trackers)
 
     def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
         """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""
@@ -339,91 +237,16 @@ class Engine:
                 left.append(conclusion)
         return left
 
-    def _describe(
-        self,
-        tracker: AnyTracker,
-        key: Key,
-        handle: Any,
-        settings: Settings,
-        rules: Sequence[IgnoreRule],
-    ) -> Resource[Any] | None:
-        try:
-            with timing(self.stats, "describe"):
-                resource = tracker.describe(key, handle)
-        except Exception as exc:
-            self.report_fault(tracker.name, "describe", exc)
-            resource = Resource(tracker.name, key, tracker.name, repr(key), "(description failed)")
-        else:
-            try:
-                if tracker.builtin_ignore(resource) is not None:
-                    return None
-            except Exception as exc:  # not ignored, then: reported as what it is
-                self.report_fault(tracker.name, "builtin_ignore", exc)
-        if not settings.traceback and resource.origin is not None:
-            resource = replace(resource, origin=None)
-        for rule in rules:
-            if rule.matches(resource):
-                return None
-        return resource
-
     # --- after a leak ----------------------------------------------------------------------
     def classify(self, leaks: Sequence[Conclusion], root: str | None) -> None:
-        """Which leaks a library keeps in its module state: those are its process-wide cache.
-
-        One bounded holder search for all of them, on the leak path only.
-        """
-        searched: list[Conclusion] = []
-        objects: list[object] = []
-        for conclusion in leaks:
-            tracker = self._trackers.get(conclusion.tracker)
-            if conclusion.category != "leak" or tracker is None or id(conclusion) in self._searched:
-                continue
-            self._searched.add(id(conclusion))
-            try:
-                obj = tracker.owner_object(conclusion.resource)
-            except Exception as exc:  # the search is best effort: say so on this resource
-                conclusion.notes.append(f"owner search failed ({one_line(exc)})")
-                self.report_fault(conclusion.tracker, "owner_object", exc)
-                continue
-            if obj is not None:
-                searched.append(conclusion)
-                objects.append(obj)
-        if not objects:
-            return
-        with timing(self.stats, "owners"):
-            holders = find_holders(objects, root)
-        for conclusion, holder in zip(searched, holders, strict=True):
-            if holder is None or not holder.name:
-                continue
-            if holder.library:
-                conclusion.category = "cache"
-                conclusion.holder = holder.name
-            elif not holder.test_code:
-                conclusion.kept_by = holder.name
+        """Which leaks a library keeps in its module state (its process-wide cache) and which
+        the application's does: one bounded holder search for all of them."""
+        self._keepers.classify(leaks, root, self.stats)
 
     def cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""
         with timing(self.stats, "cleanup"):
-            self._cleanup(leaks, timeout)
-
-    def _cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
-        by_tracker: dict[str, list[Conclusion]] = {}
-        for conclusion in leaks:
-            by_tracker.setdefault(conclusion.tracker, []).append(conclusion)
-        for name, group in by_tracker.items():
-            tracker = self._trackers.get(name)
-            if tracker is None:
-                outcomes = [f"{r.kind} not cleaned up (tracker disabled)" for r in group]
-            else:
-                try:
-                    outcomes = list(tracker.cleanup([c.resource for c in group], timeout))
-                except Exception as exc:
-                    # Against these resources, not the tracker: it keeps checking later tests.
-                    self.report_fault(name, "cleanup", exc)
-                    why = one_line(exc)
-                    outcomes = [f"{r.kind} {r.label}: cleanup failed ({why})" for r in group]
-            for conclusion, outcome in zip(group, outcomes, strict=False):
-                conclusion.cleanup = outcome
+            clean_up(leaks, timeout, self._roster)
 
     def identify(self, obj: object, names: Iterable[str]) -> tuple[str, Key] | None:
         """Which tracker knows ``obj`` and by which key (for ``leakguard.ignore(obj)``)."""
@@ -439,58 +262,11 @@ class Engine:
                 return name, key
         return None
 
-    # --- faults ----------------------------------------------------------------------------
-    def _snapshot_fault(self, name: str, exc: BaseException) -> None:
-        count = self._snapshot_faults[name] = self._snapshot_faults.get(name, 0) + 1
-        if count >= SNAPSHOT_FAULTS_TO_DISABLE:
-            self._fail(name, "snapshot", exc)
-        else:
-            self.report_fault(name, "snapshot", exc)
-
-    def _fail(self, name: str, phase: str, exc: BaseException) -> None:
-        """A fault the tracker cannot go on after: disable it and say from where it is blind."""
-        self.report_fault(name, phase, exc, disabled=True)
-        self.disabled.add(name)
-        tracker = self._trackers.pop(name, None)
-        if tracker is not None and phase != "uninstall":
-            # Its patches and hooks must not stay in place for the rest of the run.
-            with contextlib.suppress(Exception):
-                tracker.uninstall()
-
     def report_fault(
         self, name: str, phase: str, exc: BaseException, disabled: bool = False
     ) -> None:
-        key = f"{name}/{phase}/{disabled}"
-        if key in self.problems:
-            return
-        problem = InternalProblem.of(exc, phase, name, during=self.during, disabled=disabled)
-        self.problems[key] = problem
-        if self._on_problem is not None:
-            self._on_problem(problem)
+        self._roster.report_fault(name, phase, exc, disabled)
 
 
 def _no_leak(found: Sequence[Conclusion]) -> bool:
     return all(r.category != "leak" for r in found)
-
-
-def _collect(generation: int | None) -> list[str]:
-    """One garbage collection; what finalizers raised meanwhile (``Exception ignored in …``),
-    as lines, instead of through ``sys.unraisablehook``.
-
-    Left to the hook, pytest would report them on the *next* test (its check of this test's
-    teardown is over by the time leakguard collects), failing a test that did nothing.
-    """
-    said: list[str] = []
-
-    def note(args: Any) -> None:
-        what = args.err_msg or "Exception ignored in"
-        error = f"{type(args.exc_value).__name__}: {args.exc_value}" if args.exc_value else ""
-        said.append(f"{FREED_NOTE}{what}: {args.object!r}: {error}".rstrip(": "))
-
-    previous = sys.unraisablehook
-    sys.unraisablehook = note
-    try:
-        gc.collect() if generation is None else gc.collect(generation)
-    finally:
-        sys.unraisablehook = previous
-    return said

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leakguard.core.aftermath import Aftermath
+from leakguard.core.conclude import Finding as Finding  # plugin/hooks.py imports it from here
+from leakguard.core.conclude import conclude
 from leakguard.core.crosstest import Pairs, TestEpochs, changed_since, find_late
 from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE
-from leakguard.core.report import format_leaks, plural
+from leakguard.core.residue import Residue, ResidueEntry, residue_note
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import timing
 from leakguard.core.tracker import Conclusion, Key
@@ -22,36 +24,6 @@ from leakguard.core.tracker import Conclusion, Key
 if TYPE_CHECKING:
     from leakguard.core.baseline import Baseline
     from leakguard.core.timeline import Timeline  # timeline (issue 15)
-
-GROWTH_LIMIT = 16
-"""Alive resources one process-wide cache (or all native descriptors) may hold before each
-further one a test adds is that test's leak: a cache is bounded, a leak is not."""
-
-
-@dataclass
-class Finding:
-    """One owner's leaks, concluded: what the report says and what the summary and JSON keep.
-
-    ``kind`` ``leak`` is the owner's own; ``kept`` holds what the owner made but does not own:
-    library caches and native descriptors, named in the summary only (unless an action says).
-    """
-
-    owner: str
-    action: str
-    message: str
-    leaks: list[Conclusion]
-    residue: list[Conclusion]
-    kind: str = "leak"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "owner": self.owner,
-            "action": self.action,
-            "kind": self.kind,
-            "message": self.message,
-            "leaks": [r.to_dict() for r in self.leaks],
-            "residue": [r.to_dict() for r in self.residue],
-        }
 
 
 @dataclass
@@ -79,12 +51,6 @@ class FixtureRecord:
     owned: dict[str, Mapping[Key, Any]]
 
 
-@dataclass
-class ResidueEntry:
-    owner: str
-    resource: Conclusion
-
-
 class Run:
     def __init__(
         self, engine: Engine, root: str | None = None, baseline: Baseline | None = None
@@ -96,7 +62,7 @@ class Run:
         self.current: TestState | None = None
         self.fixtures: dict[int, FixtureRecord] = {}
         self.finished: list[FixtureRecord] = []
-        self.residue: dict[tuple[str, Key], ResidueEntry] = {}
+        self.residue: Residue = {}
         # What caches and native descriptors hold, by holder: to tell a bounded cache from
         # one that grows test after test (that growth is a leak).
         self.kept: dict[str, list[Conclusion]] = {}
@@ -136,7 +102,9 @@ class Run:
             if pairs:
                 self._find_late(pairs, (last[0], epoch, settings), {})
         if self.residue:
-            state.residue_note = self._residue_note(before, state.residue_from)
+            state.residue_note = residue_note(
+                self.residue, before, state.residue_from, self.aftermath
+            )
         self.current = state
         return state
 
@@ -251,108 +219,9 @@ class Run:
 
     # --- after a leak ----------------------------------------------------------------------
     def conclude(self, owner: str, found: list[Conclusion], settings: Settings) -> list[Finding]:
-        """Sort out whose each resource is, then for the owner's own: clean up, note residue,
-        format (in that order). Caches and native descriptors are named, never touched."""
-        self.engine.classify(found, self.root)
-        for resource in found:
-            resource.owner = owner
-        self._grown(found)
-        leaks = [r for r in found if r.category == "leak"]
-        findings: list[Finding] = []
-        if leaks:
-            findings.append(self._conclude_leaks(owner, leaks, settings))
-        natives = [r for r in found if r.category == "native"]
-        if natives:
-            message = format_leaks(owner, natives, cleanup_enabled=False, root=self.root)
-            message = message.replace(" leaked ", " left native descriptors: ", 1)
-            findings.append(
-                Finding(owner, settings.native_action, message, natives, [], kind="native")
-            )
-        garbage = [r for r in found if r.category == "garbage"]
-        if garbage:
-            message = format_leaks(owner, garbage, cleanup_enabled=False, root=self.root)
-            message = message.replace(
-                " leaked ", " left to the garbage collector (close them explicitly): ", 1
-            )
-            findings.append(
-                Finding(owner, settings.garbage_action, message, garbage, [], kind="garbage")
-            )
-        caches = [r for r in found if r.category == "cache"]
-        if caches:
-            findings.append(Finding(owner, "report", "", caches, [], kind="cache"))
-        return findings
-
-    def _conclude_leaks(self, owner: str, leaks: list[Conclusion], settings: Settings) -> Finding:
-        residue: list[Conclusion] = []
-        if settings.cleanup:
-            for leak in leaks:
-                if leak.kept_by and leak.cleanup is None:
-                    # First rule: the app's module state is older than the test and shared by
-                    # the tests after it; shutting down what it keeps breaks them.
-                    leak.cleanup = (
-                        f"left as is: kept by {leak.kept_by} (the application's module state; "
-                        "closing it would break its next user)"
-                    )
-            # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
-            pools = self.aftermath.pools_of(leaks)
-            self.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
-            residue = self.engine.still_present(leaks)
-            self.aftermath.after_cleanup(owner, leaks, residue, pools)
-        else:
-            residue = list(leaks)  # left as they are: all of it stays for the tests after
-        for resource in residue:
-            self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
-        action: str = settings.action
-        notes: list[str] = []
-        if self.baseline:
-            known = [r for r in leaks if self.baseline.knows(owner, r)]
-            for resource in known:
-                resource.notes.append("(known: in the leakguard baseline)")
-            if len(known) == len(leaks):
-                action = "baseline"
-            elif known:
-                notes.append(f"{plural(len(leaks) - len(known), 'leak')} not in the baseline")
-        message = format_leaks(
-            owner, leaks, cleanup_enabled=settings.cleanup, root=self.root, notes=notes
-        )
-        return Finding(owner, action, message, leaks, residue)
-
-    def _grown(self, found: list[Conclusion]) -> None:
-        """A cache (or the native descriptors) past `GROWTH_LIMIT` alive: what this owner added
-        is its leak. Never cleaned up all the same: the holder still owns it."""
-        for resource in found:
-            if resource.category in ("leak", "garbage"):
-                continue
-            group = resource.holder if resource.category == "cache" else "native descriptors"
-            kept = self.kept.setdefault(group, [])
-            kept.append(resource)
-            if len(kept) > GROWTH_LIMIT:
-                kept[:] = self.engine.still_present(kept)
-            if len(kept) > GROWTH_LIMIT:
-                what = f"process-wide cache {group}" if resource.category == "cache" else group
-                resource.notes.append(
-                    f"{what} keeps growing ({len(kept)} alive): left as is, reported as a leak"
-                )
-                resource.category = "leak"
-                resource.cleanup = "left as is (its holder still owns it)"
-
-    def _residue_note(self, before: Snapshot, owners: list[str]) -> str | None:
-        present = []
-        for (name, key), entry in list(self.residue.items()):
-            if key in before.get(name, {}):
-                present.append(f"{entry.resource.description} (from {entry.owner})")
-                is_test = not entry.owner.startswith("fixture ")
-                if is_test and entry.owner not in owners:
-                    owners.append(entry.owner)
-            else:
-                del self.residue[name, key]
-                self.aftermath.residue_gone(entry.owner, entry.resource)
-        if not present:
-            return None
-        return (
-            f"ran with residue from earlier tests ({plural(len(present), 'resource')}): "
-            + "; ".join(present)
-        )
+        """Whose each resource is; the owner's own cleaned up, its residue noted, the report
+        formatted (`leakguard.core.conclude`)."""
+        return conclude(self, owner, found, settings)
 
 
 def fixture_owner(argname: str, scope: str, baseid: str) -> str:

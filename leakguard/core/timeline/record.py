@@ -14,7 +14,7 @@ Point = dict[str, Any]
 
 
 class FindingLike(Protocol):
-    """What a timeline point needs of a concluded finding (`leakguard.core.runstate.Finding`)."""
+    """What a timeline point needs of a concluded finding (`leakguard.core.conclude.Finding`)."""
 
     owner: str
     action: str

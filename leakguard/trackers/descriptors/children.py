@@ -8,6 +8,7 @@ import socket
 import stat
 from dataclasses import dataclass
 
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes import tree as proctree
 
 ChildKey = tuple[str, int, int]
@@ -123,4 +124,4 @@ def child_ports(keys: list[ChildKey]) -> dict[ChildKey, ChildPort]:
 
 def command_of(pid: int) -> str:
     """As the processes tracker names the process (its report is the one that stops it)."""
-    return proctree.command_text(proctree.read_cmdline(pid)) or "?"
+    return procfs.command_text(procfs.read_cmdline(pid)) or "?"

@@ -24,6 +24,8 @@ from typing import Any
 
 from leakguard.core.grace import settle
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
+from leakguard.trackers.processes import mark as proc_mark
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.recording import SpawnRecord
 
@@ -41,7 +43,7 @@ class Proc:
     relation: str
     depth: int
     zombie: bool
-    stat: proctree.ProcStat
+    stat: procfs.ProcStat
     not_before: float
     mark: bytes
     me: int
@@ -61,16 +63,16 @@ def _why_not_ours(proc: Proc) -> str | None:
     """``None`` when ``proc`` may be signalled now; otherwise the reason it may not."""
     if proc.pid <= 1 or proc.pid == proc.me:
         return "not a child process"
-    stat = proctree.read_stat(proc.pid)
+    stat = procfs.read_stat(proc.pid)
     if stat is None or stat.start != proc.start:
         return "gone"
-    if not proctree.born_after(stat.start, proc.not_before):
+    if not procfs.born_after(stat.start, proc.not_before):
         return "born before the test"
     if proc.me in proctree.ancestry(proc.pid):
         return None
     if proc.proof == "pipe":
         return None  # read from our own pipe (identity checked), with the test's epoch
-    tag = proctree.mark_epoch(proc.pid, proc.mark)
+    tag = proc_mark.mark_epoch(proc.pid, proc.mark)
     if tag is not None and tag != NO_EPOCH and LINEAGE.belongs(tag, proc.epoch):
         return None
     if tag is not None:
@@ -126,7 +128,7 @@ def reap(proc: Proc) -> bool:
             return not owner.is_alive()
     except (OSError, AssertionError, ValueError):
         pass
-    stat = proctree.read_stat(proc.pid)
+    stat = procfs.read_stat(proc.pid)
     if stat is None or stat.start != proc.start:
         return True
     if stat.ppid != proc.me:
@@ -220,5 +222,5 @@ def stop(procs: Sequence[Proc], timeout: float) -> list[str]:
 
 
 def _state(proc: Proc) -> str:
-    stat = proctree.read_stat(proc.pid)
-    return proctree.STATE_NAMES.get(stat.state, stat.state) if stat else "gone"
+    stat = procfs.read_stat(proc.pid)
+    return procfs.STATE_NAMES.get(stat.state, stat.state) if stat else "gone"

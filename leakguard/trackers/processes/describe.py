@@ -9,7 +9,7 @@ from typing import Any
 
 from leakguard.core.origin import Origin, RawOrigin
 from leakguard.core.tracker import Resource
-from leakguard.trackers.processes import tree as proctree
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes.cleanup import Proc
 from leakguard.trackers.processes.ownership import ProcKey
 from leakguard.trackers.processes.recording import SpawnLog, SpawnRecord
@@ -18,7 +18,7 @@ MAX_COMMAND = 40
 
 
 def describe(tracker: str, key: ProcKey, proc: Proc, log: SpawnLog) -> Resource[ProcKey]:
-    state = proctree.STATE_NAMES.get(proc.stat.state, proc.stat.state)
+    state = procfs.STATE_NAMES.get(proc.stat.state, proc.stat.state)
     if proc.zombie:
         detail = f"exited, never waited for; parent {proc.stat.ppid}"
     elif proc.relation == "orphan":
@@ -63,7 +63,7 @@ def orphan_ancestor(proc: Proc, log: SpawnLog) -> SpawnRecord | None:
     candidates = [
         r
         for r in log.records.values()
-        if r.born_by >= proc.not_before and proctree.born_after(proc.start, r.born_from)
+        if r.born_by >= proc.not_before and procfs.born_after(proc.start, r.born_from)
     ]
     for record in candidates:
         if record.pid in (proc.stat.pgid, proc.stat.sid):
@@ -77,20 +77,20 @@ def command_of(proc: Proc) -> str:
     owner: Any = proc.owner()
     mp = sys.modules.get("multiprocessing.process")
     if mp is not None and isinstance(owner, mp.BaseProcess):
-        return proctree.command_text(["multiprocessing", owner.name], MAX_COMMAND)
-    argv = proctree.read_cmdline(proc.pid)
+        return procfs.command_text(["multiprocessing", owner.name], MAX_COMMAND)
+    argv = procfs.read_cmdline(proc.pid)
     record = proc.record
     forked = record is not None and record.how in ("os.fork", "os.forkpty")
-    if (forked and not argv) or argv == proctree.read_cmdline(proc.me):
+    if (forked and not argv) or argv == procfs.read_cmdline(proc.me):
         return f"fork of {proc.me}"  # a fork that never exec'd: its argv is ours
     if not argv and record is not None and record.argv is not None:
         raw = record.argv
         argv = (
             [os.fsdecode(raw)] if isinstance(raw, (str, bytes)) else [os.fsdecode(a) for a in raw]
         )
-    return proctree.command_text(argv or [proc.stat.comm], MAX_COMMAND)
+    return procfs.command_text(argv or [proc.stat.comm], MAX_COMMAND)
 
 
 def _exited(record: SpawnRecord) -> bool:
-    stat = proctree.read_stat(record.pid)
+    stat = procfs.read_stat(record.pid)
     return stat is None or not record.matches(stat.start) or stat.state in "ZX"

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 
 from leakguard.core.lineage import LINEAGE, NO_EPOCH, thread_epoch
+from leakguard.trackers.processes import mark as proc_mark
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
 from leakguard.trackers.processes.recording import SpawnLog
@@ -33,7 +35,7 @@ class Judge:
     _children: dict[int, bool] = field(default_factory=dict)
 
     # --- verdicts ----------------------------------------------------------------------------
-    def spawned_by_test(self, stat: proctree.ProcStat) -> bool:
+    def spawned_by_test(self, stat: procfs.ProcStat) -> bool:
         """A direct child: the epoch in its spawn record, else that of the thread that forked it."""
         verdict = self._children.get(stat.pid)
         if verdict is None:
@@ -57,14 +59,14 @@ class Judge:
             return LINEAGE.belongs(LINEAGE.creator(), self.epoch)  # the checking (test's) thread
         return LINEAGE.belongs(thread_epoch(thread), self.epoch)
 
-    def outside_proof(self, stat: proctree.ProcStat) -> str | None:
+    def outside_proof(self, stat: procfs.ProcStat) -> str | None:
         """For a process outside our tree: ``"pipe"`` or ``"tag"`` when a spawn of the test is
         on record for it, ``""`` when only the run's mark says it is ours, ``None`` when the
         record names another owner (a fixture, an earlier test)."""
         reported = self.log.pipe.reported.get(stat.pid)
         if reported is not None and reported[0] == stat.start:
             return "pipe" if LINEAGE.belongs(reported[1], self.epoch) else None
-        tag = proctree.mark_epoch(stat.pid, self.log.mark)
+        tag = proc_mark.mark_epoch(stat.pid, self.log.mark)
         if tag is None or tag == NO_EPOCH:
             return ""
         return "tag" if LINEAGE.belongs(tag, self.epoch) else None
@@ -73,10 +75,10 @@ class Judge:
     def classify(self, key: ProcKey) -> Proc | None:
         """``key`` as a `Proc` when it is the test's, else ``None``."""
         pid, start = key
-        stat = proctree.read_stat(pid)
+        stat = procfs.read_stat(pid)
         if pid in self.helpers or stat is None or stat.start != start:
             return None
-        if not proctree.born_after(start, self.not_before):
+        if not procfs.born_after(start, self.not_before):
             return None
         if stat.ppid == self.me or stat.ppid in self.helpers:
             if not self.spawned_by_test(stat):
@@ -106,8 +108,8 @@ class Judge:
             return None  # below a process that predates the test (a fixture's server)
         lineage: list[ProcKey] = []
         for pid in reversed(below):
-            stat = proctree.read_stat(pid)
-            if stat is None or not proctree.born_after(stat.start, self.not_before):
+            stat = procfs.read_stat(pid)
+            if stat is None or not procfs.born_after(stat.start, self.not_before):
                 return None
             if not lineage and not self.spawned_by_test(stat):
                 return None  # its top is a child some other owner spawned
@@ -119,8 +121,8 @@ class Judge:
         if parent.depth >= MAX_DEPTH or parent.relation == "orphan":
             return  # an orphan's own descendants carry the mark and are classified directly
         for pid in proctree.child_pids(parent.pid):
-            stat = proctree.read_stat(pid)
-            if stat is None or not proctree.born_after(stat.start, self.not_before):
+            stat = procfs.read_stat(pid)
+            if stat is None or not procfs.born_after(stat.start, self.not_before):
                 continue
             key = (pid, stat.start)
             if key in found:
@@ -135,7 +137,7 @@ class Judge:
 
     def proc(
         self,
-        stat: proctree.ProcStat,
+        stat: procfs.ProcStat,
         relation: str,
         depth: int,
         proof: str,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from leakguard.trackers.processes import tree as proctree
+from leakguard.trackers.processes import procfs
 
 
 class ReportPipe:
@@ -80,7 +80,7 @@ class ReportPipe:
                     with contextlib.suppress(ValueError):
                         self.reported[int(fields[0])] = (float(fields[1]), int(fields[2]))
         for pid, (start, _epoch) in list(self.reported.items()):
-            stat = proctree.read_stat(pid)
+            stat = procfs.read_stat(pid)
             if stat is None or stat.start != start or stat.state in "ZX":
                 del self.reported[pid]  # gone, or dead and waiting for its own parent
         return self.reported

@@ -24,7 +24,7 @@ from leakguard.core import patching
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
 from leakguard.core.origin import RawOrigin, capture
 from leakguard.trackers.processes import mark as proc_mark
-from leakguard.trackers.processes import tree as proctree
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes.pipe import ReportPipe
 
 _LOG_ATTR = "_leakguard_spawn_log"
@@ -36,7 +36,7 @@ class SpawnRecord:
     """One process this process started: enough to say where, and who can reap it."""
 
     pid: int
-    # The child was born between these two readings of `proctree.now` (around the spawn
+    # The child was born between these two readings of `procfs.now` (around the spawn
     # call): its identity without reading its stat, which right after a spawn costs 10–40 µs.
     born_from: float
     born_by: float
@@ -53,7 +53,7 @@ class SpawnRecord:
 
     def matches(self, start: float) -> bool:
         """True when a process that started at ``start`` is the one this spawn made."""
-        return proctree.born_after(start, self.born_from) and start <= self.born_by
+        return procfs.born_after(start, self.born_from) and start <= self.born_by
 
 
 @dataclass
@@ -95,7 +95,7 @@ class SpawnLog:
             return
         if os.getpid() != self.owner_pid:
             # We are a forked descendant with a copy of the log: tell the real owner.
-            stat = proctree.read_stat(pid)
+            stat = procfs.read_stat(pid)
             if stat is not None:
                 self.pipe.send(pid, stat.start, epoch)
             return
@@ -110,7 +110,7 @@ class SpawnLog:
             known.how = how if owner is not None else known.how
             return
         ref = weakref.ref(owner) if owner is not None else None
-        born_by = proctree.now()
+        born_by = procfs.now()
         self.records[pid] = SpawnRecord(
             pid, born_from, born_by, self.spawns, origin, how, argv, ref, epoch
         )
@@ -130,7 +130,7 @@ class SpawnLog:
     def _prune(self) -> None:
         # Forget processes that no longer exist at all (a zombie still needs its record).
         for pid, record in list(self.records.items()):
-            stat = proctree.read_stat(pid)
+            stat = procfs.read_stat(pid)
             if stat is None or not record.matches(stat.start):
                 self.records.pop(pid, None)
         self.prune_at = max(_PRUNE_FLOOR, 2 * len(self.records))
@@ -154,7 +154,7 @@ def _wrap_execute_child(log: SpawnLog) -> Callable[[Any], Any]:
         @functools.wraps(original)
         def _execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
             # Runs on the caller's thread: its epoch is the spawn's lineage.
-            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
+            origin, born_from, epoch = capture(), procfs.now(), LINEAGE.creator()
             if slot is not None and len(rest) > slot:
                 rest = (*rest[:slot], log.tagged_env(rest[slot], epoch), *rest[slot + 1 :])
             elif "env" in kw:
@@ -174,7 +174,7 @@ def _wrap_pid_returning(log: SpawnLog, how: str) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def spawn(*args: Any, **kwargs: Any) -> Any:
-            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
+            origin, born_from, epoch = capture(), procfs.now(), LINEAGE.creator()
             if spawn_env and len(args) > 2 and args[2] is not None:
                 args = (*args[:2], log.tagged_env(args[2], epoch), *args[3:])
             pid = original(*args, **kwargs)
@@ -192,7 +192,7 @@ def _wrap_forkpty(log: SpawnLog) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def forkpty() -> tuple[int, int]:
-            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
+            origin, born_from, epoch = capture(), procfs.now(), LINEAGE.creator()
             pid, fd = original()
             if pid:
                 log.record(pid, born_from, origin, "os.forkpty", None, None, epoch)
@@ -222,7 +222,7 @@ def _wrap_process_start(log: SpawnLog) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def start(self: Any) -> None:
-            origin, born_from, epoch = capture(), proctree.now(), LINEAGE.creator()
+            origin, born_from, epoch = capture(), procfs.now(), LINEAGE.creator()
             original(self)
             # Under forkserver the pid comes back over a socket: this is the only place we see it.
             log.record(self.pid, born_from, origin, "multiprocessing.Process", None, self, epoch)
@@ -260,7 +260,7 @@ def acquire() -> SpawnLog:
         log = SpawnLog(mark_name=f"LEAKGUARD_RUN_{os.getpid()}", mark_value=os.urandom(8).hex())
         log.previous_mark = os.environ.get(log.mark_name)
         os.environ[log.mark_name] = log.mark_value
-        if proctree.LINUX:
+        if procfs.LINUX:
             log.pipe.open()
     for owner, attr, make in _targets(log):
         patching.install(owner, attr, make)

@@ -22,33 +22,20 @@ from leakguard.core.lineage import LINEAGE
 from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.processes import cleanup as proc_cleanup
 from leakguard.trackers.processes import describe as proc_describe
+from leakguard.trackers.processes import mark as proc_mark
+from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes import recording as proc_spawns
 from leakguard.trackers.processes import tree as proctree
 from leakguard.trackers.processes.cleanup import Proc
 from leakguard.trackers.processes.interrupts import GUARD
 from leakguard.trackers.processes.ownership import Judge, ProcKey
 from leakguard.trackers.processes.recording import SpawnLog
-
-ProcHandle = Proc | None
-"""``None`` in a snapshot; what `new_since` found out about a new process."""
-
-
-class ProcSnapshot(dict[ProcKey, ProcHandle]):
-    """Identities ``(pid, start)``, when the snapshot was taken (for "born after") and the
-    epoch open then (whose processes count as new ones' owner: the test's, a fixture's)."""
-
-    __slots__ = ("epoch", "taken_at")
-
-    def __init__(self, keys: Iterable[ProcKey], taken_at: float, epoch: int) -> None:
-        super().__init__(dict.fromkeys(keys))
-        self.taken_at = taken_at
-        self.epoch = epoch
-
-
-def helper_pids() -> set[int]:
-    """multiprocessing's resource tracker and forkserver: started once per run, on first use,
-    by whichever test happens to need them; they belong to the run, not to that test."""
-    return {pid for _, pid in compat.multiprocessing_helpers() if pid is not None}
+from leakguard.trackers.processes.snapshot import (
+    ProcHandle,
+    ProcSnapshot,
+    SnapshotCache,
+    helper_pids,
+)
 
 
 class ProcessTracker(Tracker[ProcKey, ProcHandle]):
@@ -58,32 +45,23 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         self._log: SpawnLog | None = None
         self._me = os.getpid()
         self._mp_watched = False
-        # The last full read, reused while nothing can have changed it.
-        self._keys: list[ProcKey] = []
-        self._tree: list[ProcKey] = []  # children (and the forkserver's)
-        self._outside: list[ProcKey] = []  # marked or reported, not (or no longer) below us
-        self._marked: list[ProcKey] = []
-        self._main_children = b""
-        self._children_file: proctree.ChildrenFile | None = None
-        self._seen_spawns = -1
-        self._scanned_spawns = -1
-        self._scanned_upto: int | None = None  # last_pid() at the last scan
+        self._cache = SnapshotCache()
         # What new_since found last, and for which snapshot: one of those gone means one of
         # the test's processes ended during the grace, so a daemon it left may now be out there.
         self._last_found: tuple[int, frozenset[ProcKey]] = (0, frozenset())
 
     def install(self) -> None:
         self._me = os.getpid()
-        before_mark = proctree.last_pid()
+        before_mark = proc_mark.last_pid()
         self._log = proc_spawns.acquire()
         log = self._log
         if log.users == 1 and log.spawns == 0 and log.previous_mark is None:
             # A mark made just now: only a process born since can carry it, so the first
             # snapshot reads the few pids handed out since, not every process on the machine
             # (≈ 2 ms of start-up on an idle box; it grows with the machine's process count).
-            self._scanned_upto = before_mark
+            self._cache.scanned_upto = before_mark
         self._log.on_spawn = GUARD.spawned
-        self._children_file = proctree.ChildrenFile(self._me)
+        self._cache.open(self._me)
 
     def uninstall(self) -> None:
         if self._log is not None:
@@ -92,9 +70,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
                 self._mp_watched = False
             proc_spawns.release(self._log)
             self._log = None
-        if self._children_file is not None:
-            self._children_file.close()
-            self._children_file = None
+        self._cache.close()
 
     @property
     def log(self) -> SpawnLog:
@@ -110,68 +86,17 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
             self._mp_watched = proc_spawns.watch_multiprocessing(log)
         if os.getpid() != self._me:
             self._adopt(log)
-        taken_at = proctree.now()
-        spawns = log.spawns
-        assert self._children_file is not None
-        if spawns != self._seen_spawns or self._main_children != self._children_file.read():
-            if spawns != self._seen_spawns:
-                GUARD.spawned()  # a spawn on another thread could not arm it there
-            self._full_read(spawns)
-        elif self._outside:
-            # Processes outside our tree can end without any sign here: check each (≈ 3 µs).
-            alive = [key for key in self._outside if _running(key)]
-            if len(alive) != len(self._outside):
-                self._outside = alive
-                self._keys = self._tree + alive
-        return ProcSnapshot(self._keys, taken_at, LINEAGE.current)
-
-    def _full_read(self, spawns: int) -> None:
-        me = self._me
-        assert self._children_file is not None
-        self._main_children = self._children_file.read()
-        pids = proctree.child_pids(me)
-        for helper in helper_pids():
-            if helper in pids:
-                # A forkserver's children are the test's multiprocessing.Process objects.
-                pids.extend(proctree.child_pids(helper))
-        if spawns != self._scanned_spawns:
-            # Something was spawned: look for marked descendants, wherever they now hang,
-            # among the pids handed out since the last look (plus those found before).
-            upto = proctree.last_pid()
-            new = proctree.marked_pids(self.log.mark, self._scanned_upto, upto)
-            known = [key for key in self._marked if key[0] not in new and _running(key)]
-            self._marked = known + _keys_of(new)
-            self._scanned_spawns = spawns
-            self._scanned_upto = upto
-        self._tree = _keys_of(pids)
-        seen = set(pids)
-        outside: list[ProcKey] = []
-        reported = ((pid, start) for pid, (start, _epoch) in self.log.pipe.drain().items())
-        for key in (*self._marked, *reported):
-            if key[0] not in seen and _running(key):
-                seen.add(key[0])
-                outside.append(key)
-        self._outside = outside
-        self._keys = self._tree + outside
-        self._seen_spawns = spawns
+        taken_at = procfs.now()
+        return ProcSnapshot(self._cache.read(self._me, log), taken_at, LINEAGE.current)
 
     def _adopt(self, log: SpawnLog) -> None:
         """Tests run in a forked copy of the process that installed us (pytest-forked): the
         copy's children are the ones to watch, and its spawns its own to record."""
         self._me = os.getpid()
-        if self._children_file is not None:
-            self._children_file.close()
-        self._children_file = proctree.ChildrenFile(self._me)
+        self._cache.adopt(self._me)
         log.owner_pid = self._me
         log.records.clear()
         log.pipe.reported.clear()
-        self._marked = []
-        self._scanned_upto = None
-        self._invalidate()
-
-    def _invalidate(self) -> None:
-        """Force the next snapshot to read (and scan) afresh: after cleanup, for instance."""
-        self._seen_spawns = self._scanned_spawns = -1
 
     # --- what changed ----------------------------------------------------------------------
     def new_since(
@@ -188,7 +113,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         if exited:
             # What an exiting process of the test left behind (a daemon it started, now
             # re-parented to init) shows only in a fresh look for the run's mark.
-            self._invalidate()
+            self._cache.invalidate()
             fresh = self.snapshot()
             self._judge_all(fresh.keys() - before.keys() - found.keys(), judge, found)
         self._last_found = (id(before), frozenset(found))
@@ -267,7 +192,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         pid, start = key
         helpers = helper_pids()
         judge = Judge(self._me, LINEAGE.current, 0.0, set(), helpers, self.log)
-        stat = proctree.read_stat(pid) or proctree.ProcStat(pid, "?", "X", 0, 0, 0, start)
+        stat = procfs.read_stat(pid) or procfs.ProcStat(pid, "?", "X", 0, 0, 0, start)
         chain = proctree.ancestry(pid) if stat.state != "X" else []
         if pid in helpers:
             return judge.proc(stat, "multiprocessing helper", 1, "tree")
@@ -287,7 +212,7 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
         try:
             return proc_cleanup.stop(procs, timeout)
         finally:
-            self._invalidate()  # the cached tree no longer holds what was just stopped
+            self._cache.invalidate()  # the cached tree no longer holds what was just stopped
 
     def identify(self, obj: object) -> ProcKey | None:
         pid: int | None = None
@@ -302,23 +227,8 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
             pid = getattr(obj, "pid", None)
         if not isinstance(pid, int):
             return None
-        stat = proctree.read_stat(pid)
+        stat = procfs.read_stat(pid)
         return (pid, stat.start) if stat is not None else None
-
-
-def _keys_of(pids: Iterable[int]) -> list[ProcKey]:
-    keys: list[ProcKey] = []
-    for pid in pids:
-        stat = proctree.read_stat(pid)
-        if stat is not None:
-            keys.append((pid, stat.start))
-    return keys
-
-
-def _running(key: ProcKey) -> bool:
-    """True while ``key`` is alive and not a zombie (a dead non-child is its parent's to reap)."""
-    stat = proctree.read_stat(key[0])
-    return stat is not None and stat.start == key[1] and stat.state not in "ZX"
 
 
 def _dropped(popen: subprocess.Popen[Any]) -> bool:
