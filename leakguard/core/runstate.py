@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leakguard.core.aftermath import Aftermath
-from leakguard.core.conclude import Finding as Finding  # plugin/hooks.py imports it from here
-from leakguard.core.conclude import conclude
+from leakguard.core.conclude import Finding, conclude
 from leakguard.core.crosstest import Pairs, TestEpochs, changed_since, find_late
 from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE

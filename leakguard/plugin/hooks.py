@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from leakguard.core import active
+from leakguard.core.conclude import Finding
 from leakguard.core.engine import Engine
 from leakguard.core.faults import InternalProblem
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.registry import TrackerRegistry
-from leakguard.core.runstate import Finding, Run, TestState, fixture_owner
+from leakguard.core.runstate import Run, TestState, fixture_owner
 from leakguard.core.settings import SettingsError
 from leakguard.core.stats import Stats
 from leakguard.errors import LeakWarning
