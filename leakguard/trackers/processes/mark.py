@@ -4,7 +4,7 @@ read back from the environment of the processes that carry it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from leakguard.core import compat
@@ -96,7 +96,14 @@ def last_pid() -> int | None:
         return None
 
 
-def marked_pids(mark: bytes, after: int | None = None, upto: int | None = None) -> list[int]:
+def marked_pids(
+    mark: bytes,
+    after: int | None = None,
+    upto: int | None = None,
+    *,
+    retry: Iterable[int] = (),
+    unseen: list[int] | None = None,
+) -> list[int]:
     """Processes whose environment holds ``mark``.
 
     With ``after``/``upto`` (two `last_pid` readings), only pids handed out in between are
@@ -104,6 +111,10 @@ def marked_pids(mark: bytes, after: int | None = None, upto: int | None = None) 
     reading has one of them (a wrap-around falls back to the full scan). That is a few reads
     per spawning test instead of one per process on the machine (≈ 0.2–0.6 ms).
     Other users' processes fail to open at once (EACCES).
+
+    A pid is handed out before its process shows in ``/proc`` (``fork`` allocates it first), and
+    a process in the middle of ``fork`` or ``exec`` shows an empty environment: in a range scan,
+    those go to ``unseen``, for the caller to ``retry``.
     """
     if not LINUX:
         import psutil
@@ -112,7 +123,7 @@ def marked_pids(mark: bytes, after: int | None = None, upto: int | None = None) 
     me = os.getpid()
     if after is not None and upto is not None and 0 <= upto - after <= _RANGE_SCAN_MAX:
         # Direct reads: /proc/<tid> of a thread opens too, so a match must be a leader.
-        candidates = [str(pid) for pid in range(after + 1, upto + 1)]
+        candidates = [str(pid) for pid in (*retry, *range(after + 1, upto + 1))]
         check_leader = True
     else:
         candidates = [name for name in os.listdir("/proc") if name.isdigit()]
@@ -123,6 +134,10 @@ def marked_pids(mark: bytes, after: int | None = None, upto: int | None = None) 
         if pid == me:
             continue
         data = read_proc(f"/proc/{name}/environ", 1 << 14, whole=True)
+        if not data and check_leader and unseen is not None:
+            # Not in /proc yet, between the memory maps of a fork or an exec (an empty
+            # environ), or gone: the caller looks again shortly.
+            unseen.append(pid)
         if data and _tag_of(data, mark) is not None and (not check_leader or _is_leader(pid)):
             found.append(pid)
     return found

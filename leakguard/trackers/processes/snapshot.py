@@ -4,6 +4,7 @@ changed, else only the processes outside our tree are checked (≈ 3 µs)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from leakguard.core import compat
@@ -37,6 +38,10 @@ def helper_pids() -> set[int]:
     return {pid for _, pid in compat.multiprocessing_helpers() if pid is not None}
 
 
+_UNSEEN_FOR = 1.0
+"""Seconds a pid handed out but not yet in ``/proc`` is looked for again (a fork takes µs)."""
+
+
 class SnapshotCache:
     """The identities of the last full read, and what tells whether it is still good."""
 
@@ -50,6 +55,9 @@ class SnapshotCache:
         self._seen_spawns = -1
         self._scanned_spawns = -1
         self.scanned_upto: int | None = None  # last_pid() at the last scan
+        # Pids a scan saw handed out but not yet in /proc (a fork in progress), with when:
+        # looked at again by every read for a short while, or a daemon born then goes unseen.
+        self._unseen: dict[int, float] = {}
 
     def open(self, me: int) -> None:
         self._children_file = proctree.ChildrenFile(me)
@@ -76,7 +84,11 @@ class SnapshotCache:
         """The identities a snapshot shows now, read afresh only if they may have changed."""
         spawns = log.spawns
         assert self._children_file is not None
-        if spawns != self._seen_spawns or self._main_children != self._children_file.read():
+        if (
+            spawns != self._seen_spawns
+            or self._unseen
+            or self._main_children != self._children_file.read()
+        ):
             if spawns != self._seen_spawns:
                 GUARD.spawned()  # a spawn on another thread could not arm it there
             self._full_read(me, log, spawns)
@@ -96,11 +108,17 @@ class SnapshotCache:
             if helper in pids:
                 # A forkserver's children are the test's multiprocessing.Process objects.
                 pids.extend(proctree.child_pids(helper))
-        if spawns != self._scanned_spawns:
+        if spawns != self._scanned_spawns or self._unseen:
             # Something was spawned: look for marked descendants, wherever they now hang,
             # among the pids handed out since the last look (plus those found before).
             upto = proc_mark.last_pid()
-            new = proc_mark.marked_pids(log.mark, self.scanned_upto, upto)
+            now = time.monotonic()
+            retry = [pid for pid, since in self._unseen.items() if now - since < _UNSEEN_FOR]
+            unseen: list[int] = []
+            new = proc_mark.marked_pids(
+                log.mark, self.scanned_upto, upto, retry=retry, unseen=unseen
+            )
+            self._unseen = {pid: self._unseen.get(pid, now) for pid in unseen}
             known = [key for key in self._marked if key[0] not in new and _running(key)]
             self._marked = known + _keys_of(new)
             self._scanned_spawns = spawns

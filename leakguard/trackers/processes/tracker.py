@@ -86,6 +86,11 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
             self._mp_watched = proc_spawns.watch_multiprocessing(log)
         if os.getpid() != self._me:
             self._adopt(log)
+        if phase is not None and phase.name in ("grace", "live"):
+            # A fresh look on every grace poll: a descendant of a descendant can fork a daemon
+            # or exit with no sign in our own children or spawn count, and the cached read
+            # would miss both (a daemon left by a grandchild shell went unseen under load).
+            self._cache.invalidate()
         taken_at = procfs.now()
         return ProcSnapshot(self._cache.read(self._me, log), taken_at, LINEAGE.current)
 
