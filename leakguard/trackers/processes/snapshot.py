@@ -40,6 +40,8 @@ def helper_pids() -> set[int]:
 
 _UNSEEN_FOR = 1.0
 """Seconds a pid handed out but not yet in ``/proc`` is looked for again (a fork takes µs)."""
+_UNSEEN_RECENT = 8
+"""How many of the newest pids of a scan may be a fork in progress (looked for again)."""
 
 
 class SnapshotCache:
@@ -56,7 +58,8 @@ class SnapshotCache:
         self._scanned_spawns = -1
         self.scanned_upto: int | None = None  # last_pid() at the last scan
         # Pids a scan saw handed out but not yet in /proc (a fork in progress), with when:
-        # looked at again by every read for a short while, or a daemon born then goes unseen.
+        # the next scans (grace polls read afresh) look at them again for a short while, or a
+        # daemon born then goes unseen.
         self._unseen: dict[int, float] = {}
 
     def open(self, me: int) -> None:
@@ -84,11 +87,7 @@ class SnapshotCache:
         """The identities a snapshot shows now, read afresh only if they may have changed."""
         spawns = log.spawns
         assert self._children_file is not None
-        if (
-            spawns != self._seen_spawns
-            or self._unseen
-            or self._main_children != self._children_file.read()
-        ):
+        if spawns != self._seen_spawns or self._main_children != self._children_file.read():
             if spawns != self._seen_spawns:
                 GUARD.spawned()  # a spawn on another thread could not arm it there
             self._full_read(me, log, spawns)
@@ -118,7 +117,10 @@ class SnapshotCache:
             new = proc_mark.marked_pids(
                 log.mark, self.scanned_upto, upto, retry=retry, unseen=unseen
             )
-            self._unseen = {pid: self._unseen.get(pid, now) for pid in unseen}
+            # Only the newest pids can be a fork still in progress; an older unreadable one is
+            # a thread's or an exited process's and never shows (threads take pids too).
+            recent = (upto or 0) - _UNSEEN_RECENT
+            self._unseen = {pid: self._unseen.get(pid, now) for pid in unseen if pid > recent}
             known = [key for key in self._marked if key[0] not in new and _running(key)]
             self._marked = known + _keys_of(new)
             self._scanned_spawns = spawns
