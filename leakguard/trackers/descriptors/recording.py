@@ -80,7 +80,7 @@ class OriginRecorder:
     def start(self) -> None:
         if not self._hooked:
             # An audit hook cannot be removed: it is added once and idles while ``users`` is 0.
-            sys.addaudithook(self._hook)
+            sys.addaudithook(_audit_hook(self._handle))
             self._hooked = True
         self.users += 1
         self.opens += 1  # calls made while nobody counted: earlier identities are not proven
@@ -109,8 +109,9 @@ class OriginRecorder:
             self.mapped.clear()
 
     # --- recording ---------------------------------------------------------------------------
-    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if self.users <= 0 or event not in _OPENING_EVENTS:
+    def _handle(self, event: str, args: tuple[Any, ...]) -> None:
+        """One audit event that makes a descriptor (see `_audit_hook`)."""
+        if self.users <= 0:
             return
         self.opens += 1
         # An exception in an audit hook aborts the audited call (the user's open()): recording
@@ -247,6 +248,23 @@ class OriginRecorder:
             except Exception:  # a closed, detached or half-made socket: not the owner
                 continue
         return found
+
+
+def _audit_hook(handle: Callable[[str, tuple[Any, ...]], None]) -> Callable[..., None]:
+    """The audit hook: a plain function that drops every event but the four that open.
+
+    It runs on *every* audit event of the process, for the rest of it: ``sys._getframe``
+    (each logging call, asyncio's debug mode), ``object.__getattr__`` on frames and
+    tracebacks — ≈ 1,500 per test in anyio's suite. Called from C, a bound method costs
+    ≈ 670 ns an event where a plain function with one set lookup costs ≈ 190 ns.
+    """
+    opening = _OPENING_EVENTS
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event in opening:
+            handle(event, args)
+
+    return hook
 
 
 def _items(weak: weakref.WeakKeyDictionary[Any, Made]) -> list[tuple[Any, Made]]:
