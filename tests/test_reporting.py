@@ -286,6 +286,33 @@ def test_the_reproduce_line_names_the_tests_whose_residue_was_present(
     )
 
 
+def test_the_reproduce_line_names_at_most_the_three_nearest_earlier_tests(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    # Five tests each leave a thread running: every later one ran with the residue of all the
+    # earlier ones, but its line stays short.
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        import pytest
+        STOP = threading.Event()
+
+        @pytest.mark.parametrize("n", range(5))
+        def test_leaks(n):
+            threading.Thread(target=STOP.wait, args=(3,), daemon=True).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=5, errors=5)
+    lines = [line for line in result.outlines if line.startswith("reproduce: ")]
+    assert lines[-1] == (
+        "reproduce: pytest 'test_it.py::test_leaks[1]' 'test_it.py::test_leaks[2]' "
+        "'test_it.py::test_leaks[3]' 'test_it.py::test_leaks[4]' --leakguard"
+        "  (and 1 earlier test(s) whose residue was present, not named)"
+    )
+    assert lines[3].endswith("'test_it.py::test_leaks[3]' --leakguard")
+
+
 def test_junit_xml_carries_each_leak_as_a_property_of_its_test_case(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:

@@ -7,11 +7,17 @@ import shlex
 
 import pytest
 
+MAX_EARLIER = 3
+"""Earlier tests named at most: the nearest ones. A run whose leftovers pile up (natives, a
+growing cache) would otherwise print every earlier leaker in every later report."""
+
 
 def reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> str:
     """``reproduce: pytest 'tests/test_x.py::test_y' --leakguard``, with the flags that make
     the run alone behave as this one: one process, and this order when residue mattered."""
-    tests = (_as_typed(config, test) for test in (*earlier, nodeid))
+    left_out = max(0, len(earlier) - MAX_EARLIER)
+    named = earlier[left_out:]
+    tests = (_as_typed(config, test) for test in (*named, nodeid))
     words = ["pytest", *(shlex.quote(test) for test in tests), "--leakguard"]
     plugins = config.pluginmanager
     if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
@@ -25,7 +31,10 @@ def reproduce_line(config: pytest.Config, nodeid: str, earlier: list[str]) -> st
             words.append(f"-p randomly --randomly-seed={seed}")
         else:
             words += ["-p", "no:randomly"]
-    return "reproduce: " + " ".join(words)
+    line = "reproduce: " + " ".join(words)
+    if left_out:
+        line += f"  (and {left_out} earlier test(s) whose residue was present, not named)"
+    return line
 
 
 def _as_typed(config: pytest.Config, nodeid: str) -> str:
