@@ -149,3 +149,60 @@ def test_keep_alive_socket_of_a_librarys_module_level_pool_is_a_cache(
             "(process-wide cache; first made during test_it.py::test_first_request)",
         ]
     )
+
+
+def test_a_detached_socket_is_the_tests_leak_at_the_line_that_detached_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # A socket made in Python and detach()ed: nothing owns the number any more, but the test
+    # made it. It used to be reported as native ("made in C"), after a heap walk to prove it.
+    pytester.makepyfile(
+        test_it="""
+        import os, socket
+        KEEP = []
+
+        def test_detaches():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            KEEP.append(sock.detach())
+
+        def test_it_is_still_open():
+            os.fstat(KEEP[0])
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  socket udp unbound   detached at test_it.py:6 in test_detaches",
+            "cleanup: socket left open: no Python object owns it (a bare number*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*native*")
+
+
+@pytest.mark.parametrize(
+    ("make", "owner"),
+    [
+        # A file object made over the bare number owns it: the records must not prove it
+        # unowned (open(fd) is noted), and cleanup closes it through that object.
+        ("open(socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach(), 'rb', 0)", "FileIO"),
+        # multiprocessing.Pipe() detaches a socketpair into two Connections, which hold ints.
+        ("__import__('multiprocessing').Pipe()", "Connection"),
+    ],
+)
+def test_an_object_holding_a_detached_socket_still_owns_it(
+    pytester: pytest.Pytester, make: str, owner: str
+) -> None:
+    pytester.makepyfile(
+        test_it=f"""
+        import socket
+        KEEP = []
+
+        def test_leaks():
+            KEEP.append({make})
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"cleanup: socket closed (through its {owner})*"])
+    result.stdout.no_fnmatch_line("*bare number*")

@@ -27,7 +27,8 @@ name and where it was started."""
 THREAD_ORIGIN_ATTR = "_leakguard_origin"
 """Set on every ``Thread`` started while leakguard is installed: where ``start()`` was called."""
 
-_LEAKGUARD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+LEAKGUARD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+"""The folder of the leakguard package: its frames are never an origin, its calls never a record."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def is_library_frame_file(filename: str) -> bool:
     """
     if filename.startswith("<"):
         return True  # <frozen ...>, <string>: no useful location
-    if filename.startswith(_LEAKGUARD_DIR):
+    if filename.startswith(LEAKGUARD_DIR):
         return True
     if is_package_file(filename):
         return False

@@ -169,12 +169,15 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
             revived = _revive(cached[2].get(fd, []), fd)
             if revived is not None:
                 return revived
+        if fd in self._unowned_numbers():
+            return []
         wanted = {fd}
         scan = self._scan
         sockets: set[int] = set()
         if scan is not None and self._before is not None:
+            unowned = self._unowned_numbers()
             for k, mode in scan.fds.items():
-                if k not in self._before:
+                if k not in self._before and k[0] not in unowned:
                     wanted.add(k[0])
                     if stat.S_ISSOCK(mode):
                         sockets.add(k[0])
@@ -187,6 +190,22 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 wanted.discard(number)
         self._chains = (scan, wanted, weak)
         return found.get(fd, [])
+
+    def _unowned_numbers(self) -> set[int]:
+        """New sockets of this scan that the recorder proves no Python object holds (see
+        `OriginRecorder.unowned`): no heap walk for them. A ``dup2`` onto a number open before
+        the test is left to the walk: its holder may predate the records."""
+        scan, before = self._scan, self._before
+        if scan is None or before is None:
+            return set()
+        return {
+            key[0]
+            for key, mode in scan.fds.items()
+            if key not in before
+            and stat.S_ISSOCK(mode)
+            and key not in self.replaced
+            and RECORDER.unowned(key)
+        }
 
     def classify(
         self, resource: Resource[DescriptorKey], made: Made | None
@@ -226,6 +245,10 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         def search(fds: set[int]) -> dict[int, list[Chain]]:
             # The owner search of this phase found these moments ago (one heap walk saved,
             # ≈ 7 ms per flagged test); anything it did not cover is searched afresh.
+            # Sockets the records prove unowned need no walk (see `_unowned_numbers`).
+            fds = fds - self._unowned_numbers()
+            if not fds:
+                return {}
             cached = self._chains
             if cached is None or cached[0] is not self._scan or not fds <= cached[1]:
                 return find_chains(fds)

@@ -49,7 +49,7 @@ class SocketTracker(ScanningTracker):
             self.kind,
             label,
             origin=Origin.from_raw(made.origin) if made and made.origin else None,
-            verb="opened",
+            verb="detached" if made is not None and made.how == "detach" else "opened",
             handle=key,
             notes=(self._note,) if self._note else (),
         )
