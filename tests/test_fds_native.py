@@ -206,3 +206,45 @@ def test_an_object_holding_a_detached_socket_still_owns_it(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([f"cleanup: socket closed (through its {owner})*"])
     result.stdout.no_fnmatch_line("*bare number*")
+
+
+def test_a_detached_socket_costs_no_garbage_collection(pytester: pytest.Pytester) -> None:
+    # Nothing Python holds its number, so a collection cannot free it: the leak path runs none.
+    # The inner run counts the collections from the end of each test's call to the end of its
+    # teardown, leakguard's check included (automatic collections off).
+    pair = run_pair(
+        pytester,
+        lambda: run(pytester, "-s"),
+        conftest="""
+        import gc, pytest
+        gc.disable()
+        STARTS = []
+        BEFORE = []
+        gc.callbacks.append(lambda phase, info: phase == "start" and STARTS.append(1))
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_call(item):
+            try:
+                return (yield)
+            finally:
+                BEFORE.append(len(STARTS))
+
+        def pytest_runtest_logreport(report):
+            if report.when == "teardown":
+                print(f"\\ncollections during teardown: {len(STARTS) - BEFORE.pop()}")
+        """,
+        test_it="""
+        import socket
+        import multiprocessing.connection  # control only
+        KEEP = []
+
+        def test_detaches():
+            KEEP.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach())
+        """,
+    )
+    # Control: with multiprocessing's Connection in use (it holds bare ints), the records
+    # prove nothing and the leak path collects to see whether the number goes away.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["collections during teardown: [12]"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["collections during teardown: 0"])

@@ -22,10 +22,13 @@ def sort_out_garbage(
     # A native descriptor (no Python object holds it: the owner search looked at every
     # object the collector knows) cannot be closed by a collection: no collection for it
     # (≈ 20 ms per flagged test on a 100,000-object heap).
+    # The same for one its tracker proved no Python object holds (``Resource.ownerless``).
     passive = {
         (r.tracker, r.key)
         for r in found
-        if r.category != "native" and not getattr(trackers.get(r.tracker), "ends_by_itself", True)
+        if r.category != "native"
+        and not r.resource.ownerless
+        and not getattr(trackers.get(r.tracker), "ends_by_itself", True)
     }
     if not passive:
         return found

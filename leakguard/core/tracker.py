@@ -84,6 +84,9 @@ class Resource(Generic[K]):
     """Facts the tracker found while describing it (e.g. ``made in C``)."""
     epoch: int | None = None
     """The lineage epoch of the code that created it, when recorded (see ``core.lineage``)."""
+    ownerless: bool = False
+    """The tracker proved that no Python object holds it (a detached socket's bare number): a
+    garbage collection cannot free it, so the leak path runs none for it."""
 
     @property
     def description(self) -> str:

@@ -211,9 +211,14 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         self, resource: Resource[DescriptorKey], made: Made | None
     ) -> Resource[DescriptorKey]:
         """``resource``, made ``native`` when no Python call opened it and no Python object
-        holds it."""
+        holds it; ``ownerless`` when a Python call made it but the records prove that no
+        object holds it now (a detached socket)."""
         key = resource.key
-        if made is not None or not own_key(key):
+        if not own_key(key):
+            return resource
+        if made is not None:
+            if key[0] in self._unowned_numbers():
+                return replace(resource, ownerless=True)
             return resource
         try:
             if self.chains(key[0]) or library_holders([key]):
