@@ -20,6 +20,7 @@ from .outcomes import flag_groups, read_run
 from .runner import RunMeta, baseline_key, cached, run
 from .suites import SUITES, Suite, by_name
 from .table import render
+from .timing import timing_pairs
 from .venvs import SetupError, ensure, recipe_key, site_packages, source_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="ARGS",
         help="pytest arguments for the leakguard run only, e.g. '-o leakguard_grace=0.2' "
         "(leakguard's ini keys are unknown to a no-plugin run: --strict-config suites reject them)",
+    )
+    parser.add_argument(
+        "--timing-pairs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N more runs without and with leakguard, in turn: the median ratio and its "
+        "range (one pair on a shared machine is not a measurement)",
     )
     parser.add_argument("--timeout", type=int, default=60, help="pytest-timeout per test (s)")
     parser.add_argument("--out", type=Path, help="write the raw data as JSON here")
@@ -132,6 +141,10 @@ def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
     guarded = guarded_run(python, suite, home, both, args.timeout, order)
     comparison = compare(suite, base_runs, guarded.run)
     wall = sum(m.wall for m in guarded.metas)
+    pairs = []
+    if args.timing_pairs:
+        note(f"{suite.name}: {args.timing_pairs} timing pairs")
+        pairs = timing_pairs(python, suite, home, extra, both, args.timeout, args.timing_pairs)
     note(
         f"{suite.name}: {comparison.tests} tests, {len(comparison.changed)} changed, "
         f"{len(guarded.findings)} flagged owners, {bases[0].wall:.0f} s / {wall:.0f} s"
@@ -158,6 +171,7 @@ def run_suite(args: argparse.Namespace, suite: Suite) -> dict[str, Any]:
         },
         "aborts": guarded.aborts,
         "baseline_runs": [asdict(m) for m in bases],
+        "timing_pairs": pairs,
         "leakguard_runs": [_brief(asdict(m)) for m in guarded.metas],
         "freeze": (home / "freeze.txt").read_text(encoding="utf-8").splitlines(),
     }
@@ -179,6 +193,7 @@ def header(args: argparse.Namespace) -> list[str]:
         "",
         f"Python {platform.python_version()}, {os.cpu_count()} cores; per-test timeout "
         f"{args.timeout} s; no-plugin runs per suite: {args.repeat_baseline}; "
+        f"timing pairs per suite: {args.timing_pairs}; "
         f"extra args: `{args.extra_args or '(none)'}`. Both runs: `-p no:randomly "
         f"-p no:cacheprovider -q`; without: `-p no:leakguard`; with: `{with_flags}`.",
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import timing
+
 MESSAGE_WIDTH = 160  # the first line of an error, cut: the JSON has it whole
 SIGNALS = {-6: "SIGABRT", -9: "SIGKILL", -11: "SIGSEGV", -15: "SIGTERM"}
 
@@ -39,8 +41,9 @@ def _clip(text: str, width: int = MESSAGE_WIDTH) -> str:
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| suite | tests | changed by leakguard | flaky (not counted) | flagged owners "
-        "| time without | time with | ratio | CPU ratio | exit without / with |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| time without | time with | ratio | CPU ratio | ratio, pairs in turn | CPU ratio, pairs "
+        "| exit without / with |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         if "error" in r:
@@ -57,10 +60,12 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
             else "–"
         )
         with_exit = _exits(parts)
+        pairs = r.get("timing_pairs", [])
+        paired = f"{timing.summary(pairs, 'wall')} | {timing.summary(pairs, 'cpu')}"
         lines.append(
             f"| {r['suite']} {r['version']} | {r['tests']} | {len(r['changed'])} "
             f"| {len(r['flaky'])} | {len(r['findings'])} | {_seconds(without)} "
-            f"| {with_wall:.1f} s | {ratio:.2f}× | {cpu_ratio} "
+            f"| {with_wall:.1f} s | {ratio:.2f}× | {cpu_ratio} | {paired} "
             f"| {exit_text(without)} / {with_exit} |"
         )
     return lines
