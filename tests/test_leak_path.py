@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.options import QUIET
+from tests.support.pairs import run_pair
 
 # Records every sleep leakguard's grace loop takes, into sleeps.json at the end of the run.
 SLEEP_WATCH = """
@@ -329,3 +330,100 @@ def test_what_the_collectors_finalizers_say_on_the_leak_path_is_not_the_next_tes
     assert outcomes.get("passed") == 1, outcomes
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
     control.stdout.fnmatch_lines(["* test_it.py::test_next - *Unraisable*"])
+
+
+# Prints the timeout of every run of a loop the tasks tracker gives its grace period in, and the
+# number of sleeps leakguard's grace loop took (a pair's two runs share one folder: no files).
+DRIVE_WATCH = """
+import time
+import leakguard.core.grace
+import leakguard.trackers.tasks.loops as loops
+
+DRIVES = []
+SLEEPS = []
+_drive = loops.drive
+_real_sleep = time.sleep
+
+def drive(loop, tasks, timeout):
+    DRIVES.append(timeout)
+    return _drive(loop, tasks, timeout)
+
+def watched(seconds):
+    import sys
+    if sys._getframe(1).f_code.co_filename == leakguard.core.grace.__file__:
+        SLEEPS.append(seconds)
+    _real_sleep(seconds)
+
+loops.drive = drive
+time.sleep = watched
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"loop runs: {DRIVES}; grace sleeps: {len(SLEEPS)}")
+"""
+
+
+def test_a_task_nothing_can_wake_gets_no_grace_period_when_its_runner_closes_the_loop(
+    pytester: pytest.Pytester,
+) -> None:
+    # A consumer left waiting on a queue: no callback ready, no timer, no descriptor, no thread
+    # of the run alive. Running the loop for the grace period cannot finish it.
+    pair = run_pair(
+        pytester,
+        lambda: pytester.runpytest_subprocess(
+            *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", "leakguard_grace=5"
+        ),
+        conftest=DRIVE_WATCH,
+        test_it="""
+        import asyncio, threading, time
+
+        def test_forgets_a_consumer():
+            async def main():
+                loop = asyncio.get_running_loop()
+                queue = asyncio.Queue()
+                async def consume():
+                    await queue.get()
+                loop.create_task(consume())
+                wake = lambda: (time.sleep(0.05), loop.call_soon_threadsafe(queue.put_nowait, 1))
+                threading.Thread(target=wake).start()  # control only
+                await asyncio.sleep(0)
+            asyncio.run(main())
+        """,
+    )
+    # Control: a thread wakes the consumer 50 ms later: the loop runs for it, and it finishes.
+    pair.control.assert_outcomes(passed=1)
+    pair.control.stdout.fnmatch_lines(["loop runs: [[]5.0[]]; grace sleeps: 0"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["*task*'Task-2' coro=*consume*"])
+    pair.case.stdout.fnmatch_lines(["loop runs: [[][]]; grace sleeps: 0"])
+
+
+def test_a_task_on_a_loop_left_open_that_nothing_can_wake_is_decided_without_waiting(
+    pytester: pytest.Pytester,
+) -> None:
+    pair = run_pair(
+        pytester,
+        lambda: pytester.runpytest_subprocess(
+            *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", "leakguard_grace=5"
+        ),
+        conftest=DRIVE_WATCH,
+        test_it="""
+        import asyncio, threading, time
+
+        def test_leaves_a_loop_open():
+            loop = asyncio.new_event_loop()
+            event = asyncio.Event()
+            async def wait():
+                await event.wait()
+            loop.create_task(wait())
+            wake = lambda: (time.sleep(0.05), loop.call_soon_threadsafe(event.set))
+            threading.Thread(target=wake).start()  # control only
+        """,
+    )
+    # Control: a thread of the test will wake the task: the grace is spent running the loop
+    # (the task then ends; the loop itself is still left open).
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.no_fnmatch_line("*task*coro=*wait*")
+    pair.control.stdout.fnmatch_lines(["loop runs: *; grace sleeps: [1-9]*"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["*task*coro=*wait*"])
+    pair.case.stdout.fnmatch_lines(["loop runs: *; grace sleeps: 0"])

@@ -205,7 +205,7 @@ class Engine:
         found = poll()
         if not found:
             return found
-        if epoch is None or waiting_helps(found, self._trackers, epoch):
+        if epoch is None or waiting_helps(found, self._trackers, epoch, wait):
             stats = self.stats
             start = time.perf_counter()
             nested_before = stats.seconds["describe"] + stats.seconds["owners"] if stats else 0.0

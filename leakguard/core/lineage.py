@@ -137,6 +137,12 @@ class Lineage:
             patching.uninstall(threading.Thread, "start")
 
 
+def stamped(thread: object) -> bool:
+    """Whether ``thread`` was started while leakguard watched (by a test, a fixture or a
+    library during the run), as opposed to before it started."""
+    return hasattr(thread, EPOCH_ATTR)
+
+
 def thread_epoch(thread: object) -> int:
     """The epoch a thread was started under (`NO_EPOCH`: before leakguard, or by no test)."""
     epoch = getattr(thread, EPOCH_ATTR, NO_EPOCH)

@@ -115,12 +115,22 @@ class Poll:
 
 
 def waiting_helps(
-    found: Sequence[Conclusion], trackers: Mapping[str, AnyTracker], epoch: int
+    found: Sequence[Conclusion],
+    trackers: Mapping[str, AnyTracker],
+    epoch: int,
+    horizon: float,
 ) -> bool:
-    """Whether the grace period could change the verdict: a candidate can end by itself, or a
-    live thread of the test (``epoch``) could still close a descriptor."""
-    for resource in found:
-        tracker = trackers.get(resource.tracker)
-        if tracker is None or tracker.ends_by_itself:
+    """Whether the grace period (``horizon``) could change the verdict: a candidate may still
+    end by itself (`Tracker.may_end`), or a live thread of the test (``epoch``) could still
+    close a descriptor."""
+    for conclusion in found:
+        tracker = trackers.get(conclusion.tracker)
+        if tracker is None:
             return True
+        if tracker.ends_by_itself:
+            try:
+                if tracker.may_end(conclusion.resource, horizon):
+                    return True
+            except Exception:  # not proven: wait, as for any kind that ends by itself
+                return True
     return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())

@@ -197,6 +197,15 @@ class Tracker(Generic[K, H]):
     exiting). A descriptor cannot: only something alive can close it, so when nothing of the
     test is alive, waiting out the grace period for it is pure loss."""
 
+    def may_end(self, resource: Resource[K], horizon: float) -> bool:
+        """Whether ``resource`` could still go away by itself within ``horizon`` seconds.
+
+        Asked on the leak path only, for trackers whose kind `ends_by_itself`. ``True`` (the
+        default) waits out the grace period; a tracker that can prove nothing will end it in
+        time (a task on an event loop that nothing can wake) saves the wait.
+        """
+        return True
+
     def install(self) -> None:
         """Called once when the tracker becomes active (e.g. to start recording origins)."""
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from leakguard.core.compat import aio
 from leakguard.core.grace import settle
+from leakguard.core.lineage import stamped
 
 LoopState = Literal["closed", "running here", "running elsewhere", "idle"]
 
@@ -52,6 +53,40 @@ def thread_name_of(loop: Any) -> str | None:
         return thread.name
     ident = aio.loop_thread_id(loop)
     return None if ident is None else f"ident {ident}"
+
+
+def stalled(loop: Any, horizon: float) -> bool:
+    """Whether nothing can wake a task of ``loop`` within ``horizon`` seconds, so running it
+    for the grace period is pure loss: the loop is idle, has no callback ready, no timer due
+    before then, watches no descriptor but its own wake-up socket and no signal, and no thread
+    started since leakguard began watching is alive to call into it.
+
+    Only asyncio's own selector loops can be read so (``_ready``, ``_scheduled``,
+    ``_selector``: private, 3.10–3.13); any other loop (uvloop) is never called stalled.
+    """
+    if loop_state(loop) != "idle":
+        return False
+    ready = getattr(loop, "_ready", None)
+    scheduled = getattr(loop, "_scheduled", None)
+    selector = getattr(loop, "_selector", None)
+    if ready is None or scheduled is None or selector is None or ready:
+        return False
+    if getattr(loop, "_signal_handlers", None):
+        return False
+    try:
+        due = loop.time() + horizon
+        if any(not h.cancelled() and h.when() <= due for h in list(scheduled)):
+            return False
+        wake = getattr(loop, "_ssock", None)
+        wake_fd = wake.fileno() if wake is not None else -1
+        if any(key.fd != wake_fd for key in list(selector.get_map().values())):
+            return False
+    except Exception:  # not readable as expected: not proven
+        return False
+    # Another thread could call_soon_threadsafe() into it (an executor finishing a job): only
+    # threads that predate the run (pytest's, xdist's) are taken to leave it alone.
+    me = threading.get_ident()
+    return not any(t.ident != me and stamped(t) for t in threading.enumerate())
 
 
 def drive(loop: Any, tasks: Iterable[Any], timeout: float) -> None:

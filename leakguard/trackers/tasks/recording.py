@@ -91,8 +91,10 @@ class TaskWatch:
         if not candidates:
             return
         # The grace period: a task that finishes in time was no leak. Spent here, because the
-        # runner is about to cancel it and close the loop.
-        loop_drive.drive(loop, candidates, self.grace)
+        # runner is about to cancel it and close the loop; not at all when nothing can wake
+        # the tasks meanwhile (a forgotten consumer waiting on a queue).
+        if not loop_drive.stalled(loop, self.grace):
+            loop_drive.drive(loop, candidates, self.grace)
         canceller = _who_cancels(sys._getframe(1))
         for task in candidates:
             if not task.done():

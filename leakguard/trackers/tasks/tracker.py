@@ -122,6 +122,19 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
                 del new[key]
         return new
 
+    def may_end(self, resource: Resource[TaskKey], horizon: float) -> bool:
+        """A task (or an open loop) can end in time only if its loop can still run it: not on
+        a closed loop, not already done (a task its runner cancelled), not on a loop that
+        nothing can wake (`loops.stalled`)."""
+        key = resource.key
+        is_task = callable(getattr(key, "done", None))
+        if is_task and key.done():
+            return False
+        loop = loop_drive.loop_of(key) if is_task else key
+        if loop_drive.loop_state(loop) == "closed":
+            return False
+        return not loop_drive.stalled(loop, horizon)
+
     def creator_epoch(self, key: TaskKey, handle: TaskHandle) -> int | None:
         if isinstance(handle, LoopInfo):
             return handle.epoch
