@@ -9,7 +9,7 @@ from typing import Any
 
 from leakguard.core.cleanup import clean_up
 from leakguard.core.faults import InternalProblem
-from leakguard.core.garbage import sort_out_garbage
+from leakguard.core.garbage import finalizers_heard, sort_out_garbage
 from leakguard.core.grace import settle
 from leakguard.core.keepers import Keepers
 from leakguard.core.lineage import LINEAGE
@@ -202,9 +202,23 @@ class Engine:
         self._keepers.new_check()
         wait = settings.grace if grace is None else grace
         poll = Poll(self._roster, pending, candidates, settings, rules, wait, self.stats)
-        found = poll()
-        if not found:
-            return found
+        # What finalizers say while the leak path runs (an automatic collection its own
+        # allocations set off frees the test's garbage): this test's, never the next test's.
+        with finalizers_heard() as said:
+            found = poll()
+            if not found:
+                return found
+            return self._conclude_found(found, poll, settings, wait, epoch, said)
+
+    def _conclude_found(
+        self,
+        found: list[Conclusion],
+        poll: Poll,
+        settings: Settings,
+        wait: float,
+        epoch: int | None,
+        said: list[str],
+    ) -> list[Conclusion]:
         if epoch is None or waiting_helps(found, self._trackers, epoch, wait):
             stats = self.stats
             start = time.perf_counter()
@@ -223,7 +237,7 @@ class Engine:
         if not found:
             return found
         with timing(self.stats, "garbage"):
-            return sort_out_garbage(found, poll, self._trackers)
+            return sort_out_garbage(found, poll, self._trackers, said)
 
     def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
         """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""
