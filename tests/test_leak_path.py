@@ -386,6 +386,12 @@ def pytest_terminal_summary(terminalreporter):
 """
 
 
+def _run_tasks_only(pytester: pytest.Pytester) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", "leakguard_grace=5"
+    )
+
+
 def test_a_task_nothing_can_wake_gets_no_grace_period_when_its_runner_closes_the_loop(
     pytester: pytest.Pytester,
 ) -> None:
@@ -393,9 +399,7 @@ def test_a_task_nothing_can_wake_gets_no_grace_period_when_its_runner_closes_the
     # of the run alive. Running the loop for the grace period cannot finish it.
     pair = run_pair(
         pytester,
-        lambda: pytester.runpytest_subprocess(
-            *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", "leakguard_grace=5"
-        ),
+        lambda: _run_tasks_only(pytester),
         conftest=DRIVE_WATCH,
         test_it="""
         import asyncio, threading, time
@@ -426,9 +430,7 @@ def test_a_task_on_a_loop_left_open_that_nothing_can_wake_is_decided_without_wai
 ) -> None:
     pair = run_pair(
         pytester,
-        lambda: pytester.runpytest_subprocess(
-            *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", "leakguard_grace=5"
-        ),
+        lambda: _run_tasks_only(pytester),
         conftest=DRIVE_WATCH,
         test_it="""
         import asyncio, threading, time
