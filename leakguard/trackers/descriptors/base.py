@@ -59,6 +59,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         """New descriptors put on a number that was open before, under another identity (a
         ``dup2`` onto it): whatever Python object holds that number is older than the test."""
         self._chains: tuple[FdScan | None, set[int], dict[int, WeakChains]] | None = None
+        self._unowned: tuple[FdScan, Mapping[DescriptorKey, DescriptorHandle], set[int]] | None
+        self._unowned = None
 
     def install(self) -> None:
         if not self._installed:
@@ -169,13 +171,13 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
             revived = _revive(cached[2].get(fd, []), fd)
             if revived is not None:
                 return revived
-        if fd in self._unowned_numbers():
+        unowned = self._unowned_numbers()
+        if fd in unowned:
             return []
         wanted = {fd}
         scan = self._scan
         sockets: set[int] = set()
         if scan is not None and self._before is not None:
-            unowned = self._unowned_numbers()
             for k, mode in scan.fds.items():
                 if k not in self._before and k[0] not in unowned:
                     wanted.add(k[0])
@@ -194,11 +196,15 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
     def _unowned_numbers(self) -> set[int]:
         """New sockets of this scan that the recorder proves no Python object holds (see
         `OriginRecorder.unowned`): no heap walk for them. A ``dup2`` onto a number open before
-        the test is left to the walk: its holder may predate the records."""
+        the test is left to the walk: its holder may predate the records. Worked out once per
+        scan: describing, the owner search and cleanup each ask for every new descriptor."""
         scan, before = self._scan, self._before
         if scan is None or before is None:
             return set()
-        return {
+        known = self._unowned
+        if known is not None and known[0] is scan and known[1] is before:
+            return known[2]
+        numbers = {
             key[0]
             for key, mode in scan.fds.items()
             if key not in before
@@ -206,6 +212,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
             and key not in self.replaced
             and RECORDER.unowned(key)
         }
+        self._unowned = (scan, before, numbers)
+        return numbers
 
     def classify(
         self, resource: Resource[DescriptorKey], made: Made | None
