@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
-from leakguard.core.tracker import Conclusion
+if TYPE_CHECKING:
+    from leakguard.core.tracker import Conclusion
 
 
 class LeakError(AssertionError):

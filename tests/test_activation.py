@@ -199,3 +199,38 @@ def test_no_per_test_hooks_run_when_no_collected_test_is_checked(
     )
     run_leakguard(on=False).assert_outcomes(passed=1)
     run_leakguard().assert_outcomes(failed=1)
+
+
+# Which of leakguard's modules a run has loaded, seen from its last test.
+MODULE_PROBE = """
+import sys
+
+import pytest
+
+MACHINERY = ("leakguard.core.engine", "leakguard.core.runstate", "leakguard.plugin.checking")
+
+def test_zz_probe():
+    loaded = [name for name in MACHINERY if name in sys.modules]
+    print("machinery loaded:", loaded or "none")
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("nothing checked", "*machinery loaded: none"),
+        # The control: a marked test loads the machinery, so the probe can see it.
+        ("one marked test", "*machinery loaded: *leakguard.core.engine*"),
+    ],
+)
+def test_installed_and_off_imports_none_of_the_runs_machinery(
+    pytester: pytest.Pytester, case: str, expected: str
+) -> None:
+    # Every run in an environment with leakguard installed imports its entry point; a run that
+    # checks nothing must not pay for the engine and the trackers (≈ 20 ms of start-up).
+    marked = "@pytest.mark.leakguard(trackers=['threads'])\n" if case == "one marked test" else ""
+    pytester.makepyfile(test_it=f"import pytest\n\n{marked}def test_a():\n    pass\n")
+    pytester.makepyfile(test_zz=MODULE_PROBE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "-q")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([expected])

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from leakguard.core.faults import InternalProblem
-from leakguard.core.registry import TrackerRegistry
+if TYPE_CHECKING:
+    from leakguard.core.faults import InternalProblem
+    from leakguard.core.registry import TrackerRegistry
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Collection, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leakguard.core.tracker import AnyTracker, Tracker
+if TYPE_CHECKING:
+    from leakguard.core.tracker import AnyTracker
 
-TrackerFactory = Callable[[], AnyTracker]
+TrackerFactory = Callable[[], "AnyTracker"]
 
 ENTRY_POINT_GROUP = "leakguard.trackers"
 BUILTIN: dict[str, str] = {
@@ -86,6 +87,8 @@ class TrackerRegistry:
             factory = getattr(importlib.import_module(module_name), attr)
         elif hasattr(factory, "load") and hasattr(factory, "group"):  # an entry point
             factory = factory.load()
+        from leakguard.core.tracker import Tracker  # with the first tracker, not at start-up
+
         tracker: object = factory()
         if not isinstance(tracker, Tracker):
             raise TypeError(f"tracker {name!r}: {factory!r} did not return a leakguard.Tracker")

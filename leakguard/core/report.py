@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from leakguard.core.tracker import Conclusion
+if TYPE_CHECKING:
+    from leakguard.core.tracker import Conclusion
 
 _MAX_LABEL = 60
 MAX_ROWS_PER_KIND = 10

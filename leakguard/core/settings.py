@@ -10,9 +10,10 @@ import dataclasses
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from leakguard.core.tracker import Conclusion, Resource
+if TYPE_CHECKING:
+    from leakguard.core.tracker import Conclusion, Resource
 
 Action = Literal["fail", "warn", "report"]
 ACTIONS: tuple[Action, ...] = ("fail", "warn", "report")

@@ -5,28 +5,35 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leakguard.core import active
 from leakguard.core.faults import InternalProblem
-from leakguard.core.registry import TrackerRegistry
-from leakguard.core.runstate import Run, TestState
 from leakguard.errors import LeakguardInternalWarning
-from leakguard.plugin import markers, options
-from leakguard.plugin.summary import Summary
 
-AUTOUSE = pytest.StashKey[bool]()
-RUN = pytest.StashKey[Run]()
-RUN_OPTIONS = pytest.StashKey[options.RunOptions]()
-REGISTRY = pytest.StashKey[TrackerRegistry]()
-SUMMARY = pytest.StashKey[Summary]()
-PLAN = pytest.StashKey[markers.Plan | None]()
-STATE = pytest.StashKey[TestState]()
-PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
+if TYPE_CHECKING:
+    # Types only: this module is imported by every run that has leakguard installed, checked
+    # or not, and the run's machinery is imported once some test is checked.
+    from leakguard.core import active
+    from leakguard.core.baseline import Baseline
+    from leakguard.core.registry import TrackerRegistry
+    from leakguard.core.runstate import Run, TestState
+    from leakguard.plugin import markers, options
+    from leakguard.plugin.summary import Summary
+
+AUTOUSE: pytest.StashKey[bool] = pytest.StashKey()
+RUN: pytest.StashKey[Run] = pytest.StashKey()
+RUN_OPTIONS: pytest.StashKey[options.RunOptions] = pytest.StashKey()
+REGISTRY: pytest.StashKey[TrackerRegistry] = pytest.StashKey()
+SUMMARY: pytest.StashKey[Summary] = pytest.StashKey()
+PLAN: pytest.StashKey[markers.Plan | None] = pytest.StashKey()
+STATE: pytest.StashKey[TestState] = pytest.StashKey()
+PAYLOADS: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
 """A checked test's finding payloads, from its teardown check to its teardown report."""
-ACTIVE = pytest.StashKey[active.ActiveRun]()
+ACTIVE: pytest.StashKey[active.ActiveRun] = pytest.StashKey()
+BASELINE: pytest.StashKey[Baseline] = pytest.StashKey()
+"""The known leaks (``--leakguard-baseline``), read at configure."""
 REPORTER_NAME = "leakguard-reporter"
 PHASES_NAME = "leakguard-test-phases"
 TEST_REPORTER_NAME = "leakguard-test-reports"
@@ -54,3 +61,8 @@ def record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
 
 def file_problem(option: str, exc: OSError) -> dict[str, Any]:
     return InternalProblem.of(exc, f"{option}: writing the file").to_dict()
+
+
+def globally_on(config: pytest.Config) -> bool:
+    """Every test is checked (``--leakguard``, the ini option, or ``leakguard.autouse``)."""
+    return config.stash[RUN_OPTIONS].enabled or config.stash.get(AUTOUSE, False)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from leakguard.core.jsonfile import write_json_atomic
-from leakguard.core.origin import Origin
 from leakguard.core.report import FREED_NOTE, MAX_ROWS_PER_KIND, plural
 from leakguard.core.stats import Stats
 
@@ -155,6 +154,8 @@ def _site(leak: dict[str, Any], root: str | None) -> str:
         kind = "fd " + str(leak["label"]).partition(" ")[2]
     if not origin:
         return kind
+    from leakguard.core.origin import Origin  # only once there is a finding to print
+
     where = Origin.from_dict(origin).format(root)
     return f"{kind} {leak.get('verb', 'created')} at {where}"
 

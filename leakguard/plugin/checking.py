@@ -1,0 +1,239 @@
+"""The run's machinery, imported once some test is checked: the run started, and the hooks
+around each checked test (snapshot at the start of setup, before any fixture of the test; check
+at the end of teardown, after every finalizer; raise there so pytest prints ``ERROR at teardown
+of …``).
+
+`leakguard.plugin.hooks` (pytest's entry point) stays light: a run with leakguard installed and
+nothing checked never imports this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from leakguard.core.conclude import Finding
+from leakguard.core.engine import Engine
+from leakguard.core.faults import InternalProblem
+from leakguard.core.lineage import LINEAGE
+from leakguard.core.runstate import Run, TestState, fixture_owner
+from leakguard.core.stats import Stats
+from leakguard.errors import LeakWarning
+from leakguard.plugin import markers, timeline
+from leakguard.plugin.handle import LeakguardHandle
+from leakguard.plugin.reports import TestReporter
+from leakguard.plugin.reproduce import reproduce_line
+from leakguard.plugin.stash import (
+    BASELINE,
+    PAYLOADS,
+    PHASES_NAME,
+    PLAN,
+    REGISTRY,
+    RUN,
+    RUN_OPTIONS,
+    STATE,
+    SUMMARY,
+    TEST_REPORTER_NAME,
+    globally_on,
+    internal_problem,
+    record_problem,
+)
+from leakguard.trackers.processes.interrupts import GUARD, INTERRUPTS
+
+
+def start_run(config: pytest.Config) -> Run:
+    """The run's state and engine, made once: at configure when every test is checked (so
+    origins are recorded from the first test), else when the first checked test is known."""
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        return run
+    summary = config.stash[SUMMARY]
+    run_options = config.stash[RUN_OPTIONS]
+
+    def on_problem(problem: InternalProblem) -> None:
+        record_problem(config, problem.to_dict())
+
+    engine = Engine(config.stash[REGISTRY], on_problem)
+    run = Run(engine, root=str(config.rootpath), baseline=config.stash.get(BASELINE, None))
+    run.reproduce = functools.partial(reproduce_line, config)
+    if config.getoption("leakguard_stats"):
+        run.engine.stats = summary.stats = Stats()
+    config.stash[RUN] = run
+    if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
+        register_test_hooks(config)  # an xdist controller: it gathers the workers' reports
+    timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
+    GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
+    if globally_on(config):
+        # Install now so origins (where a thread was started) are recorded from the first test.
+        run.engine.activate(run_options.settings.trackers)
+    return run
+
+
+def stop_run(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        GUARD.detach(run)
+        run.engine.close()
+    for name in timeline.NAMES:
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+
+
+def register_test_hooks(config: pytest.Config, phases: bool = False) -> None:
+    plugins = config.pluginmanager
+    if phases and plugins.get_plugin(PHASES_NAME) is None:
+        plugins.register(CheckedTestHooks(), PHASES_NAME)
+    if plugins.get_plugin(TEST_REPORTER_NAME) is None:
+        plugins.register(TestReporter(config), TEST_REPORTER_NAME)
+
+
+def handle_for(request: pytest.FixtureRequest) -> LeakguardHandle:
+    """The ``leakguard`` fixture's value: checking turned on for this test."""
+    config = request.config
+    item = request.node
+    state = item.stash.get(STATE, None)
+    if state is None and isinstance(item, pytest.Item):
+        state = _check_from_now(item)
+    return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
+
+
+class CheckedTestHooks:
+    """The hooks around each checked test: snapshot at setup, attribute higher-scoped fixtures,
+    check at the end of teardown."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        plan = item.stash.get(PLAN, None)
+        if plan is not None:
+            try:
+                item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
+                if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
+                    timeline.begun(item.config.stash[RUN], item.stash[STATE])
+            except Exception as exc:  # a fault in leakguard must never become the user's error
+                internal_problem(item, exc)
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        # Resources a longer-lived fixture creates belong to it, not to the test that first asked.
+        if fixturedef.scope == "function":
+            return (yield)
+        run = request.config.stash.get(RUN, None)
+        state = run.current if run is not None else None
+        if run is None or state is None:
+            return (yield)
+        with LINEAGE.fixture_setup():
+            try:
+                before = run.engine.snapshot(
+                    state.settings.trackers, "before", state.settings.grace
+                )
+            except Exception as exc:  # a fault in leakguard must never become the user's error
+                internal_problem(request.node, exc, "fixture setup")
+                return (yield)
+            try:
+                return (yield)
+            finally:
+                owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+                try:
+                    run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+                except Exception as exc:
+                    internal_problem(request.node, exc, "fixture setup")
+
+    def pytest_fixture_post_finalizer(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> None:
+        run = request.config.stash.get(RUN, None)
+        if run is not None and run.fixtures:
+            run.fixture_finished(id(fixturedef))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, None, None]:
+        state = item.stash.get(STATE, None)
+        if state is None:
+            return (yield)
+        # Dropped now: the snapshot references the test's objects, which must be free to go.
+        del item.stash[STATE]
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+        if isinstance(error, INTERRUPTS):
+            # Ctrl-C (or SIGTERM) in the user's teardown: no grace wait, only the stop.
+            GUARD.stop(state, GUARD.cause_of(error))
+            GUARD.test_ended()
+            raise error
+        try:
+            findings = _end_test(item, state)
+        except INTERRUPTS as exc:  # during the grace wait: it ends at once
+            GUARD.stop(state, GUARD.cause_of(exc))
+            raise
+        finally:
+            GUARD.test_ended()
+        if error is not None:
+            raise error  # the user's own teardown failure is the story; the summary keeps the leaks
+        failures = [f.message for f in findings if f.action == "fail"]
+        for finding in findings:
+            if finding.action == "warn":
+                warnings.warn(LeakWarning(finding.message), stacklevel=1)
+        if failures:
+            pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
+    run = item.config.stash[RUN]
+    try:
+        findings = run.end_test(state)
+    except Exception as exc:  # a fault in leakguard must never hide the user's result
+        internal_problem(item, exc)
+        findings = []
+    if run.late:
+        # An earlier test's, seen after this one: to the summary on this test's report, but
+        # neither this test's failure nor its JUnit properties.
+        late, run.late = run.late, []
+        item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in late)
+    if run.timeline is not None:  # timeline (issue 15)
+        try:
+            timeline.ended(run, state, findings)
+        except Exception as exc:
+            internal_problem(item, exc, "timeline")
+    if findings:
+        # Carried on the teardown report (not kept in this process): under xdist the report
+        # is what reaches the controller's summary and JSON.
+        item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in findings)
+        for finding in findings:
+            # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
+            for leak in finding.leaks:
+                item.user_properties.append(
+                    ("leakguard", f"[{finding.action}] {finding.kind}: {leak.description}")
+                )
+    return findings
+
+
+def _check_from_now(item: pytest.Item) -> TestState:
+    """The fixture was asked for late (``request.getfixturevalue``): check from this point on,
+    rather than hand out a handle whose ``check()`` and ``ignore()`` do nothing."""
+    config = item.config
+    known = config.stash[REGISTRY].names()
+    plan = markers.plan_for(item, config.stash[RUN_OPTIONS].settings, True, known)
+    if plan is None:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the leakguard fixture was requested, but the test is marked "
+            "no_resource_tracking: nothing would be checked"
+        )
+    start_run(config)
+    register_test_hooks(config, phases=True)
+    state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
+    item.stash[STATE] = state
+    if config.stash[RUN].timeline is not None:  # timeline (issue 15)
+        timeline.begun(config.stash[RUN], state)
+    return state

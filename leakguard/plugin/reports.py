@@ -1,0 +1,92 @@
+"""The per-test report hooks of a run where some test is checked: a test's leaks onto its
+reports (and so to the xdist controller), the polluter section of a failing test."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from leakguard.core import polluters
+from leakguard.plugin import timeline
+from leakguard.plugin.stash import PAYLOADS, RUN, STATE, SUMMARY, internal_problem
+
+
+class TestReporter:
+    """The per-test report hooks: a checked test's leaks onto its teardown report, the polluter
+    section of a failing test, and (in the collecting process) the summary.
+
+    Registered only where they have work: once some test is checked in this process, or on an
+    xdist controller (which gathers what the workers' reports carry). Installed and off, no
+    test pays for them.
+    """
+
+    __test__ = False  # not a test class, whatever pytest's name patterns say
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run = config.stash[RUN]
+        self.is_worker = hasattr(config, "workerinput")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when == "teardown":
+            # Carried on the teardown report (not kept in this process): under xdist the report
+            # is what reaches the controller's summary and JSON.
+            payload = item.stash.get(PAYLOADS, None)
+            if payload:
+                del item.stash[PAYLOADS]
+                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
+        elif report.failed:
+            parts = self._polluters(item, call, report)
+            if parts:
+                report.sections.append(("leakguard", "\n".join(parts)))
+        return report
+
+    def _polluters(
+        self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> list[str]:
+        """For a failing test: the residue it ran with, and the earlier tests whose leftovers
+        explain its failure (here, while the exception and the frames it names are at hand)."""
+        run = self.run
+        state = item.stash.get(STATE, None)
+        note = state.residue_note if state is not None else None
+        aftermath = run.aftermath
+        if not note and not (call.excinfo is not None and (aftermath.ports or aftermath.pools)):
+            return []
+        try:
+            text = str(report.longrepr)
+            parts: list[str] = []
+            if note:
+                residue = [(e.owner, e.resource) for e in run.residue.values()]
+                parts = [note, *polluters.explain(text, residue, run.root)]
+            if call.excinfo is not None and (aftermath.ports or aftermath.pools):
+                parts += aftermath.explain(call.excinfo.value, text, run.root)
+        except Exception as exc:  # a fault in leakguard must never hide the user's result
+            internal_problem(item, exc, "explaining a failure")
+            return []
+        return parts
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: attach before xdist's worker serializes the report for the controller.
+        run = self.run
+        if run.timeline is not None:  # timeline (issue 15), after the polluter section
+            timeline.logreport(self.config, run, report)
+        if report.when != "teardown":
+            return
+        if run.pending_problems:
+            problems = list(run.pending_problems)
+            run.pending_problems.clear()
+            report.leakguard_problems = problems  # type: ignore[attr-defined]  # as above
+        if self.is_worker:
+            return
+        summary = self.config.stash[SUMMARY]
+        payload = getattr(report, "leakguard", None)
+        if payload:
+            summary.add(payload)
+        for problem in getattr(report, "leakguard_problems", None) or ():
+            summary.add_problem(problem)
