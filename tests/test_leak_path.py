@@ -290,15 +290,15 @@ def test_a_native_descriptor_costs_no_garbage_collection(
 # (what 3.10 did in CI): the socket is freed under its description.
 COLLECT_WHILE_DESCRIBING = """
 import gc
-import leakguard.trackers.descriptors.sockets as sockets
+import leakguard.trackers.descriptors.describe as describe
 
-_probe = sockets.probe_socket
+_probe = describe.probe_socket
 
 def probe_socket(fd):
     gc.collect()
     return _probe(fd)
 
-sockets.probe_socket = probe_socket
+describe.probe_socket = probe_socket
 """
 
 

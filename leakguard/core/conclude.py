@@ -88,10 +88,10 @@ def _conclude_leaks(run: Run, owner: str, leaks: list[Conclusion], settings: Set
                     "closing it would break its next user)"
                 )
         # A resource with an outcome already (a grown cache's) is not leakguard's to touch.
-        pools = run.aftermath.pools_of(leaks)
+        pools = run.aftermath_now().pools_of(leaks)
         run.engine.cleanup([r for r in leaks if r.cleanup is None], max(settings.grace, 0.5))
         residue = run.engine.still_present(leaks)
-        run.aftermath.after_cleanup(owner, leaks, residue, pools)
+        run.aftermath_now().after_cleanup(owner, leaks, residue, pools)
     else:
         residue = list(leaks)  # left as they are: all of it stays for the tests after
     for resource in residue:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leakguard.core.baseline import Baseline
-from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
-from leakguard.core.report import format_leaks
-from leakguard.core.settings import Settings
 from leakguard.core.tracker import Conclusion, Key
+
+if TYPE_CHECKING:
+    from leakguard.core.baseline import Baseline
+    from leakguard.core.engine import Engine, Snapshot
+    from leakguard.core.settings import Settings
 
 Owned = dict[str, dict[Key, Any]]
 
@@ -125,6 +126,8 @@ def conclude_late(
         resource.notes.append(how)
         resource.cleanup = f"left as is ({how}; its test had ended)"
     known = baseline is not None and all(baseline.knows(owner, r) for r in leaks)
+    from leakguard.core.report import format_leaks  # on the leak path: loaded by then
+
     message = format_leaks(owner, leaks, cleanup_enabled=True, root=root)
     return ("baseline" if known else "report"), message, leaks
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leakguard.core.cleanup import clean_up
+from leakguard.core import leakpath
 from leakguard.core.faults import InternalProblem
-from leakguard.core.garbage import finalizers_heard, sort_out_garbage
-from leakguard.core.grace import settle
-from leakguard.core.keepers import Keepers
 from leakguard.core.lineage import LINEAGE
-from leakguard.core.polling import Candidates, Poll, waiting_helps
-from leakguard.core.registry import TrackerRegistry
 from leakguard.core.roster import Roster
-from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
 from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName
+
+if TYPE_CHECKING:
+    from leakguard.core.keepers import Keepers
+    from leakguard.core.polling import Candidates, Poll
+    from leakguard.core.registry import TrackerRegistry
+    from leakguard.core.settings import IgnoreRule, Settings
 
 Snapshot = dict[str, Mapping[Key, Any]]
 _NO_KEYS: frozenset[Key] = frozenset()
@@ -31,7 +31,8 @@ QUICK_WAIT = 0.05
 class Engine:
     """Checks for one run (or one ``leakguard.check`` block): the one door to its trackers
     (`leakguard.core.roster`) and to the leak path's steps (`polling`, `keepers`, `garbage`,
-    `cleanup` in `leakguard.core`)."""
+    `cleanup` in `leakguard.core`), which are imported when something is first found
+    (`leakguard.core.leakpath`)."""
 
     def __init__(
         self,
@@ -41,7 +42,7 @@ class Engine:
         self._roster = Roster(registry, on_problem)
         # The roster's own dict, never replaced: the clean path reads it without a call.
         self._trackers = self._roster.instances
-        self._keepers = Keepers(self._roster)
+        self._keepers: Keepers | None = None  # made on the first leak path
         self._lineage_installed = False
         self.stats: Stats | None = None
         self.root: str | None = None
@@ -82,7 +83,14 @@ class Engine:
             self.tracker(name)
 
     def tracker(self, name: str) -> AnyTracker | None:
-        return self._roster.tracker(name)
+        known = name in self._trackers
+        tracker = self._roster.tracker(name)
+        if tracker is not None and not known:
+            try:  # its leak path's code, read now: running it later opens nothing
+                leakpath.prepare()
+            except Exception as exc:  # then the leak path imports as usual
+                self._roster.report_fault(name, "reading the leak path's code", exc)
+        return tracker
 
     def close(self) -> None:
         self._roster.close()
@@ -199,16 +207,25 @@ class Engine:
         a task, a process), or a live thread of the test (``epoch``) that could still close a
         descriptor. Otherwise the verdict comes at once.
         """
-        self._keepers.new_check()
-        wait = settings.grace if grace is None else grace
-        poll = Poll(self._roster, pending, candidates, settings, rules, wait, self.stats)
-        # What finalizers say while the leak path runs (an automatic collection its own
-        # allocations set off frees the test's garbage): this test's, never the next test's.
-        with finalizers_heard() as said:
-            found = poll()
-            if not found:
-                return found
-            return self._conclude_found(found, poll, settings, wait, epoch, said)
+        # Until the first poll has looked, no automatic collection (set off by loading the leak
+        # path's code, or by describing) may free the test's garbage unseen; later ones are
+        # sorted out against what that poll found (`sort_out_garbage`).
+        with leakpath.CollectorPause() as collector:
+            leakpath.load()
+            from leakguard.core.garbage import finalizers_heard
+            from leakguard.core.polling import Poll
+
+            self._keepers_now().new_check()
+            wait = settings.grace if grace is None else grace
+            poll = Poll(self._roster, pending, candidates, settings, rules, wait, self.stats)
+            # What finalizers say while the leak path runs (an automatic collection its own
+            # allocations set off frees the test's garbage): this test's, never the next test's.
+            with finalizers_heard() as said:
+                found = poll()
+                collector.resume()
+                if not found:
+                    return found
+                return self._conclude_found(found, poll, settings, wait, epoch, said)
 
     def _conclude_found(
         self,
@@ -219,6 +236,10 @@ class Engine:
         epoch: int | None,
         said: list[str],
     ) -> list[Conclusion]:
+        from leakguard.core.garbage import sort_out_garbage
+        from leakguard.core.grace import settle
+        from leakguard.core.polling import waiting_helps
+
         if epoch is None or waiting_helps(found, self._trackers, epoch, wait):
             stats = self.stats
             start = time.perf_counter()
@@ -255,15 +276,27 @@ class Engine:
     def classify(self, leaks: Sequence[Conclusion], root: str | None) -> None:
         """Which leaks a library keeps in its module state (its process-wide cache) and which
         the application's does: one bounded holder search for all of them."""
-        self._keepers.classify(leaks, root, self.stats)
+        self._keepers_now().classify(leaks, root, self.stats)
+
+    def _keepers_now(self) -> Keepers:
+        if self._keepers is None:
+            leakpath.load()
+            from leakguard.core.keepers import Keepers
+
+            self._keepers = Keepers(self._roster)
+        return self._keepers
 
     def cleanup(self, leaks: Sequence[Conclusion], timeout: float) -> None:
         """Let each tracker remove its leaks; record one outcome per resource."""
+        leakpath.load()
+        from leakguard.core.cleanup import clean_up
+
         with timing(self.stats, "cleanup"):
             clean_up(leaks, timeout, self._roster)
 
     def identify(self, obj: object, names: Iterable[str]) -> tuple[str, Key] | None:
         """Which tracker knows ``obj`` and by which key (for ``leakguard.ignore(obj)``)."""
+        leakpath.load()  # a tracker's `identify` may use what describes its resources
         for name in names:
             tracker = self._trackers.get(name)
             if tracker is None:

@@ -21,7 +21,6 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from leakguard.core import compat, patching
 from leakguard.core.origin import THREAD_ORIGIN_ATTR, capture
@@ -33,10 +32,12 @@ ORIGIN_ATTR = THREAD_ORIGIN_ATTR
 NO_EPOCH = 0
 
 
-@dataclass
 class _Frame:
-    epoch: int
-    ident: int
+    __slots__ = ("epoch", "ident")  # a plain class: a dataclass costs ≈ 0.3 ms to define
+
+    def __init__(self, epoch: int, ident: int) -> None:
+        self.epoch = epoch
+        self.ident = ident
 
 
 class Lineage:

@@ -1,53 +1,73 @@
 """The state of one pytest run: the engine, what higher-scoped fixtures own, residue, findings.
 
-Kept free of hook functions: `leakguard.plugin.hooks` calls into it at the phase boundaries.
+Kept free of hook functions: `leakguard.plugin.checking` calls into it at the phase boundaries.
+What follows a leak (concluding, residue, aftermath) is imported once something is found
+(`leakguard.core.leakpath`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from leakguard.core.aftermath import Aftermath
-from leakguard.core.conclude import Finding, conclude
+from leakguard.core import leakpath
 from leakguard.core.crosstest import Pairs, TestEpochs, changed_since, find_late
 from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE
-from leakguard.core.residue import Residue, ResidueEntry, residue_note
-from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import timing
 from leakguard.core.tracker import Conclusion, Key
 
 if TYPE_CHECKING:
+    from leakguard.core.aftermath import Aftermath
     from leakguard.core.baseline import Baseline
+    from leakguard.core.conclude import Finding
+    from leakguard.core.residue import Residue
+    from leakguard.core.settings import IgnoreRule, Settings
     from leakguard.core.timeline import Timeline  # timeline (issue 15)
 
 
-@dataclass
+# The records below are plain classes, not dataclasses: on Python 3.10-3.12 defining a
+# dataclass costs 0.25-0.5 ms, and every checked run's start-up paid that for each of them.
+
+
 class TestState:
     """A checked test between its setup snapshot and its teardown check."""
 
-    nodeid: str
-    settings: Settings
-    before: Snapshot
-    epoch: int = 0
-    exclude: dict[str, set[Key]] = field(default_factory=dict)
-    rules: list[IgnoreRule] = field(default_factory=list)
-    residue_note: str | None = None
-    residue_from: list[str] = field(default_factory=list)
-    """Earlier tests whose residue was present when this test started (order mattered)."""
-    findings: list[Finding] = field(default_factory=list)
+    __slots__ = (
+        "before",
+        "epoch",
+        "exclude",
+        "findings",
+        "nodeid",
+        "residue_from",
+        "residue_note",
+        "rules",
+        "settings",
+    )  # fmt: skip
+
+    def __init__(self, nodeid: str, settings: Settings, before: Snapshot, epoch: int = 0) -> None:
+        self.nodeid = nodeid
+        self.settings = settings
+        self.before = before
+        self.epoch = epoch
+        self.exclude: dict[str, set[Key]] = {}
+        self.rules: list[IgnoreRule] = []
+        self.residue_note: str | None = None
+        self.residue_from: list[str] = []
+        """Earlier tests whose residue was present when this test started (order mattered)."""
+        self.findings: list[Finding] = []
 
 
-@dataclass
 class FixtureRecord:
     """What a class/module/package/session fixture created while it was set up."""
 
-    owner: str
-    settings: Settings
-    owned: dict[str, Mapping[Key, Any]]
+    __slots__ = ("owned", "owner", "settings")
+
+    def __init__(self, owner: str, settings: Settings, owned: dict[str, Mapping[Key, Any]]) -> None:
+        self.owner = owner
+        self.settings = settings
+        self.owned = owned
 
 
 class Run:
@@ -70,7 +90,8 @@ class Run:
         # Test epoch -> node id, and what earlier tests' lineage made, seen after a later test.
         self.epochs = TestEpochs()
         # Ports and pools of earlier leaks that are gone; lines for a failing test's report.
-        self.aftermath = Aftermath()
+        # Made by the first leak path (`aftermath_now`): until then there is none.
+        self.aftermath: Aftermath | None = None
         self.late: list[Finding] = []
         self._last_seen: tuple[str, Snapshot] | None = None
         self.reproduce: Callable[[str, list[str]], str] | None = None
@@ -100,9 +121,11 @@ class Run:
             pairs = changed_since(last[1], before)
             if pairs:
                 self._find_late(pairs, (last[0], epoch, settings), {})
-        if self.residue:
+        if self.residue:  # only ever filled on the leak path, so its modules are loaded
+            from leakguard.core.residue import residue_note
+
             state.residue_note = residue_note(
-                self.residue, before, state.residue_from, self.aftermath
+                self.residue, before, state.residue_from, self.aftermath_now()
             )
         self.current = state
         return state
@@ -157,6 +180,10 @@ class Run:
         self, pairs: Pairs, seen: tuple[str, int, Settings], exclude: dict[str, set[Key]]
     ) -> None:
         """What an earlier test's lineage made, seen now: that test's, never this one's."""
+        leakpath.load()
+        from leakguard.core.conclude import Finding
+        from leakguard.core.residue import ResidueEntry
+
         for owner, action, message, leaks in find_late(
             self.engine, pairs, seen, self.epochs, exclude, self.baseline, self.root
         ):
@@ -183,6 +210,9 @@ class Run:
         for name, snap in after.items():
             tracker = self.engine.tracker(name)
             if tracker is not None and name in before:
+                if snap is before[name] or snap.keys() <= before[name].keys():
+                    continue  # nothing new: the clean path
+                leakpath.load()  # deciding what is new may describe (a socket's family)
                 try:
                     new = tracker.new_since(before[name], snap)
                 except Exception as exc:  # the fixture's setup result stands
@@ -220,7 +250,18 @@ class Run:
     def conclude(self, owner: str, found: list[Conclusion], settings: Settings) -> list[Finding]:
         """Whose each resource is; the owner's own cleaned up, its residue noted, the report
         formatted (`leakguard.core.conclude`)."""
+        leakpath.load()
+        from leakguard.core.conclude import conclude
+
         return conclude(self, owner, found, settings)
+
+    def aftermath_now(self) -> Aftermath:
+        """The run's aftermath, made on the leak path (its module is loaded by then)."""
+        if self.aftermath is None:
+            from leakguard.core.aftermath import Aftermath
+
+            self.aftermath = Aftermath()
+        return self.aftermath
 
 
 def fixture_owner(argname: str, scope: str, baseid: str) -> str:

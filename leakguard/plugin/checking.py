@@ -9,24 +9,20 @@ nothing checked never imports this module.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leakguard.core.conclude import Finding
 from leakguard.core.engine import Engine
 from leakguard.core.faults import InternalProblem
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.runstate import Run, TestState, fixture_owner
 from leakguard.core.stats import Stats
 from leakguard.errors import LeakWarning
-from leakguard.plugin import markers, timeline
-from leakguard.plugin.handle import LeakguardHandle
+from leakguard.plugin import markers
 from leakguard.plugin.reports import TestReporter
-from leakguard.plugin.reproduce import reproduce_line
 from leakguard.plugin.stash import (
     BASELINE,
     PAYLOADS,
@@ -44,6 +40,10 @@ from leakguard.plugin.stash import (
 )
 from leakguard.trackers.processes.interrupts import GUARD, INTERRUPTS
 
+if TYPE_CHECKING:
+    from leakguard.core.conclude import Finding
+    from leakguard.plugin.handle import LeakguardHandle
+
 
 def start_run(config: pytest.Config) -> Run:
     """The run's state and engine, made once: at configure when every test is checked (so
@@ -59,13 +59,22 @@ def start_run(config: pytest.Config) -> Run:
 
     engine = Engine(config.stash[REGISTRY], on_problem)
     run = Run(engine, root=str(config.rootpath), baseline=config.stash.get(BASELINE, None))
-    run.reproduce = functools.partial(reproduce_line, config)
+
+    def reproduce(nodeid: str, earlier: list[str]) -> str:
+        from leakguard.plugin.reproduce import reproduce_line  # on the leak path: loaded
+
+        return reproduce_line(config, nodeid, earlier)
+
+    run.reproduce = reproduce
     if config.getoption("leakguard_stats"):
         run.engine.stats = summary.stats = Stats()
     config.stash[RUN] = run
     if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
         register_test_hooks(config)  # an xdist controller: it gathers the workers' reports
-    timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
+    if run_options.report_path or run_options.html_path or config.pluginmanager.has_plugin("html"):
+        from leakguard.plugin import timeline  # only where a report may show it
+
+        timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
     GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
     if globally_on(config):
         # Install now so origins (where a thread was started) are recorded from the first test.
@@ -75,13 +84,17 @@ def start_run(config: pytest.Config) -> Run:
 
 def stop_run(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
-    if run is not None:
-        GUARD.detach(run)
-        run.engine.close()
-    for name in timeline.NAMES:
-        plugin = config.pluginmanager.get_plugin(name)
-        if plugin is not None:
-            config.pluginmanager.unregister(plugin)
+    if run is None:
+        return
+    GUARD.detach(run)
+    run.engine.close()
+    if run.timeline is not None:
+        from leakguard.plugin import timeline
+
+        for name in timeline.NAMES:
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
 
 
 def register_test_hooks(config: pytest.Config, phases: bool = False) -> None:
@@ -94,6 +107,8 @@ def register_test_hooks(config: pytest.Config, phases: bool = False) -> None:
 
 def handle_for(request: pytest.FixtureRequest) -> LeakguardHandle:
     """The ``leakguard`` fixture's value: checking turned on for this test."""
+    from leakguard.plugin.handle import LeakguardHandle  # only for tests that ask for it
+
     config = request.config
     item = request.node
     state = item.stash.get(STATE, None)
@@ -113,6 +128,8 @@ class CheckedTestHooks:
             try:
                 item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
                 if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
+                    from leakguard.plugin import timeline
+
                     timeline.begun(item.config.stash[RUN], item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 internal_problem(item, exc)
@@ -202,6 +219,8 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         late, run.late = run.late, []
         item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in late)
     if run.timeline is not None:  # timeline (issue 15)
+        from leakguard.plugin import timeline
+
         try:
             timeline.ended(run, state, findings)
         except Exception as exc:
@@ -235,5 +254,7 @@ def _check_from_now(item: pytest.Item) -> TestState:
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
     item.stash[STATE] = state
     if config.stash[RUN].timeline is not None:  # timeline (issue 15)
+        from leakguard.plugin import timeline
+
         timeline.begun(config.stash[RUN], state)
     return state

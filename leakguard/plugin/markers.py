@@ -7,7 +7,6 @@ already hold ini < CLI); ``ignore`` lines accumulate instead, so a test can add 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -47,11 +46,16 @@ MARKER_KEYS = (
 )
 
 
-@dataclass(frozen=True)
 class Plan:
-    """How one test is checked; a test that is not checked has no plan at all."""
+    """How one test is checked; a test that is not checked has no plan at all.
 
-    settings: Settings
+    A plain class: a dataclass costs 0.25-0.5 ms to define (Python 3.10-3.12), at start-up.
+    """
+
+    __slots__ = ("settings",)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
 
 def _marker_value(key: str, value: Any, known: Collection[str], source: str) -> object:

@@ -7,8 +7,6 @@ from collections.abc import Generator
 
 import pytest
 
-from leakguard.core import polluters
-from leakguard.plugin import timeline
 from leakguard.plugin.stash import PAYLOADS, RUN, STATE, SUMMARY, internal_problem
 
 
@@ -54,16 +52,20 @@ class TestReporter:
         run = self.run
         state = item.stash.get(STATE, None)
         note = state.residue_note if state is not None else None
-        aftermath = run.aftermath
-        if not note and not (call.excinfo is not None and (aftermath.ports or aftermath.pools)):
+        aftermath = run.aftermath  # None until the first leak path
+        after = aftermath is not None and bool(aftermath.ports or aftermath.pools)
+        if not note and not (call.excinfo is not None and after):
             return []
+        # Either is only there after a leak path, whose modules are loaded by then.
+        from leakguard.core import polluters
+
         try:
             text = str(report.longrepr)
             parts: list[str] = []
             if note:
                 residue = [(e.owner, e.resource) for e in run.residue.values()]
                 parts = [note, *polluters.explain(text, residue, run.root)]
-            if call.excinfo is not None and (aftermath.ports or aftermath.pools):
+            if call.excinfo is not None and aftermath is not None and after:
                 parts += aftermath.explain(call.excinfo.value, text, run.root)
         except Exception as exc:  # a fault in leakguard must never hide the user's result
             internal_problem(item, exc, "explaining a failure")
@@ -75,6 +77,8 @@ class TestReporter:
         # tryfirst: attach before xdist's worker serializes the report for the controller.
         run = self.run
         if run.timeline is not None:  # timeline (issue 15), after the polluter section
+            from leakguard.plugin import timeline
+
             timeline.logreport(self.config, run, report)
         if report.when != "teardown":
             return

@@ -1,6 +1,9 @@
 """What the descriptor trackers (``sockets``, ``ports``, ``fds``) share: joining the phase's
 shared scan, deciding which new descriptors are the test's (lineage), whether one is native,
-its Python owner, and safe cleanup."""
+its Python owner, and safe cleanup.
+
+Describing, the owner search and cleanup (`describe`, `owners`, `cleanup` beside this module)
+are imported on the leak path only (`leakguard.core.leakpath`)."""
 
 from __future__ import annotations
 
@@ -9,17 +12,16 @@ import stat
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
 from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.descriptors.children import ChildKey, ChildPort
-from leakguard.trackers.descriptors.cleanup import close_descriptors, fault
-from leakguard.trackers.descriptors.describe import target
-from leakguard.trackers.descriptors.owners import Chain, find_chains, library_holders
-from leakguard.trackers.descriptors.owners import _fileno as holds
 from leakguard.trackers.descriptors.recording import RECORDER, Made
 from leakguard.trackers.descriptors.scan import FdKey, FdScan, scan_fds
+
+if TYPE_CHECKING:
+    from leakguard.trackers.descriptors.owners import Chain
 
 _MAX_REPLACED = 1024
 WeakChains = list[list["weakref.ref[Any]"]]
@@ -155,6 +157,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         if stat.S_ISSOCK(st_mode):
             found = RECORDER.socket_for(key[0])
             return found[1] if found is not None else None
+        from leakguard.trackers.descriptors.describe import target
+
         path = target(key[0])
         if path.startswith("/"):
             made = RECORDER.for_path(path.removesuffix(" (deleted)"), resolve=resolve)
@@ -166,6 +170,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         The cache holds its objects weakly: keeping a leaked file alive here would keep its
         descriptor open (and a garbage-only leak would never look like one).
         """
+        from leakguard.trackers.descriptors.owners import find_chains
+
         cached = self._chains
         if cached is not None and cached[0] is self._scan and fd in cached[1]:
             revived = _revive(cached[2].get(fd, []), fd)
@@ -221,6 +227,9 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         """``resource``, made ``native`` when no Python call opened it and no Python object
         holds it; ``ownerless`` when a Python call made it but the records prove that no
         object holds it now (a detached socket)."""
+        from leakguard.trackers.descriptors.cleanup import fault
+        from leakguard.trackers.descriptors.owners import library_holders
+
         key = resource.key
         if not own_key(key):
             return resource
@@ -237,6 +246,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         return replace(resource, category="native", notes=(*resource.notes, why))
 
     def owner_object(self, resource: Resource[DescriptorKey]) -> object | None:
+        from leakguard.trackers.descriptors.owners import library_holders
+
         key = resource.key
         if not own_key(key) or resource.category == "native":
             return None
@@ -252,6 +263,9 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         return f"fd {key[0]}"
 
     def close(self, resources: Sequence[Resource[DescriptorKey]]) -> list[str]:
+        from leakguard.trackers.descriptors.cleanup import close_descriptors
+        from leakguard.trackers.descriptors.owners import find_chains
+
         def made_of(key: FdKey) -> Made | None:
             return self.made(key, _mode_of(key))
 
@@ -283,6 +297,9 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
 def _revive(chains: WeakChains, fd: int) -> list[Chain] | None:
     """The cached chains, or None when one of their objects is gone or no longer holds ``fd``
     (closed since, and the number perhaps reused: look again)."""
+    from leakguard.trackers.descriptors.owners import Chain
+    from leakguard.trackers.descriptors.owners import _fileno as holds
+
     revived = []
     for refs in chains:
         objects = [ref() for ref in refs]

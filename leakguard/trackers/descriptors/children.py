@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from dataclasses import dataclass
 
 from leakguard.trackers.processes import procfs
 from leakguard.trackers.processes import tree as proctree
@@ -49,11 +48,18 @@ def child_sockets() -> dict[ChildKey, int]:
     return found
 
 
-@dataclass(frozen=True)
 class ChildPort:
-    pid: int
-    label: str
-    """``tcp 127.0.0.1:8000 LISTEN (pid 4711)``."""
+    """A listening socket a child process holds.
+
+    A plain class: a dataclass costs 0.25-0.5 ms to define (Python 3.10-3.12), at start-up.
+    """
+
+    __slots__ = ("label", "pid")
+
+    def __init__(self, pid: int, label: str) -> None:
+        self.pid = pid
+        self.label = label
+        """``tcp 127.0.0.1:8000 LISTEN (pid 4711)``."""
 
 
 def _ip(hex_addr: str) -> str:

@@ -13,8 +13,6 @@ from leakguard.trackers.descriptors.base import (
     ScanningTracker,
     own_key,
 )
-from leakguard.trackers.descriptors.describe import describe_fd, key_of
-from leakguard.trackers.descriptors.owners import multiprocessing_helpers, open_loop_fds
 from leakguard.trackers.descriptors.scan import FdKey, is_socket
 
 _STDIO = 3
@@ -34,6 +32,8 @@ class FdTracker(ScanningTracker):
     def describe(self, key: DescriptorKey, handle: DescriptorHandle) -> Resource[DescriptorKey]:
         if not own_key(key) or not isinstance(handle, int):
             raise TypeError(f"not a descriptor of this process: {key!r}")
+        from leakguard.trackers.descriptors.describe import describe_fd
+
         fd = key[0]
         made = self.made(key, handle)
         mode = made.mode.replace("b", "").replace("t", "") if made and made.mode else None
@@ -50,6 +50,8 @@ class FdTracker(ScanningTracker):
         return self.classify(resource, made)
 
     def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
+        from leakguard.trackers.descriptors.owners import multiprocessing_helpers, open_loop_fds
+
         key = resource.key
         if not own_key(key):
             return None
@@ -63,4 +65,6 @@ class FdTracker(ScanningTracker):
         return self.close(resources)
 
     def identify(self, obj: object) -> DescriptorKey | None:
+        from leakguard.trackers.descriptors.describe import key_of
+
         return key_of(obj, sockets=False)

@@ -234,9 +234,9 @@ def open_loop_fds() -> set[int]:
     found: set[int] = set()
     if asyncio is None:
         return found
-    from leakguard.trackers.tasks.recording import open_loops
-
-    loops = open_loops()
+    # Loaded with the tasks tracker; without it, its hooks cannot be recording loops.
+    recording = sys.modules.get("leakguard.trackers.tasks.recording")
+    loops = recording.open_loops() if recording is not None else None
     if loops is None:
         # The tasks tracker's hooks (which record every loop made) are off: search the heap.
         # Only ever on the leak path (describing a new descriptor), never on the clean path.

@@ -17,7 +17,6 @@ from leakguard.trackers.descriptors.children import (
     command_of,
     has_children,
 )
-from leakguard.trackers.descriptors.owners import multiprocessing_helpers
 from leakguard.trackers.descriptors.scan import is_socket
 from leakguard.trackers.descriptors.sockets import SocketTracker
 
@@ -86,6 +85,8 @@ class PortTracker(SocketTracker):
 
     def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
         if isinstance(resource.handle, ChildPort):
+            from leakguard.trackers.descriptors.owners import multiprocessing_helpers
+
             if resource.handle.pid in multiprocessing_helpers()[1]:
                 return "multiprocessing's forkserver (started once per run)"
             return None

@@ -13,8 +13,6 @@ from leakguard.trackers.descriptors.base import (
     ScanningTracker,
     own_key,
 )
-from leakguard.trackers.descriptors.describe import key_of, probe_socket
-from leakguard.trackers.descriptors.owners import open_loop_fds
 from leakguard.trackers.descriptors.scan import FdKey, is_socket
 
 
@@ -32,6 +30,8 @@ class SocketTracker(ScanningTracker):
     def wants(self, key: FdKey, st_mode: int) -> bool:
         if not is_socket(st_mode):
             return False
+        from leakguard.trackers.descriptors.describe import probe_socket
+
         info = probe_socket(key[0])
         # A socket whose family cannot be read stays with ``sockets``, described as such.
         return self.wanted(info.is_port if info is not None else False)
@@ -39,6 +39,8 @@ class SocketTracker(ScanningTracker):
     def describe(self, key: DescriptorKey, handle: DescriptorHandle) -> Resource[DescriptorKey]:
         if not own_key(key) or not isinstance(handle, int):
             raise TypeError(f"not a descriptor of this process: {key!r}")
+        from leakguard.trackers.descriptors.describe import probe_socket
+
         fd = key[0]
         info = probe_socket(fd)
         label = info.text(port=self.kind == "port") if info is not None else f"fd {fd} (unreadable)"
@@ -56,6 +58,8 @@ class SocketTracker(ScanningTracker):
         return self.classify(resource, made)
 
     def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
+        from leakguard.trackers.descriptors.owners import open_loop_fds
+
         key = resource.key
         if own_key(key) and resource.label.startswith("unix ") and key[0] in open_loop_fds():
             return "the self-pipe of an asyncio loop left open (reported by the tasks tracker)"
@@ -68,6 +72,8 @@ class SocketTracker(ScanningTracker):
         return self.close(resources)
 
     def identify(self, obj: object) -> DescriptorKey | None:
+        from leakguard.trackers.descriptors.describe import key_of, probe_socket
+
         key = key_of(obj, sockets=True)
         if key is None:
             return None

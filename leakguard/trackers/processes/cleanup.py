@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from leakguard.core.grace import settle
@@ -34,26 +33,60 @@ KILL_WAIT = 2.0
 """Seconds to wait after SIGKILL (a process in uninterruptible sleep can take a moment)."""
 
 
-@dataclass
 class Proc:
-    """One process the tracker found new since the snapshot (the handle of its `Resource`)."""
+    """One process the tracker found new since the snapshot (the handle of its `Resource`).
 
-    pid: int
-    start: float
-    relation: str
-    depth: int
-    zombie: bool
-    stat: procfs.ProcStat
-    not_before: float
-    mark: bytes
-    me: int
-    record: SpawnRecord | None = None
-    lineage: list[tuple[int, float]] = field(default_factory=list)
-    epoch: int = NO_EPOCH  # the epoch of the test (or fixture, or block) it was found for
-    # What ties it to that owner: "tree" (its parent chain), "pipe" (a forked descendant
-    # reported it through the verified report pipe), "tag" (its environment mark carries the
-    # owner's epoch), or "" (the run's mark only: reported, never signalled).
-    proof: str = "tree"
+    A plain class: a dataclass costs 0.25-0.5 ms to define (Python 3.10-3.12), at start-up.
+    """
+
+    __slots__ = (
+        "depth",
+        "epoch",
+        "lineage",
+        "mark",
+        "me",
+        "not_before",
+        "pid",
+        "proof",
+        "record",
+        "relation",
+        "start",
+        "stat",
+        "zombie",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        pid: int,
+        start: float,
+        relation: str,
+        depth: int,
+        zombie: bool,
+        stat: procfs.ProcStat,
+        not_before: float,
+        mark: bytes,
+        me: int,
+        record: SpawnRecord | None = None,
+        lineage: list[tuple[int, float]] | None = None,
+        epoch: int = NO_EPOCH,
+        proof: str = "tree",
+    ) -> None:
+        self.pid = pid
+        self.start = start
+        self.relation = relation
+        self.depth = depth
+        self.zombie = zombie
+        self.stat = stat
+        self.not_before = not_before
+        self.mark = mark
+        self.me = me
+        self.record = record
+        self.lineage: list[tuple[int, float]] = lineage if lineage is not None else []
+        self.epoch = epoch  # the epoch of the test (or fixture, or block) it was found for
+        # What ties it to that owner: "tree" (its parent chain), "pipe" (a forked descendant
+        # reported it through the verified report pipe), "tag" (its environment mark carries
+        # the owner's epoch), or "" (the run's mark only: reported, never signalled).
+        self.proof = proof
 
     def owner(self) -> Any | None:
         return self.record.owner_object() if self.record is not None else None

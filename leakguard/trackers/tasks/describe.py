@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
 
@@ -31,13 +30,18 @@ BUILTIN_IGNORES: dict[tuple[str, str], str] = {
 _MAX_AWAIT_DEPTH = 32
 
 
-@dataclass(frozen=True)
 class TaskFacts:
-    """A task as the report shows it; computed once, before any cleanup touches the task."""
+    """A task as the report shows it; computed once, before any cleanup touches the task.
 
-    name: str
-    coro: str
-    suspended: str
+    A plain class: a dataclass costs ≈ 0.4 ms to define (Python 3.10-3.12), at start-up.
+    """
+
+    __slots__ = ("coro", "name", "suspended")
+
+    def __init__(self, name: str, coro: str, suspended: str) -> None:
+        self.name = name
+        self.coro = coro
+        self.suspended = suspended
 
     @property
     def label(self) -> str:
