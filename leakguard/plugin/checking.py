@@ -71,8 +71,10 @@ def start_run(config: pytest.Config) -> Run:
     config.stash[RUN] = run
     if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
         register_test_hooks(config)  # an xdist controller: it gathers the workers' reports
-    if run_options.report_path or run_options.html_path or config.pluginmanager.has_plugin("html"):
-        from leakguard.plugin import timeline  # only where a report may show it
+    # pytest-html's ``--html``: its report then carries the timeline (`timeline.configure`).
+    html_report = config.getoption("htmlpath", None)
+    if run_options.report_path or run_options.html_path or html_report:
+        from leakguard.plugin import timeline  # only where a report shows it
 
         timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
     GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
