@@ -19,13 +19,13 @@ import contextlib
 import gc
 import os
 import sys
-import sysconfig
 import time
 import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from leakguard.core import compat
+from leakguard.core.origin import PACKAGE_PREFIXES, STDLIB_PREFIXES
 
 MAX_DEPTH = 8
 """Levels of referrers (one heap traversal each, ≈ 10 ms per 100,000 objects): the bound that
@@ -189,14 +189,7 @@ def _settle(found: list[Holder | None], leads: set[int], holder: Holder, settled
             found[index] = holder
 
 
-def _library_prefixes() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    prefixes = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    prefixes |= {os.path.realpath(p) for p in prefixes}
-    return tuple(p.rstrip(os.sep) + os.sep for p in prefixes)
-
-
-_LIBRARY_PREFIXES = _library_prefixes()
+_LIBRARY_PREFIXES = STDLIB_PREFIXES + PACKAGE_PREFIXES
 
 
 def _is_test_code(module_name: str) -> bool:

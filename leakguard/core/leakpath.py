@@ -61,7 +61,7 @@ DEPS: tuple[str, ...] = ("leakguard.core.compat.aio",)
 
 STDLIB: tuple[str, ...] = (
     "_io", "collections", "contextlib", "dataclasses", "fcntl", "functools", "gc", "re",
-    "select", "shlex", "socket", "stat", "struct", "sysconfig", "time", "types", "typing",
+    "select", "shlex", "socket", "stat", "struct", "time", "types", "typing",
     "weakref",
 )  # fmt: skip
 """The other modules those import (``os``, ``sys``, ``threading`` and pytest are loaded)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import functools
 import os
+import site
 import sys
-import sysconfig
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,22 +105,34 @@ def shorten_path(filename: str, root: str | None = None) -> str:
     return filename if rel.startswith(os.pardir) else rel
 
 
-def _stdlib_prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The standard library's folders, as written and resolved; and the package folders in it."""
-    paths = sysconfig.get_paths()
-    stdlib = {paths[k] for k in ("stdlib", "platstdlib") if k in paths}
-    stdlib |= {os.path.realpath(p) for p in stdlib}
-    packages = {paths[k] for k in ("purelib", "platlib") if k in paths}
-    packages |= {os.path.realpath(p) for p in packages}
-    return (
-        tuple(p.rstrip(os.sep) + os.sep for p in stdlib),
-        tuple(p.rstrip(os.sep) + os.sep for p in packages),
-    )
+def _python_folders() -> tuple[set[str], set[str]]:
+    """The standard library's folders, and the installed packages' folders.
+
+    Where ``os`` and ``site`` say they are; ``sysconfig`` (what they agree with) only when
+    they cannot say: importing it costs ≈ 1 ms of every checked run's start-up.
+    """
+    os_file = getattr(os, "__file__", None)
+    getsitepackages = getattr(site, "getsitepackages", None)
+    if not os_file or getsitepackages is None:
+        import sysconfig
+
+        paths = sysconfig.get_paths()
+        stdlib = {paths[k] for k in ("stdlib", "platstdlib") if k in paths}
+        return stdlib, {paths[k] for k in ("purelib", "platlib") if k in paths}
+    return {os.path.dirname(os_file)}, set(getsitepackages())
+
+
+def _prefixes(folders: set[str]) -> tuple[str, ...]:
+    """Each folder as written and resolved, ending in a separator (for ``startswith``)."""
+    both = folders | {os.path.realpath(p) for p in folders}
+    return tuple(p.rstrip(os.sep) + os.sep for p in both)
 
 
 # Resolved once, at import (on the main thread): a lookup must never touch the file system,
 # because it runs inside ``Thread.start`` on any thread, event loops included.
-_STDLIB, _PACKAGES = _stdlib_prefixes()
+_STDLIB_FOLDERS, _PACKAGE_FOLDERS = _python_folders()
+STDLIB_PREFIXES = _prefixes(_STDLIB_FOLDERS)
+PACKAGE_PREFIXES = _prefixes(_PACKAGE_FOLDERS)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -137,12 +149,12 @@ def is_library_frame_file(filename: str) -> bool:
         return True
     if is_package_file(filename):
         return False
-    return filename.startswith(_STDLIB)
+    return filename.startswith(STDLIB_PREFIXES)
 
 
 def is_package_file(filename: str) -> bool:
     """An installed package's file (site-packages): not the user's own code."""
-    return filename.startswith(_PACKAGES) or "-packages" + os.sep in filename
+    return filename.startswith(PACKAGE_PREFIXES) or "-packages" + os.sep in filename
 
 
 @functools.lru_cache(maxsize=8192)
