@@ -234,3 +234,36 @@ def test_installed_and_off_imports_none_of_the_runs_machinery(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "-q")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([expected])
+
+
+def test_a_report_hook_wrapper_joins_only_once_something_leaked(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
+) -> None:
+    # The polluter section needs residue or an earlier leak's aftermath: until the first leak
+    # there is none, and no test pays for a makereport wrapper around each of its phases.
+    pytester.makepyfile(
+        test_it="""
+        from leaky import start_leaky
+
+        def ours(request):
+            plugins = request.config.pluginmanager
+            names = [
+                plugins.get_name(impl.plugin)
+                for impl in request.config.hook.pytest_runtest_makereport.get_hookimpls()
+                if "leakguard" in (plugins.get_name(impl.plugin) or "")
+            ]
+            return " ".join(names) or "none"
+
+        def test_a_before_any_leak(request):
+            print("before:", ours(request))
+
+        def test_b_leaks():
+            start_leaky(seconds=0.5)
+
+        def test_c_after_a_leak(request):
+            print("after:", ours(request))
+        """
+    )
+    result = run_leakguard("-s")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*before: none*", "*after: leakguard-polluters*"])

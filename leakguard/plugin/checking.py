@@ -22,7 +22,7 @@ from leakguard.core.runstate import Run, TestState, fixture_owner
 from leakguard.core.stats import Stats
 from leakguard.errors import LeakWarning
 from leakguard.plugin import markers
-from leakguard.plugin.reports import TestReporter
+from leakguard.plugin.reports import TestReporter, register_polluters
 from leakguard.plugin.stash import (
     BASELINE,
     PAYLOADS,
@@ -219,7 +219,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         # An earlier test's, seen after this one: to the summary on this test's report, but
         # neither this test's failure nor its JUnit properties.
         late, run.late = run.late, []
-        item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in late)
+        _carry(item, [f.payload() for f in late])
     if run.timeline is not None:  # timeline (issue 15)
         from leakguard.plugin import timeline
 
@@ -228,9 +228,7 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
         except Exception as exc:
             internal_problem(item, exc, "timeline")
     if findings:
-        # Carried on the teardown report (not kept in this process): under xdist the report
-        # is what reaches the controller's summary and JSON.
-        item.stash.setdefault(PAYLOADS, []).extend(f.payload() for f in findings)
+        _carry(item, [f.payload() for f in findings])
         for finding in findings:
             # JUnit XML: one <property name="leakguard"> per leak, for dashboards to count.
             for leak in finding.leaks:
@@ -238,6 +236,14 @@ def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
                     ("leakguard", f"[{finding.action}] {finding.kind}: {leak.description}")
                 )
     return findings
+
+
+def _carry(item: pytest.Item, payloads: list[dict[str, Any]]) -> None:
+    """Payloads for the test's teardown report (`TestReporter`), which carries them to the
+    summary and, under xdist, to the controller; and from now on failing tests may have
+    polluters to name (`register_polluters`)."""
+    item.config.stash.setdefault(PAYLOADS, {}).setdefault(item.nodeid, []).extend(payloads)
+    register_polluters(item.config)
 
 
 def _check_from_now(item: pytest.Item) -> TestState:

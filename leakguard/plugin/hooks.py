@@ -25,6 +25,7 @@ from leakguard.plugin.stash import (
     BASELINE,
     PHASES_NAME,
     PLAN,
+    POLLUTERS_NAME,
     REGISTRY,
     REPORTER_NAME,
     RUN,
@@ -93,7 +94,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         checking.stop_run(config)
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
-    for name in (REPORTER_NAME, PHASES_NAME, TEST_REPORTER_NAME):
+    for name in (REPORTER_NAME, PHASES_NAME, TEST_REPORTER_NAME, POLLUTERS_NAME):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)

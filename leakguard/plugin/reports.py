@@ -1,5 +1,5 @@
 """The per-test report hooks of a run where some test is checked: a test's leaks onto its
-reports (and so to the xdist controller), the polluter section of a failing test."""
+teardown report (and so to the xdist controller), the polluter section of a failing test."""
 
 from __future__ import annotations
 
@@ -7,38 +7,33 @@ from collections.abc import Generator
 
 import pytest
 
-from leakguard.plugin.stash import PAYLOADS, RUN, STATE, SUMMARY, internal_problem
+from leakguard.plugin.stash import (
+    PAYLOADS,
+    POLLUTERS_NAME,
+    RUN,
+    STATE,
+    SUMMARY,
+    internal_problem,
+)
 
 
-class TestReporter:
-    """The per-test report hooks: a checked test's leaks onto its teardown report, the polluter
-    section of a failing test, and (in the collecting process) the summary.
+class PolluterReporter:
+    """The polluter section of a failing test: the residue it ran with, and the earlier tests
+    whose leftovers explain its failure.
 
-    Registered only where they have work: once some test is checked in this process, or on an
-    xdist controller (which gathers what the workers' reports carry). Installed and off, no
-    test pays for them.
+    Registered by the first leak path (`register_polluters`): before it there is no residue and
+    no aftermath to explain a failure with, and no test pays for a report hook wrapper.
     """
 
-    __test__ = False  # not a test class, whatever pytest's name patterns say
-
     def __init__(self, config: pytest.Config) -> None:
-        self.config = config
         self.run = config.stash[RUN]
-        self.is_worker = hasattr(config, "workerinput")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if report.when == "teardown":
-            # Carried on the teardown report (not kept in this process): under xdist the report
-            # is what reaches the controller's summary and JSON.
-            payload = item.stash.get(PAYLOADS, None)
-            if payload:
-                del item.stash[PAYLOADS]
-                report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
-        elif report.failed:
+        if report.failed and report.when != "teardown":
             parts = self._polluters(item, call, report)
             if parts:
                 report.sections.append(("leakguard", "\n".join(parts)))
@@ -72,6 +67,30 @@ class TestReporter:
             return []
         return parts
 
+
+def register_polluters(config: pytest.Config) -> None:
+    """Once, on the first leak path: failing tests from now on may have polluters to name."""
+    if config.pluginmanager.get_plugin(POLLUTERS_NAME) is None:
+        config.pluginmanager.register(PolluterReporter(config), POLLUTERS_NAME)
+
+
+class TestReporter:
+    """A checked test's leaks onto its teardown report, and (in the collecting process) the
+    summary.
+
+    Registered only where it has work: once some test is checked in this process, or on an
+    xdist controller (which gathers what the workers' reports carry). Installed and off, no
+    test pays for it.
+    """
+
+    __test__ = False  # not a test class, whatever pytest's name patterns say
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run = config.stash[RUN]
+        self.is_worker = hasattr(config, "workerinput")
+        self.payloads = config.stash.setdefault(PAYLOADS, {})
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # tryfirst: attach before xdist's worker serializes the report for the controller.
@@ -82,6 +101,11 @@ class TestReporter:
             timeline.logreport(self.config, run, report)
         if report.when != "teardown":
             return
+        payload = self.payloads.pop(report.nodeid, None) if self.payloads else None
+        if payload:
+            # Carried on the teardown report (not kept in this process): under xdist the report
+            # is what reaches the controller's summary and JSON.
+            report.leakguard = payload  # type: ignore[attr-defined]  # reports take extras
         if run.pending_problems:
             problems = list(run.pending_problems)
             run.pending_problems.clear()

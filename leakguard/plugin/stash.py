@@ -29,14 +29,16 @@ REGISTRY: pytest.StashKey[TrackerRegistry] = pytest.StashKey()
 SUMMARY: pytest.StashKey[Summary] = pytest.StashKey()
 PLAN: pytest.StashKey[markers.Plan | None] = pytest.StashKey()
 STATE: pytest.StashKey[TestState] = pytest.StashKey()
-PAYLOADS: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
-"""A checked test's finding payloads, from its teardown check to its teardown report."""
+PAYLOADS: pytest.StashKey[dict[str, list[dict[str, Any]]]] = pytest.StashKey()
+"""Per node id, a checked test's finding payloads, from its teardown check to its teardown
+report (which carries them to the summary, and under xdist to the controller)."""
 ACTIVE: pytest.StashKey[active.ActiveRun] = pytest.StashKey()
 BASELINE: pytest.StashKey[Baseline] = pytest.StashKey()
 """The known leaks (``--leakguard-baseline``), read at configure."""
 REPORTER_NAME = "leakguard-reporter"
 PHASES_NAME = "leakguard-test-phases"
 TEST_REPORTER_NAME = "leakguard-test-reports"
+POLLUTERS_NAME = "leakguard-polluters"
 
 
 def internal_problem(
