@@ -267,3 +267,23 @@ def test_a_report_hook_wrapper_joins_only_once_something_leaked(
     result = run_leakguard("-s")
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*before: none*", "*after: leakguard-polluters*"])
+
+
+def test_in_process_runs_one_after_another_each_see_the_leak(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
+) -> None:
+    # pytester restores sys.modules after each in-process run: the machinery a run imported is
+    # gone, but its package attributes were left behind, and the next run mixed two copies of
+    # the lineage (a thread stamped by one, looked up in the other): the leak went unseen.
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+        from leaky import start_leaky
+
+        @pytest.mark.leakguard
+        def test_leaky():
+            start_leaky(seconds=0.5)
+        """
+    )
+    for _ in range(3):
+        run_leakguard(on=False).assert_outcomes(passed=1, errors=1)

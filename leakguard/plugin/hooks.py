@@ -9,7 +9,10 @@ the ``leakguard`` fixture.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Generator
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -82,16 +85,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(RunReporter(config), REPORTER_NAME)
     controller = not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
     if globally_on(config) or controller:
-        from leakguard.plugin import checking
-
-        checking.start_run(config)
+        _checking().start_run(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if RUN in config.stash:
-        from leakguard.plugin import checking
-
-        checking.stop_run(config)
+        _checking().stop_run(config)
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
     for name in (REPORTER_NAME, PHASES_NAME, TEST_REPORTER_NAME, POLLUTERS_NAME):
@@ -140,8 +139,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The run's machinery and the per-test hooks join only when some test is checked:
     # installed and off costs nothing.
     if any(item.stash.get(PLAN, None) is not None for item in items):
-        from leakguard.plugin import checking
-
+        checking = _checking()
         checking.start_run(config)
         checking.register_test_hooks(config, phases=True)
 
@@ -149,6 +147,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
     """Turns checking on for this test: ``.ignore(obj)``, ``.snapshot()``, ``.check()``."""
-    from leakguard.plugin import checking
+    handle: LeakguardHandle = _checking().handle_for(request)
+    return handle
 
-    return checking.handle_for(request)
+
+def _checking() -> ModuleType:
+    """The run's machinery (`leakguard.plugin.checking`), imported now if need be.
+
+    Imported by its full name, after dropping package attributes that point at modules no
+    longer loaded: pytester's in-process runs restore ``sys.modules`` after each run, and a
+    ``from leakguard.core import lineage`` would then pick up the last run's copy from the
+    package while ``from leakguard.core.lineage import LINEAGE`` loads a new one. Two copies of
+    the lineage split "whose thread is this" in two, and leaks went unseen.
+    """
+    for name, package in list(sys.modules.items()):
+        if name.startswith("leakguard") and hasattr(package, "__path__"):
+            for attr, value in list(vars(package).items()):
+                if isinstance(value, ModuleType) and sys.modules.get(value.__name__) is not value:
+                    delattr(package, attr)
+    return importlib.import_module("leakguard.plugin.checking")
