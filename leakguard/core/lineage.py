@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -44,7 +45,12 @@ class Lineage:
     """The stack of open epochs, and the stamping of threads with their starter's epoch."""
 
     def __init__(self) -> None:
-        self._counter = 0
+        # Epochs only grow, also across copies of this module: pytester's in-process runs
+        # unload leakguard after each run, and the next run's copy starts afresh while threads
+        # an earlier run left keep their stamps. Starting from the clock (ns), a new copy's
+        # epochs lie above every epoch an older copy handed out (one epoch takes far more than
+        # a nanosecond), so an older stamp never reads as the current test's.
+        self._counter = time.monotonic_ns()
         self.starts = 0
         """Changes at every thread start (while installed): unchanged, with an unchanged number
         of live threads, means an unchanged set, whether 10 threads are alive or 10,000.
