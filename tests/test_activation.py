@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RunLeakguard
+from tests.support.options import QUIET
 
 LEAKY_TEST = """
 from leaky import start_leaky
@@ -287,3 +288,52 @@ def test_in_process_runs_one_after_another_each_see_the_leak(
     )
     for _ in range(3):
         run_leakguard(on=False).assert_outcomes(passed=1, errors=1)
+
+
+def test_a_thread_an_earlier_in_process_run_left_is_not_the_next_runs_test(
+    pytester: pytest.Pytester,
+) -> None:
+    # Each in-process run gets its own copy of leakguard (pytester unloads it after the run),
+    # and its epochs used to start again at 1: a thread the first run left, stamped with that
+    # run's epoch, read as the second run's test's, and the file it opened then was blamed on
+    # a test that opened nothing.
+    inner = """
+import os, threading, time
+import pytest
+
+KEEP = []
+
+def opens_later():
+    time.sleep(0.5)
+    KEEP.append(open(os.devnull))
+    time.sleep(5)
+
+@pytest.mark.skipif(os.environ.get("RUN") != "second", reason="second run only")
+def test_opens_nothing():
+    time.sleep(1.0)
+
+@pytest.mark.parametrize("i", range(5))
+def test_filler(i):
+    pass
+
+@pytest.mark.skipif(os.environ.get("RUN") != "first", reason="first run only")
+def test_leaves_a_thread():
+    threading.Thread(target=opens_later, daemon=True).start()
+"""
+    pytester.makepyfile(
+        test_outer=f"""
+        pytest_plugins = ["pytester"]
+
+        INNER = {inner!r}
+        ARGS = ("-p", "no:cacheprovider", "-p", "no:randomly", "--leakguard",
+                "-o", "leakguard_trackers=threads fds", "-o", "leakguard_grace=0.05")
+
+        def test_two_runs(pytester, monkeypatch):
+            pytester.makepyfile(test_inner=INNER)
+            monkeypatch.setenv("RUN", "first")
+            pytester.runpytest(*ARGS).assert_outcomes(passed=6, skipped=1, errors=1)
+            monkeypatch.setenv("RUN", "second")
+            pytester.runpytest(*ARGS).assert_outcomes(passed=6, skipped=1)
+        """
+    )
+    pytester.runpytest_subprocess(*QUIET).assert_outcomes(passed=1)
