@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -72,6 +74,24 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'leakguard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if module not in sys.modules:
+        forget_unloaded_modules()
+    # Not cached here: a pytester in-process run unloads what it imported, and a cached class
+    # would outlive its module (``isinstance`` against the next run's copy would fail).
+    return getattr(importlib.import_module(module), name)
+
+
+def forget_unloaded_modules() -> None:
+    """Drop package attributes that point at leakguard modules no longer loaded.
+
+    pytester's in-process runs restore ``sys.modules`` after each run, but not the attributes
+    the import system set on packages that stay loaded: ``from leakguard.core import lineage``
+    would then pick up the last run's copy while ``from leakguard.core.lineage import LINEAGE``
+    loads a new one. Two copies of the lineage split "whose thread is this" in two, and leaks
+    went unseen. Run before leakguard imports its machinery (a run's configure, a first use).
+    """
+    for name, package in list(sys.modules.items()):
+        if name.startswith("leakguard") and hasattr(package, "__path__"):
+            for attr, value in list(vars(package).items()):
+                if isinstance(value, ModuleType) and sys.modules.get(value.__name__) is not value:
+                    delattr(package, attr)

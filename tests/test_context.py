@@ -232,3 +232,46 @@ def test_the_fixture_asked_for_late_checks_the_test_from_then_on(pytester: pytes
         *QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.05"
     )
     assert_leaked(result, "test_it.py::test_late", ["  thread 'later'*"])
+
+
+# A suite of pytester tests, run the way a plugin author's suite runs: leakguard installed and
+# off in the outer run, inner runs in-process. Each inner run imports leakguard's trackers, and
+# pytester unloads them again after it.
+INNER_CHECK = """
+import pytest, leakguard
+from leakguard import Tracker
+from leakguard.core.registry import TrackerRegistry
+
+class Broken(Tracker):
+    name = "broken"
+    def snapshot(self, phase):
+        raise OSError("no /proc here")
+
+def test_block():
+    registry = TrackerRegistry()
+    registry.register(Broken)
+    block = leakguard.check(trackers=["broken"], grace=0, registry=registry)
+    with pytest.warns(leakguard.LeakguardInternalWarning, match="no /proc here"):
+        with block:
+            pass
+"""
+
+
+def test_check_in_in_process_runs_one_after_another(pytester: pytest.Pytester) -> None:
+    # The second run used to get the first run's `leakguard.Tracker` (cached on the package)
+    # while the registry checked against the class of a fresh copy of its module: "did not
+    # return a leakguard.Tracker".
+    pytester.makepyfile(
+        test_outer=f"""
+        pytest_plugins = ["pytester"]
+
+        INNER = {INNER_CHECK!r}
+
+        def test_three_runs(pytester):
+            pytester.makepyfile(test_inner=INNER)
+            for _ in range(3):
+                result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:leakguard")
+                result.assert_outcomes(passed=1)
+        """
+    )
+    pytester.runpytest_subprocess(*QUIET).assert_outcomes(passed=1)

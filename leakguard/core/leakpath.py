@@ -40,20 +40,21 @@ CORE: tuple[str, ...] = (
     "leakguard.core.garbage",
     "leakguard.core.cleanup",
     "leakguard.core.polluters",
-    "leakguard.plugin.reproduce",
 )
 """What every leak path needs, whichever trackers run."""
 
-BY_TRACKERS: dict[str, tuple[str, ...]] = {
+WHEN_LOADED: dict[str, tuple[str, ...]] = {
+    "leakguard.plugin.checking": ("leakguard.plugin.reproduce",),
     "leakguard.trackers.descriptors.base": (
         "leakguard.trackers.descriptors.describe",
         "leakguard.trackers.descriptors.owners",
         "leakguard.trackers.descriptors.cleanup",
     ),
 }
-"""What a built-in tracker's leak path adds, once its module (the key) is loaded."""
+"""What the leak path adds once a module (the key) is loaded: the pytest plugin's (a plain
+``leakguard.check()`` has no pytest run to name), a built-in tracker's."""
 
-MODULES: tuple[str, ...] = CORE + tuple(m for ms in BY_TRACKERS.values() for m in ms)
+MODULES: tuple[str, ...] = CORE + tuple(m for ms in WHEN_LOADED.values() for m in ms)
 """Every module only the leak path uses."""
 
 DEPS: tuple[str, ...] = ("leakguard.core.compat.aio",)
@@ -77,7 +78,7 @@ def prepare() -> None:
     Called when a tracker is created; cheap when there is nothing new to read.
     """
     wanted = [*CORE]
-    for module, extra in BY_TRACKERS.items():
+    for module, extra in WHEN_LOADED.items():
         if module in sys.modules:
             wanted += extra
     fresh = [m for m in wanted if m not in _code and m not in sys.modules]

@@ -10,13 +10,13 @@ the ``leakguard`` fixture.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Generator
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
 
+from leakguard import forget_unloaded_modules
 from leakguard.core import active
 from leakguard.core.faults import InternalProblem
 from leakguard.core.registry import TrackerRegistry
@@ -58,6 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    forget_unloaded_modules()  # pytester's in-process runs: see there
     for help_text in markers.MARKER_HELP.values():
         config.addinivalue_line("markers", help_text)
     registry = TrackerRegistry.default()
@@ -152,17 +153,5 @@ def leakguard(request: pytest.FixtureRequest) -> LeakguardHandle:
 
 
 def _checking() -> ModuleType:
-    """The run's machinery (`leakguard.plugin.checking`), imported now if need be.
-
-    Imported by its full name, after dropping package attributes that point at modules no
-    longer loaded: pytester's in-process runs restore ``sys.modules`` after each run, and a
-    ``from leakguard.core import lineage`` would then pick up the last run's copy from the
-    package while ``from leakguard.core.lineage import LINEAGE`` loads a new one. Two copies of
-    the lineage split "whose thread is this" in two, and leaks went unseen.
-    """
-    for name, package in list(sys.modules.items()):
-        if name.startswith("leakguard") and hasattr(package, "__path__"):
-            for attr, value in list(vars(package).items()):
-                if isinstance(value, ModuleType) and sys.modules.get(value.__name__) is not value:
-                    delattr(package, attr)
+    """The run's machinery (`leakguard.plugin.checking`), imported now if need be."""
     return importlib.import_module("leakguard.plugin.checking")
