@@ -165,30 +165,32 @@ def test_check_inside_pytest_knows_the_trackers_a_conftest_registered(
     pytester.runpytest(*QUIET).assert_outcomes(passed=1)
 
 
+# A tracker whose snapshot fails, in a `leakguard.check()` block of a plain test.
+BROKEN_TRACKER_IN_A_CHECK = """
+import pytest, leakguard
+from leakguard import Tracker
+from leakguard.core.registry import TrackerRegistry
+
+class Broken(Tracker):
+    name = "broken"
+    def snapshot(self, phase):
+        raise OSError("no /proc here")
+
+def test_block():
+    registry = TrackerRegistry()
+    registry.register(Broken)
+    block = leakguard.check(trackers=["broken"], grace=0, registry=registry)
+    with pytest.warns(leakguard.LeakguardInternalWarning, match="no /proc here"):
+        with block:
+            pass
+    assert [p.tracker for p in block.problems] == ["broken"]
+"""
+
+
 def test_check_outside_pytest_warns_about_a_tracker_fault_instead_of_passing_silently(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(
-        test_it="""
-        import pytest, leakguard
-        from leakguard import Tracker
-        from leakguard.core.registry import TrackerRegistry
-
-        class Broken(Tracker):
-            name = "broken"
-            def snapshot(self, phase):
-                raise OSError("no /proc here")
-
-        def test_block():
-            registry = TrackerRegistry()
-            registry.register(Broken)
-            block = leakguard.check(trackers=["broken"], grace=0, registry=registry)
-            with pytest.warns(leakguard.LeakguardInternalWarning, match="no /proc here"):
-                with block:
-                    pass
-            assert [p.tracker for p in block.problems] == ["broken"]
-        """
-    )
+    pytester.makepyfile(test_it=BROKEN_TRACKER_IN_A_CHECK)
     # -p no:leakguard: no pytest run of leakguard's is active, as in a plain script.
     pytester.runpytest(*QUIET, "-p", "no:leakguard").assert_outcomes(passed=1)
 
@@ -234,38 +236,17 @@ def test_the_fixture_asked_for_late_checks_the_test_from_then_on(pytester: pytes
     assert_leaked(result, "test_it.py::test_late", ["  thread 'later'*"])
 
 
-# A suite of pytester tests, run the way a plugin author's suite runs: leakguard installed and
-# off in the outer run, inner runs in-process. Each inner run imports leakguard's trackers, and
-# pytester unloads them again after it.
-INNER_CHECK = """
-import pytest, leakguard
-from leakguard import Tracker
-from leakguard.core.registry import TrackerRegistry
-
-class Broken(Tracker):
-    name = "broken"
-    def snapshot(self, phase):
-        raise OSError("no /proc here")
-
-def test_block():
-    registry = TrackerRegistry()
-    registry.register(Broken)
-    block = leakguard.check(trackers=["broken"], grace=0, registry=registry)
-    with pytest.warns(leakguard.LeakguardInternalWarning, match="no /proc here"):
-        with block:
-            pass
-"""
-
-
 def test_check_in_in_process_runs_one_after_another(pytester: pytest.Pytester) -> None:
-    # The second run used to get the first run's `leakguard.Tracker` (cached on the package)
+    # A suite of pytester tests, run the way a plugin author's suite runs: leakguard installed
+    # and off in the outer run, inner runs in-process. Each inner run imports leakguard's
+    # trackers, and pytester unloads them again after it. The second run used to get the first run's `leakguard.Tracker` (cached on the package)
     # while the registry checked against the class of a fresh copy of its module: "did not
     # return a leakguard.Tracker".
     pytester.makepyfile(
         test_outer=f"""
         pytest_plugins = ["pytester"]
 
-        INNER = {INNER_CHECK!r}
+        INNER = {BROKEN_TRACKER_IN_A_CHECK!r}
 
         def test_three_runs(pytester):
             pytester.makepyfile(test_inner=INNER)
