@@ -237,23 +237,26 @@ def test_installed_and_off_imports_none_of_the_runs_machinery(
     result.stdout.fnmatch_lines([expected])
 
 
-def test_a_report_hook_wrapper_joins_only_once_something_leaked(
+def test_the_report_hooks_join_only_once_something_leaked(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard, leaky_module: None
 ) -> None:
-    # The polluter section needs residue or an earlier leak's aftermath: until the first leak
-    # there is none, and no test pays for a makereport wrapper around each of its phases.
+    # Until the first leak no report has a leak to carry, and no failing test has residue or an
+    # earlier leak's aftermath to explain: no test pays for a makereport wrapper around each of
+    # its phases, nor for a logreport hook on each of its three reports.
     pytester.makepyfile(
         test_it="""
         from leaky import start_leaky
 
         def ours(request):
             plugins = request.config.pluginmanager
+            hooks = request.config.hook
             names = [
                 plugins.get_name(impl.plugin)
-                for impl in request.config.hook.pytest_runtest_makereport.get_hookimpls()
+                for hook in (hooks.pytest_runtest_makereport, hooks.pytest_runtest_logreport)
+                for impl in hook.get_hookimpls()
                 if "leakguard" in (plugins.get_name(impl.plugin) or "")
             ]
-            return " ".join(names) or "none"
+            return " ".join(sorted(names)) or "none"
 
         def test_a_before_any_leak(request):
             print("before:", ours(request))
@@ -267,7 +270,47 @@ def test_a_report_hook_wrapper_joins_only_once_something_leaked(
     )
     result = run_leakguard("-s")
     result.assert_outcomes(passed=3, errors=1)
-    result.stdout.fnmatch_lines(["*before: none*", "*after: leakguard-polluters*"])
+    result.stdout.fnmatch_lines(
+        ["*before: none*", "*after: leakguard-polluters leakguard-test-reports*"]
+    )
+    result.stdout.fnmatch_lines(["*= leakguard =*", "*test_b_leaks*"])  # the summary has it
+
+
+def test_the_fixture_end_hook_joins_with_the_first_fixture_that_owns_something(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    # Every fixture's teardown calls pytest_fixture_post_finalizer: leakguard's joins only when
+    # a longer-lived fixture has something whose end it must check.
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        import pytest
+
+        def ours(request):
+            plugins = request.config.pluginmanager
+            hook = request.config.hook.pytest_fixture_post_finalizer
+            names = [plugins.get_name(impl.plugin) for impl in hook.get_hookimpls()]
+            return " ".join(n for n in names if "leakguard" in (n or "")) or "none"
+
+        @pytest.fixture(scope="module")
+        def worker():
+            stop = threading.Event()
+            thread = threading.Thread(target=stop.wait, name="module-worker")
+            thread.start()
+            yield thread
+            stop.set()
+            thread.join()
+
+        def test_a_plain(request):
+            print("before:", ours(request))
+
+        def test_b_with_the_fixture(request, worker):
+            print("after:", ours(request))
+        """
+    )
+    result = run_leakguard("-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*before: none*", "*after: leakguard-fixture-ends*"])
 
 
 def test_in_process_runs_one_after_another_each_see_the_leak(

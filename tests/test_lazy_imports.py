@@ -150,6 +150,7 @@ ON_USE = {
     "leakguard.core.origin": "loaded with the run's machinery, before any finding exists",
     "leakguard.core.faults": "loaded at start-up (the stash)",
     "leakguard.trackers.processes.interrupts": "loaded with the run's machinery",
+    "leakguard.plugin.reports": "loaded with the run's machinery (a problem needs a run)",
     "leakguard.servers.ports": "free_port and its fixture, on first use",
     "leakguard.servers.fixtures": "the server fixtures, on first use",
 }

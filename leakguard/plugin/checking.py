@@ -10,7 +10,7 @@ nothing checked never imports this module.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,9 +22,10 @@ from leakguard.core.runstate import Run, TestState, fixture_owner
 from leakguard.core.stats import Stats
 from leakguard.errors import LeakWarning
 from leakguard.plugin import markers
-from leakguard.plugin.reports import TestReporter, register_polluters
+from leakguard.plugin.reports import register_polluters, register_test_reporter
 from leakguard.plugin.stash import (
     BASELINE,
+    FIXTURE_ENDS_NAME,
     PAYLOADS,
     PHASES_NAME,
     PLAN,
@@ -33,7 +34,6 @@ from leakguard.plugin.stash import (
     RUN_OPTIONS,
     STATE,
     SUMMARY,
-    TEST_REPORTER_NAME,
     globally_on,
     internal_problem,
     record_problem,
@@ -70,13 +70,14 @@ def start_run(config: pytest.Config) -> Run:
         run.engine.stats = summary.stats = Stats()
     config.stash[RUN] = run
     if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
-        register_test_hooks(config)  # an xdist controller: it gathers the workers' reports
+        register_test_reporter(config)  # an xdist controller: it gathers the workers' reports
     # pytest-html's ``--html``: its report then carries the timeline (`timeline.configure`).
     html_report = config.getoption("htmlpath", None)
     if run_options.report_path or run_options.html_path or html_report:
         from leakguard.plugin import timeline  # only where a report shows it
 
         timeline.configure(config, run, summary, run_options.report_path, run_options.html_path)
+        register_test_reporter(config)  # it hands every report to the timeline
     GUARD.attach(run, summary.notes)  # Ctrl-C / SIGTERM during a test still stop its processes
     if globally_on(config):
         # Install now so origins (where a thread was started) are recorded from the first test.
@@ -99,12 +100,15 @@ def stop_run(config: pytest.Config) -> None:
                 config.pluginmanager.unregister(plugin)
 
 
-def register_test_hooks(config: pytest.Config, phases: bool = False) -> None:
-    plugins = config.pluginmanager
-    if phases and plugins.get_plugin(PHASES_NAME) is None:
-        plugins.register(CheckedTestHooks(), PHASES_NAME)
-    if plugins.get_plugin(TEST_REPORTER_NAME) is None:
-        plugins.register(TestReporter(config), TEST_REPORTER_NAME)
+def register_test_hooks(config: pytest.Config) -> None:
+    """The hooks around each checked test. What reports a leak (`TestReporter`) joins with the
+    first leak or problem to carry (`_carry`, `record_problem`)."""
+    _register(config, CheckedTestHooks, PHASES_NAME)
+
+
+def _register(config: pytest.Config, plugin: Callable[[], object], name: str) -> None:
+    if config.pluginmanager.get_plugin(name) is None:
+        config.pluginmanager.register(plugin(), name)
 
 
 def handle_for(request: pytest.FixtureRequest) -> LeakguardHandle:
@@ -119,23 +123,41 @@ def handle_for(request: pytest.FixtureRequest) -> LeakguardHandle:
     return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
 
 
+class FixtureEnds:
+    """The end of a longer-lived fixture that owns something: its resources are checked when
+    the test in whose teardown it ended is (`Run.fixture_finished`).
+
+    Registered when the first such fixture is set up: until then no fixture's teardown, and
+    tests have many, pays for the hook.
+    """
+
+    def pytest_fixture_post_finalizer(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> None:
+        run = request.config.stash.get(RUN, None)
+        if run is not None and run.fixtures:
+            run.fixture_finished(id(fixturedef))
+
+
 class CheckedTestHooks:
     """The hooks around each checked test: snapshot at setup, attribute higher-scoped fixtures,
     check at the end of teardown."""
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        # A plain hook, not a wrapper: it only looks before setup (≈ 4,000 instructions a test
+        # less); pytest's own setup, which makes the test's fixtures, runs after it.
         plan = item.stash.get(PLAN, None)
         if plan is not None:
+            run = item.config.stash[RUN]
             try:
-                item.stash[STATE] = item.config.stash[RUN].begin_test(item.nodeid, plan.settings)
-                if item.config.stash[RUN].timeline is not None:  # timeline (issue 15)
+                item.stash[STATE] = run.begin_test(item.nodeid, plan.settings)
+                if run.timeline is not None:  # timeline (issue 15)
                     from leakguard.plugin import timeline
 
-                    timeline.begun(item.config.stash[RUN], item.stash[STATE])
+                    timeline.begun(run, item.stash[STATE])
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 internal_problem(item, exc)
-        return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(
@@ -162,15 +184,10 @@ class CheckedTestHooks:
                 owner = fixture_owner(fixturedef.argname, fixturedef.scope, fixturedef.baseid)
                 try:
                     run.fixture_set_up(id(fixturedef), owner, before, state.settings)
+                    if run.fixtures:
+                        _register(request.config, FixtureEnds, FIXTURE_ENDS_NAME)
                 except Exception as exc:
                     internal_problem(request.node, exc, "fixture setup")
-
-    def pytest_fixture_post_finalizer(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> None:
-        run = request.config.stash.get(RUN, None)
-        if run is not None and run.fixtures:
-            run.fixture_finished(id(fixturedef))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(
@@ -243,6 +260,7 @@ def _carry(item: pytest.Item, payloads: list[dict[str, Any]]) -> None:
     summary and, under xdist, to the controller; and from now on failing tests may have
     polluters to name (`register_polluters`)."""
     item.config.stash.setdefault(PAYLOADS, {}).setdefault(item.nodeid, []).extend(payloads)
+    register_test_reporter(item.config)
     register_polluters(item.config)
 
 
@@ -258,7 +276,7 @@ def _check_from_now(item: pytest.Item) -> TestState:
             "no_resource_tracking: nothing would be checked"
         )
     start_run(config)
-    register_test_hooks(config, phases=True)
+    register_test_hooks(config)
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
     item.stash[STATE] = state
     if config.stash[RUN].timeline is not None:  # timeline (issue 15)

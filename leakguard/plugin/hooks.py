@@ -26,15 +26,13 @@ from leakguard.plugin.reporter import RunReporter
 from leakguard.plugin.stash import (
     ACTIVE,
     BASELINE,
-    PHASES_NAME,
     PLAN,
-    POLLUTERS_NAME,
+    PLUGIN_NAMES,
     REGISTRY,
     REPORTER_NAME,
     RUN,
     RUN_OPTIONS,
     SUMMARY,
-    TEST_REPORTER_NAME,
     globally_on,
     record_problem,
 )
@@ -94,7 +92,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _checking().stop_run(config)
     if ACTIVE in config.stash:
         active.pop(config.stash[ACTIVE])
-    for name in (REPORTER_NAME, PHASES_NAME, TEST_REPORTER_NAME, POLLUTERS_NAME):
+    for name in PLUGIN_NAMES:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
@@ -142,7 +140,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if any(item.stash.get(PLAN, None) is not None for item in items):
         checking = _checking()
         checking.start_run(config)
-        checking.register_test_hooks(config, phases=True)
+        checking.register_test_hooks(config)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from leakguard.plugin.stash import (
     RUN,
     STATE,
     SUMMARY,
+    TEST_REPORTER_NAME,
     internal_problem,
 )
 
@@ -68,6 +69,13 @@ class PolluterReporter:
         return parts
 
 
+def register_test_reporter(config: pytest.Config) -> None:
+    """When a report first has something to carry: a leak, a problem on an xdist worker; or at
+    the start, on an xdist controller and when a timeline is made."""
+    if config.pluginmanager.get_plugin(TEST_REPORTER_NAME) is None:
+        config.pluginmanager.register(TestReporter(config), TEST_REPORTER_NAME)
+
+
 def register_polluters(config: pytest.Config) -> None:
     """Once, on the first leak path: failing tests from now on may have polluters to name."""
     if config.pluginmanager.get_plugin(POLLUTERS_NAME) is None:
@@ -78,9 +86,9 @@ class TestReporter:
     """A checked test's leaks onto its teardown report, and (in the collecting process) the
     summary.
 
-    Registered only where it has work: once some test is checked in this process, or on an
-    xdist controller (which gathers what the workers' reports carry). Installed and off, no
-    test pays for it.
+    Registered only where it has work (`register_test_reporter`): from the first leak or
+    problem a report must carry, on an xdist controller (which gathers what the workers'
+    reports carry), and where a timeline is made. A clean test's three reports pay nothing.
     """
 
     __test__ = False  # not a test class, whatever pytest's name patterns say

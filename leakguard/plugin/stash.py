@@ -39,6 +39,9 @@ REPORTER_NAME = "leakguard-reporter"
 PHASES_NAME = "leakguard-test-phases"
 TEST_REPORTER_NAME = "leakguard-test-reports"
 POLLUTERS_NAME = "leakguard-polluters"
+FIXTURE_ENDS_NAME = "leakguard-fixture-ends"
+PLUGIN_NAMES = (REPORTER_NAME, PHASES_NAME, TEST_REPORTER_NAME, POLLUTERS_NAME, FIXTURE_ENDS_NAME)
+"""Every plugin object leakguard registers, unregistered at unconfigure."""
 
 
 def internal_problem(
@@ -54,6 +57,11 @@ def record_problem(config: pytest.Config, data: dict[str, Any]) -> None:
     run = config.stash.get(RUN, None)
     if hasattr(config, "workerinput") and run is not None:
         run.pending_problems.append(data)
+        # The next test report carries it to the controller. Loaded with the run's machinery:
+        # this opens no file.
+        from leakguard.plugin.reports import register_test_reporter
+
+        register_test_reporter(config)
     else:
         config.stash[SUMMARY].add_problem(data)
     # -W error must not turn leakguard's own fault into the user's failure.
