@@ -3,6 +3,8 @@ the test (issue 9: class-level servers, fixture pools, library caches, instrumen
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import RunLeakguard
@@ -217,6 +219,58 @@ def test_trio_thread_cache_is_a_cache_not_a_leak(
     result.stdout.fnmatch_lines(
         ["    thread 'Trio thread *' (daemon) target=* kept by trio._core._thread_cache*"]
     )
+
+
+TRIO_WORKERS = """
+import trio
+from trio._core._thread_cache import ThreadCache, start_thread_soon
+
+def test_uses_trios_cache():
+    async def main():
+        return await trio.to_thread.run_sync(lambda: 7)
+    assert trio.run(main) == 7
+
+def test_uses_a_cache_of_its_own():
+    done = []
+    ThreadCache().start_thread_soon(lambda: 7, done.append)
+    while not done:
+        pass
+"""
+
+
+def test_an_idle_worker_of_trios_cache_is_known_at_once_without_a_wait_or_a_search(
+    pytester: pytest.Pytester,
+) -> None:
+    # trio's idle workers wait 10 s for the next job: proven idle in trio's own module-level
+    # cache, the worker is the cache's, and neither the grace wait nor the holder search (a
+    # heap walk) can change that. The stats show that neither ran. In a fresh process each:
+    # an idle worker of an earlier in-process run would be reused, and nothing would be new.
+    pytest.importorskip("trio")
+    pytester.makepyfile(test_it=TRIO_WORKERS)
+    out = pytester.path / "out.json"
+
+    def run(name: str) -> tuple[pytest.RunResult, dict[str, float]]:
+        result = pytester.runpytest_subprocess(
+            *("-q", "-p", "no:randomly", "--leakguard", "-o", "leakguard_trackers=threads"),
+            *("-o", "leakguard_grace=0.3", "--leakguard-stats", "-o", f"leakguard_report={out}"),
+            *("-k", name),
+        )
+        return result, json.loads(out.read_text())["stats"]["seconds"]
+
+    case, seconds = run("trios_cache")
+    case.assert_outcomes(passed=1)
+    case.stdout.fnmatch_lines(
+        ["    thread 'Trio thread *' (daemon) target=* kept by trio._core._thread_cache*"]
+    )
+    assert (seconds["grace"], seconds["owners"]) == (0.0, 0.0)
+
+    # Control: the same worker thread in a cache of the test's own is not proven the library's:
+    # the grace is waited and the holders are searched, and the thread is the test's leak.
+    control, seconds = run("cache_of_its_own")
+    control.assert_outcomes(passed=1, errors=1)
+    control.stdout.fnmatch_lines(["*thread 'Trio thread *' (daemon)*"])
+    assert seconds["grace"] > 0.0
+    assert seconds["owners"] > 0.0
 
 
 def test_a_growing_library_cache_is_a_leak_past_its_bound(

@@ -240,12 +240,17 @@ class Engine:
         from leakguard.core.grace import settle
         from leakguard.core.polling import waiting_helps
 
-        if epoch is None or waiting_helps(found, self._trackers, epoch, wait):
+        # What a tracker proves a library's cache (trio's idle workers) is decided now: waiting
+        # for it cannot help, and searching its holders would only find that library.
+        self._keepers_now().classify_known(found)
+        if not _no_leak(found) and (
+            epoch is None or waiting_helps(found, self._trackers, epoch, wait)
+        ):
             stats = self.stats
             start = time.perf_counter()
             nested_before = stats.seconds["describe"] + stats.seconds["owners"] if stats else 0.0
             # A short wait first: most of what ends by itself ends within a few ms.
-            found = settle(poll, lambda found: not found, min(wait, QUICK_WAIT), first=found)
+            found = settle(poll, _no_leak, min(wait, QUICK_WAIT), first=found)
             if found and wait > QUICK_WAIT:
                 # Waiting longer is only worth it for what is not a library's cache (an idle
                 # worker of trio's thread cache waits ~10 s for reuse: the grace cannot help).

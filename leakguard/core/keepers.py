@@ -24,6 +24,23 @@ class Keepers:
     def new_check(self) -> None:
         self._searched.clear()
 
+    def classify_known(self, leaks: Sequence[Conclusion]) -> None:
+        """The leaks a tracker proves a library's cache directly (`Tracker.known_keeper`):
+        no holder search for them, and no grace wait (see `Engine._conclude_found`)."""
+        for conclusion in leaks:
+            tracker = self._roster.instances.get(conclusion.tracker)
+            if conclusion.category != "leak" or tracker is None:
+                continue
+            try:
+                holder = tracker.known_keeper(conclusion.resource)
+            except Exception as exc:  # then the holder search decides, as without the proof
+                self._roster.report_fault(conclusion.tracker, "known_keeper", exc)
+                continue
+            if holder:
+                conclusion.category = "cache"
+                conclusion.holder = holder
+                self._searched.add(id(conclusion))
+
     def classify(self, leaks: Sequence[Conclusion], root: str | None, stats: Stats | None) -> None:
         """Which leaks a library keeps in its module state: those are its process-wide cache.
 

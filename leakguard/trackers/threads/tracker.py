@@ -201,6 +201,9 @@ class ThreadTracker(Tracker[ThreadKey, None]):
     def owner_object(self, resource: Resource[ThreadKey]) -> object | None:
         return resource.handle if isinstance(resource.handle, threading.Thread) else None
 
+    def known_keeper(self, resource: Resource[ThreadKey]) -> str | None:
+        return thread_owners.library_cache_of(resource.handle)
+
     def identify(self, obj: object) -> ThreadKey | None:
         if isinstance(obj, threading.Thread):
             return obj
