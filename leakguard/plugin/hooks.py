@@ -121,10 +121,16 @@ def pytest_make_collect_report(
     base = config.stash[RUN_OPTIONS].settings
     on = globally_on(config)
     known = config.stash[REGISTRY].names()
+    inherited: list[pytest.Mark] | None = None
     for node in report.result:
         if isinstance(node, pytest.Item):
             try:
-                node.stash[PLAN] = markers.plan_for(node, base, on, known)
+                if node.parent is collector:  # the usual case: the marks above, walked once
+                    if inherited is None:
+                        inherited = markers.inherited_marks(collector)
+                    node.stash[PLAN] = markers.plan_for(node, base, on, known, inherited)
+                else:
+                    node.stash[PLAN] = markers.plan_for(node, base, on, known)
             except SettingsError as exc:
                 errors.append(f"{node.nodeid}: {exc}")
     if errors:

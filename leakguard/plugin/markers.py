@@ -80,16 +80,34 @@ def _marker_value(key: str, value: Any, known: Collection[str], source: str) -> 
     return parse_bool(value, where)
 
 
+NAMES = ("leakguard", "no_resource_tracking")
+
+
+def inherited_marks(node: pytest.Item | pytest.Collector) -> list[pytest.Mark]:
+    """Our marks on ``node`` and every node above it, closest first: what each test collected
+    under ``node`` inherits (one walk per collector, not one per test)."""
+    return [m for m in node.iter_markers() if m.name in NAMES]
+
+
 def plan_for(
-    item: pytest.Item, base: Settings, globally_on: bool, known: Collection[str]
+    item: pytest.Item,
+    base: Settings,
+    globally_on: bool,
+    known: Collection[str],
+    inherited: list[pytest.Mark] | None = None,
 ) -> Plan | None:
-    """Resolve the plan of ``item``; raise `SettingsError` naming the marker and argument."""
+    """Resolve the plan of ``item``; raise `SettingsError` naming the marker and argument.
+
+    ``inherited``: `inherited_marks` of the item's parent, when the caller has them.
+    """
     marked = False
     chosen: dict[str, object] = {}
     extra_ignore: list[Any] = []
-    # One walk over the item's markers for both names (each walk visits every node up to the
-    # session: this runs for every collected test).
-    ours = [m for m in item.iter_markers() if m.name in ("leakguard", "no_resource_tracking")]
+    if inherited is None:  # one walk over every node up to the session, for both names
+        ours = inherited_marks(item)
+    else:  # iter_markers' order: the item's own marks first, then its parents'
+        ours = [m for m in item.own_markers if m.name in NAMES]
+        ours += inherited
     for mark in ours:  # closest first
         if mark.name != "leakguard":
             continue
