@@ -22,7 +22,13 @@ RawOrigin = (
 """``(code, line)``, or ``(code, line, user_code, user_line, thread)``: the first frame outside
 the standard library; when that frame is in an installed package, the first frame of the user's
 own code that called it; and, when captured on a thread other than the main one, that thread's
-name and where it was started."""
+name and where it was started.
+
+A negative ``line`` is ``-1 - offset``: the frame's instruction offset (``f_lasti``), turned
+into a line number only when the origin is formatted (`Origin.from_raw`). Reading ``f_lineno``
+walks the code's line table from its start: 0.2 µs in a small function, 15 µs near the end of a
+3,000-line module, on every thread start, socket and task, for origins that are rarely shown;
+``f_lasti`` costs 0.04 µs."""
 
 THREAD_ORIGIN_ATTR = "_leakguard_origin"
 """Set on every ``Thread`` started while leakguard is installed: where ``start()`` was called."""
@@ -78,6 +84,8 @@ class Origin:
     @classmethod
     def from_raw(cls, raw: RawOrigin) -> Origin:
         code, lineno = raw[0], raw[1]
+        if lineno < 0:
+            lineno = _line_at(code, -1 - lineno)
         caller: Origin | None = None
         thread = ""
         if len(raw) == 5:
@@ -89,6 +97,14 @@ class Origin:
                 where = f" (started at {cls.from_raw(started).format()})" if started else ""
                 thread = f"{name!r}{where}"
         return cls(code.co_filename, lineno, _name(code), caller, thread)
+
+
+def _line_at(code: CodeType, offset: int) -> int:
+    """The line of the instruction at ``offset`` (what ``f_lineno`` says for that frame)."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line if line is not None else code.co_firstlineno
+    return code.co_firstlineno
 
 
 def _name(code: CodeType) -> str:
@@ -180,7 +196,7 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
         limit -= 1
     else:
         return None
-    lineno = f.f_lineno
+    lineno = -1 - f.f_lasti  # resolved when formatted (see `RawOrigin`)
     user: FrameType | None = None
     if is_package_file(code.co_filename):
         user = f.f_back
@@ -196,7 +212,7 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
         return code, lineno
     if user is None:
         return code, lineno, None, 0, on_thread
-    return code, lineno, user.f_code, user.f_lineno, on_thread
+    return code, lineno, user.f_code, -1 - user.f_lasti, on_thread
 
 
 _MAIN_IDENT = threading.main_thread().ident
