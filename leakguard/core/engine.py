@@ -39,7 +39,7 @@ class Engine:
         registry: TrackerRegistry,
         on_problem: Callable[[InternalProblem], None] | None = None,
     ) -> None:
-        self._roster = Roster(registry, on_problem)
+        self._roster = self.roster = Roster(registry, on_problem)
         # The roster's own dict, never replaced: the clean path reads it without a call.
         self._trackers = self._roster.instances
         self._keepers: Keepers | None = None  # made on the first leak path

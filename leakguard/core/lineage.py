@@ -50,7 +50,9 @@ class Lineage:
         # an earlier run left keep their stamps. Starting from the clock (ns), a new copy's
         # epochs lie above every epoch an older copy handed out (one epoch takes far more than
         # a nanosecond), so an older stamp never reads as the current test's.
-        self._counter = time.monotonic_ns()
+        self.latest = time.monotonic_ns()
+        """The last epoch opened so far (open or closed): with `begin`'s value, the range a
+        test's epochs span (see `leakguard.core.crosstest`)."""
         self.starts = 0
         """Changes at every thread start (while installed): unchanged, with an unchanged number
         of live threads, means an unchanged set, whether 10 threads are alive or 10,000.
@@ -68,20 +70,14 @@ class Lineage:
     # --- epochs ------------------------------------------------------------------------------
     def begin(self) -> int:
         """Open an epoch for code running on the calling thread from now on."""
-        self._counter += 1
-        self._stack.append(_Frame(self._counter, threading.get_ident()))
-        return self._counter
+        epoch = self.latest = self.latest + 1
+        self._stack.append(_Frame(epoch, threading.get_ident()))
+        return epoch
 
     def end(self, epoch: int) -> None:
         """Close ``epoch`` (and anything opened inside it that was never closed)."""
         while self._stack and self._stack[-1].epoch >= epoch:
             self._stack.pop()
-
-    @property
-    def latest(self) -> int:
-        """The last epoch opened so far (open or closed): with `begin`'s value, the range a
-        test's epochs span (see `leakguard.core.crosstest`)."""
-        return self._counter
 
     def for_fixture(self, epoch: int) -> bool:
         """Whether ``epoch`` was opened for a longer-lived fixture's setup."""

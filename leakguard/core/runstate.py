@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from leakguard.core.conclude import Finding
     from leakguard.core.residue import Residue
     from leakguard.core.settings import IgnoreRule, Settings
+    from leakguard.core.stats import Stats
     from leakguard.core.timeline import Timeline  # timeline (issue 15)
 
 
@@ -98,17 +99,23 @@ class Run:
         self.timeline: Timeline | None = None  # timeline (issue 15): set when a report shows it
 
     # --- tests -----------------------------------------------------------------------------
-    def begin_test(self, nodeid: str, settings: Settings) -> TestState:
+    def time_with(self, stats: Stats) -> None:
+        """Count leakguard's own cost (``--leakguard-stats``) from now on: each test's begin and
+        end are timed. Without it the clean path runs no timing code at all, not even a test."""
+        self.engine.stats = stats
+        self.begin_test = self._timed_begin_test  # type: ignore[method-assign]
+        self.end_test = self._timed_end_test  # type: ignore[method-assign]
+
+    def _timed_begin_test(self, nodeid: str, settings: Settings) -> TestState:
         stats = self.engine.stats
-        if stats is None:  # the clean path of every test: not even a no-op context manager
-            return self._begin_test(nodeid, settings)
+        assert stats is not None
         stats.tests += 1
         with stats.timing("clean"):
             return self._begin_test(nodeid, settings)
 
     def _begin_test(self, nodeid: str, settings: Settings) -> TestState:
         epoch = LINEAGE.begin()
-        self.engine.during = nodeid
+        self.engine.roster.during = nodeid  # named in internal problems
         try:
             before = self.engine.snapshot(settings.trackers, "before", settings.grace)
         except BaseException:
@@ -130,11 +137,9 @@ class Run:
         self.current = state
         return state
 
-    def end_test(self, state: TestState) -> list[Finding]:
-        """Check the test, then any higher-scoped fixture finalized during its teardown."""
+    def _timed_end_test(self, state: TestState) -> list[Finding]:
         stats = self.engine.stats
-        if stats is None:
-            return self._end_test(state)
+        assert stats is not None
         start = time.perf_counter()
         leak_path_before = sum(stats.seconds.values()) - stats.seconds["clean"]
         findings = self._end_test(state)
@@ -148,7 +153,7 @@ class Run:
     def _end_test(self, state: TestState) -> list[Finding]:
         self.current = None
         try:
-            exclude = self._owned_keys(state.exclude)
+            exclude = self._owned_keys(state.exclude) if self.fixtures else state.exclude
             leaks = self.engine.find_leaks(
                 state.before, state.settings, exclude=exclude, extra_rules=state.rules
             )
@@ -175,6 +180,11 @@ class Run:
         if self.finished:
             state.findings.extend(self.check_finished_fixtures())
         return state.findings
+
+    begin_test = _begin_test
+    """Snapshot before the test (`time_with` swaps in a timed one)."""
+    end_test = _end_test
+    """Check the test, then any higher-scoped fixture finalized during its teardown."""
 
     def _find_late(
         self, pairs: Pairs, seen: tuple[str, int, Settings], exclude: dict[str, set[Key]]

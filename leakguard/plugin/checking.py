@@ -74,7 +74,8 @@ def start_run(config: pytest.Config) -> Run:
 
     run.reproduce = reproduce
     if config.getoption("leakguard_stats"):
-        run.engine.stats = summary.stats = Stats()
+        summary.stats = Stats()
+        run.time_with(summary.stats)
     config.stash[RUN] = run
     if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no":
         register_test_reporter(config)  # an xdist controller: it gathers the workers' reports

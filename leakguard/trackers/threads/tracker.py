@@ -72,7 +72,7 @@ class ThreadTracker(Tracker[ThreadKey, None]):
         # test, a pytester run) shares the first user's wrapper, so it must share its records.
         self._raw = _RAW_THREADS
         self._serials = _RAW_SERIALS
-        self._stamp: tuple[int, int] = (-1, -1)
+        self._starts = self._count = -1  # at the last full look
         self._last: Mapping[ThreadKey, None] = {}
 
     def install(self) -> None:
@@ -119,14 +119,14 @@ class ThreadTracker(Tracker[ThreadKey, None]):
     def snapshot(self, phase: Phase) -> Mapping[ThreadKey, None]:
         # No thread started and as many running as last time: the very same set, at the same
         # cost with 10,000 threads alive as with 10 (the engine compares by identity first).
-        stamp = (LINEAGE.starts, compat.live_thread_count())
-        if stamp == self._stamp and stamp[1] >= 0:
+        starts, count = LINEAGE.starts, compat.live_thread_count()
+        if starts == self._starts and count == self._count and count >= 0:
             return self._last
         live: dict[ThreadKey, None] = dict.fromkeys(threading.enumerate())
         if self._raw:
             for raw in list(self._raw.values()):
                 live[raw] = None
-        self._stamp, self._last = stamp, live
+        self._starts, self._count, self._last = starts, count, live
         return live
 
     def new_since(
