@@ -228,6 +228,34 @@ def test_a_librarys_cached_thread_costs_no_grace_period(pytester: pytest.Pyteste
     assert sum(_sleeps(pytester)) < 0.1
 
 
+def test_the_holder_search_counts_toward_the_grace_period(pytester: pytest.Pytester) -> None:
+    # After the short first wait, the holders of what is left are searched (a heap walk, slow
+    # on a big heap); the rest of the grace is what remains of it from the test's end, so a
+    # leak costs the grace, not the grace plus the search. leakguard's requested sleeps plus
+    # its measured search time stay within the grace (before: the search came on top).
+    pytester.makeconftest(SLEEP_WATCH)
+    pytester.makepyfile(
+        test_it="""
+        import threading
+
+        BIG = [[] for _ in range(400_000)]  # a heap the holder search must walk
+        STOP = threading.Event()
+
+        def test_leaks_a_thread():
+            threading.Thread(target=STOP.wait, args=(5,), name="stays", daemon=True).start()
+        """
+    )
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.6",
+        "--leakguard-stats", "-o", f"leakguard_report={out}",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, errors=1)
+    owners = json.loads(out.read_text())["stats"]["seconds"]["owners"]
+    assert owners > 0.0  # the search ran (its cost is what must not come on top)
+    assert sum(_sleeps(pytester)) + owners <= 0.6 + 1e-3  # float rounding only
+
+
 @pytest.mark.parametrize(
     ("grace", "errors"),
     [pytest.param("1.0", 0, id="default-grace"), pytest.param("0.01", 1, id="control-no-grace")],

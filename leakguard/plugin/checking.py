@@ -157,8 +157,8 @@ class CheckedTestHooks:
         # less); pytest's own setup, which makes the test's fixtures, runs after it.
         plan = item.stash.get(PLAN, None)
         if plan is not None:
-            run = item.config.stash[RUN]
             try:
+                run = item.config.stash[RUN]
                 item.stash[STATE] = run.begin_test(item.nodeid, plan.settings)
                 if run.timeline is not None:  # timeline (issue 15)
                     from leakguard.plugin import timeline
