@@ -255,9 +255,9 @@ class Engine:
                 # Waiting longer is only worth it for what is not a library's cache (an idle
                 # worker of trio's thread cache waits ~10 s for reuse: the grace cannot help).
                 self.classify(found, self.root)
-                # The grace runs from the test's end, the search included: a thread that ends
-                # 0.9 s after its test costs 0.9 s, not 0.9 s plus the search (a heap walk,
-                # 0.3 s on anyio's suite). With no time left, one more look after the search.
+                # The grace runs from the test's end, the search included: what never ends
+                # costs the grace, not the grace plus the search (a heap walk, 0.3 s on anyio's
+                # suite). With no time left, one more look after the search.
                 left = wait - (time.perf_counter() - start)
                 found = settle(poll, _no_leak, left, first=found if left > 0 else None)
                 poll.describe_again(found)
