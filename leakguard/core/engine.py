@@ -3,6 +3,7 @@ describe what stayed, and clean it up. Knows nothing of pytest."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,34 +143,47 @@ class Engine:
         moment = Phase("after", settings.grace if grace is None else grace)
         self.changed = {}
         self.seen = {}
-        for name, snap in before.items():
-            tracker = self._trackers.get(name)
-            if tracker is None:
-                continue
-            try:
-                now = tracker.snapshot(moment)
-            except Exception as exc:
-                self._roster.snapshot_fault(name, exc)
-                continue
-            self.seen[name] = now
-            if self.observe is not None:  # timeline (issue 15)
-                self.observe(name, now)
-            # `is`: a tracker may hand back the very mapping it gave before when nothing
-            # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
-            if now is not snap and not now.keys() <= snap.keys():
-                pending.append(name)
-                self.changed[name] = now
-        if not pending:
-            return []
-        exclude = exclude or {}
+        # No automatic collection until the leak path has looked (`_settle`): one set off by
+        # the snapshots' own allocations would free the test's garbage (a socket in a cycle)
+        # unseen, and what its finalizer said would be handed to the next test as its error.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for name, snap in before.items():
+                tracker = self._trackers.get(name)
+                if tracker is None:
+                    continue
+                try:
+                    now = tracker.snapshot(moment)
+                except Exception as exc:
+                    self._roster.snapshot_fault(name, exc)
+                    continue
+                self.seen[name] = now
+                if self.observe is not None:  # timeline (issue 15)
+                    self.observe(name, now)
+                # `is`: a tracker may hand back the very mapping it gave before when nothing
+                # changed (the descriptor scan does), and comparing 2,000 keys costs ≈ 50 µs.
+                if now is not snap and not now.keys() <= snap.keys():
+                    pending.append(name)
+                    self.changed[name] = now
+            if not pending:
+                return []
+            exclude = exclude or {}
 
-        def candidates(name: str, tracker: AnyTracker, now: Mapping[Key, Any]) -> Mapping[Key, Any]:
-            new = tracker.new_since(before[name], now)
-            skip = exclude.get(name, _NO_KEYS)
-            return {k: h for k, h in new.items() if k not in skip} if skip and new else new
+            def candidates(
+                name: str, tracker: AnyTracker, now: Mapping[Key, Any]
+            ) -> Mapping[Key, Any]:
+                new = tracker.new_since(before[name], now)
+                skip = exclude.get(name, _NO_KEYS)
+                return {k: h for k, h in new.items() if k not in skip} if skip and new else new
 
-        rules = (*settings.ignore, *extra_rules)
-        leaks = self._settle(pending, candidates, settings, rules, grace, LINEAGE.current)
+            rules = (*settings.ignore, *extra_rules)
+            leaks = self._settle(
+                pending, candidates, settings, rules, grace, LINEAGE.current, collecting
+            )
+        finally:
+            if collecting:
+                gc.enable()
         order = {name: i for i, name in enumerate(settings.trackers)}
         leaks.sort(key=lambda r: (order.get(r.tracker, len(order)), r.description))
         return leaks
@@ -197,6 +211,7 @@ class Engine:
         rules: Sequence[IgnoreRule],
         grace: float | None,
         epoch: int | None,
+        collecting: bool | None = None,
     ) -> list[Conclusion]:
         """Poll the ``pending`` trackers through the grace period; describe each candidate once
         (and once more if it outlived a long wait: a process may have exec'd meanwhile); then
@@ -210,7 +225,7 @@ class Engine:
         # Until the first poll has looked, no automatic collection (set off by loading the leak
         # path's code, or by describing) may free the test's garbage unseen; later ones are
         # sorted out against what that poll found (`sort_out_garbage`).
-        with leakpath.CollectorPause() as collector:
+        with leakpath.CollectorPause(collecting) as collector:
             leakpath.load()
             from leakguard.core.garbage import finalizers_heard
             from leakguard.core.polling import Poll

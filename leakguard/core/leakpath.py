@@ -118,11 +118,14 @@ class CollectorPause:
     would never be reported. Nests: only the outermost pause resumes collecting.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, was_enabled: bool | None = None) -> None:
+        self._given = was_enabled
+        """Whether collecting was on before a caller already paused it (and hands the pause
+        on): `resume` then turns it back on."""
         self._was_enabled = False
 
     def __enter__(self) -> CollectorPause:
-        self._was_enabled = gc.isenabled()
+        self._was_enabled = gc.isenabled() if self._given is None else self._given
         gc.disable()
         return self
 
