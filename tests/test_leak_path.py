@@ -66,7 +66,7 @@ def test_a_descriptor_leak_with_nothing_of_the_test_alive_is_decided_without_wai
         def test_leaks_a_file_a_thread_closes_later():
             f = open(os.devnull)
             def close_later():
-                time.sleep(0.05)
+                time.sleep(0.5)  # alive when the check looks, however loaded the machine
                 f.close()
             threading.Thread(target=close_later).start()
         """
