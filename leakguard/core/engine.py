@@ -57,15 +57,6 @@ class Engine:
         """What every tracker showed at the last `find_leaks` (a new dict each time)."""
 
     @property
-    def during(self) -> str:
-        """What is being checked now (a test id), named in internal problems."""
-        return self._roster.during
-
-    @during.setter
-    def during(self, value: str) -> None:
-        self._roster.during = value
-
-    @property
     def problems(self) -> dict[str, InternalProblem]:
         return self._roster.problems
 
