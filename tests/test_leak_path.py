@@ -439,9 +439,9 @@ def pytest_terminal_summary(terminalreporter):
 """
 
 
-def _run_tasks_only(pytester: pytest.Pytester) -> pytest.RunResult:
+def _run_tasks_only(pytester: pytest.Pytester, grace: str = "5") -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", "leakguard_grace=5"
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=tasks", "-o", f"leakguard_grace={grace}"
     )
 
 
@@ -475,6 +475,49 @@ def test_a_task_nothing_can_wake_gets_no_grace_period_when_its_runner_closes_the
     pair.control.stdout.fnmatch_lines(["loop runs: [[]5.0[]]; grace sleeps: 0"])
     pair.case.assert_outcomes(passed=1, errors=1)
     pair.case.stdout.fnmatch_lines(["*task*'Task-2' coro=*consume*"])
+    pair.case.stdout.fnmatch_lines(["loop runs: [[][]]; grace sleeps: 0"])
+
+
+def test_an_idle_worker_of_trios_thread_cache_does_not_keep_a_stalled_loop_waiting(
+    pytester: pytest.Pytester,
+) -> None:
+    # trio's cache keeps its idle workers alive for 10 s, parked until trio hands one a job: it
+    # cannot wake an asyncio task meanwhile. Found in anyio's suite, where one earlier trio test
+    # made every later runner teardown with a forgotten task wait out the grace (1 s each).
+    # Nor can it close a descriptor: the end-of-test check does not wait for it either.
+    pytest.importorskip("trio")
+    pair = run_pair(
+        pytester,
+        lambda: _run_tasks_only(pytester, grace="1"),
+        conftest=DRIVE_WATCH,
+        test_it="""
+        import asyncio, trio
+        from trio._core._thread_cache import ThreadCache
+
+        def test_forgets_a_consumer():
+            async def in_trio():
+                return await trio.to_thread.run_sync(lambda: 7)
+            assert trio.run(in_trio) == 7  # case only
+            done = []  # control only
+            ThreadCache().start_thread_soon(lambda: 7, done.append)  # control only
+            while not done:  # control only
+                pass  # control only
+
+            async def main():
+                async def consume():
+                    await asyncio.Queue().get()
+                asyncio.get_running_loop().create_task(consume())
+                await asyncio.sleep(0)
+            asyncio.run(main())
+        """,
+    )
+    # Control: the idle worker of a cache of the test's own is not proven parked by a library
+    # (the test could hand it a job): the loop runs for the grace, and the check waits the
+    # grace for that live thread of the test; the task is still left.
+    pair.control.assert_outcomes(passed=1, errors=1)
+    pair.control.stdout.fnmatch_lines(["loop runs: [[]1.0[]]; grace sleeps: [1-9]*"])
+    pair.case.assert_outcomes(passed=1, errors=1)
+    pair.case.stdout.fnmatch_lines(["*task*coro=*consume*"])
     pair.case.stdout.fnmatch_lines(["loop runs: [[][]]; grace sleeps: 0"])
 
 

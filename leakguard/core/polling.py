@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from leakguard.core.lineage import LINEAGE, thread_epoch
+from leakguard.core.parked import library_cache_of
 from leakguard.core.roster import Roster
 from leakguard.core.settings import IgnoreRule, Settings
 from leakguard.core.stats import Stats, timing
@@ -122,7 +123,8 @@ def waiting_helps(
 ) -> bool:
     """Whether the grace period (``horizon``) could change the verdict: a candidate may still
     end by itself (`Tracker.may_end`), or a live thread of the test (``epoch``) could still
-    close a descriptor."""
+    close a descriptor. A worker parked in a library's thread cache (`library_cache_of`)
+    runs nothing of the test's until it is handed a job: it closes nothing meanwhile."""
     for conclusion in found:
         tracker = trackers.get(conclusion.tracker)
         if tracker is None:
@@ -133,4 +135,7 @@ def waiting_helps(
                     return True
             except Exception:  # not proven: wait, as for any kind that ends by itself
                 return True
-    return any(LINEAGE.belongs(thread_epoch(thread), epoch) for thread in threading.enumerate())
+    return any(
+        LINEAGE.belongs(thread_epoch(thread), epoch) and library_cache_of(thread) is None
+        for thread in threading.enumerate()
+    )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from leakguard.core.compat import aio
 from leakguard.core.grace import settle
 from leakguard.core.lineage import stamped
+from leakguard.core.parked import library_cache_of
 
 LoopState = Literal["closed", "running here", "running elsewhere", "idle"]
 
@@ -59,7 +60,8 @@ def stalled(loop: Any, horizon: float) -> bool:
     """Whether nothing can wake a task of ``loop`` within ``horizon`` seconds, so running it
     for the grace period is pure loss: the loop is idle, has no callback ready, no timer due
     before then, watches no descriptor but its own wake-up socket and no signal, and no thread
-    started since leakguard began watching is alive to call into it.
+    started since leakguard began watching is alive to call into it (but for idle workers of
+    a library's thread cache: `library_cache_of`).
 
     Only asyncio's own selector loops can be read so (``_ready``, ``_scheduled``,
     ``_selector``: private, 3.10–3.13); any other loop (uvloop) is never called stalled.
@@ -84,9 +86,13 @@ def stalled(loop: Any, horizon: float) -> bool:
     except Exception:  # not readable as expected: not proven
         return False
     # Another thread could call_soon_threadsafe() into it (an executor finishing a job): only
-    # threads that predate the run (pytest's, xdist's) are taken to leave it alone.
+    # threads that predate the run (pytest's, xdist's) are taken to leave it alone, and a
+    # worker a library's cache proves idle (trio's, parked for its next job): it runs nothing
+    # until someone hands it a job, and no one left to do so is alive or can run.
     me = threading.get_ident()
-    return not any(t.ident != me and stamped(t) for t in threading.enumerate())
+    return not any(
+        t.ident != me and stamped(t) and library_cache_of(t) is None for t in threading.enumerate()
+    )
 
 
 def drive(loop: Any, tasks: Iterable[Any], timeout: float) -> None:

@@ -4,7 +4,6 @@ a thread cannot be stopped from outside, but its owner can be asked to stop it."
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 import time
 import weakref
@@ -35,33 +34,6 @@ def executor_of(thread: object) -> Any | None:
             if _has_base(owner, "concurrent.futures.thread", "ThreadPoolExecutor"):
                 return owner
     return None
-
-
-_TRIO_CACHE = "trio._core._thread_cache"
-
-
-def library_cache_of(thread: object) -> str | None:
-    """The library module whose process-wide thread cache keeps ``thread`` idle, proven from
-    that module's own state, or ``None``.
-
-    trio's cache (``trio._core._thread_cache.THREAD_CACHE``) keeps each worker in its
-    ``_idle_workers`` while it waits up to 10 s for the next job: such a worker is the cache's,
-    whoever's call started it. A busy worker (a job the test left running) is not proven here,
-    nor is a worker of another ``ThreadCache`` instance (trio's own tests make them).
-    """
-    module = sys.modules.get(_TRIO_CACHE)
-    if module is None:
-        return None
-    target = compat.thread_target(thread)
-    worker = getattr(target, "__self__", None)
-    if worker is None or getattr(target, "__name__", None) != "_work":
-        return None
-    idle = getattr(getattr(module, "THREAD_CACHE", None), "_idle_workers", None)
-    try:
-        kept = isinstance(idle, dict) and worker in idle
-    except TypeError:  # an unhashable object that only looks like a worker
-        return None
-    return _TRIO_CACHE if kept and getattr(worker, "_thread", None) is thread else None
 
 
 def install_pool_stamp() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from leakguard.core import compat, patching
 from leakguard.core.lineage import LINEAGE, ORIGIN_ATTR, thread_epoch
 from leakguard.core.origin import Origin, capture
+from leakguard.core.parked import library_cache_of
 from leakguard.core.tracker import Phase, Resource, Tracker
 from leakguard.trackers.threads import owners as thread_owners
 
@@ -202,7 +203,7 @@ class ThreadTracker(Tracker[ThreadKey, None]):
         return resource.handle if isinstance(resource.handle, threading.Thread) else None
 
     def known_keeper(self, resource: Resource[ThreadKey]) -> str | None:
-        return thread_owners.library_cache_of(resource.handle)
+        return library_cache_of(resource.handle)
 
     def identify(self, obj: object) -> ThreadKey | None:
         if isinstance(obj, threading.Thread):
