@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import textwrap
 from pathlib import Path
@@ -129,6 +130,48 @@ def test_failing_test_says_it_ran_with_residue(
             "ran with residue from earlier tests (1 resource): thread 'stuck' (daemon) target=time:sleep (from test_it.py::test_leaves_a_thread)",
         ]
     )
+
+
+def test_the_residue_note_follows_the_residue_from_test_to_test(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    # Tests that start with the same snapshots share the last note (worked out once); once the
+    # residue is gone, the next failing test has none.
+    pytester.makepyfile(
+        test_it="""
+        import threading
+
+        RELEASE = threading.Event()
+        STUCK = []
+
+        def test_leaves_a_thread():
+            thread = threading.Thread(target=RELEASE.wait, name="stuck", daemon=True)
+            thread.start()
+            STUCK.append(thread)
+
+        def test_fails_first():
+            assert False, "first"
+
+        def test_fails_second():
+            assert False, "second"
+
+        def test_releases():
+            RELEASE.set()
+            STUCK[0].join()
+
+        def test_fails_after():
+            assert False, "after"
+        """
+    )
+    result = run_leakguard("-p", "no:randomly")
+    result.assert_outcomes(failed=3, passed=2, errors=1)
+    note = "ran with residue from earlier tests (1 resource): thread 'stuck' (daemon)*"
+    out = result.stdout.str()
+    sections = out.split("___ test_")
+    by_test = {part.split(" ")[0]: part for part in sections[1:]}
+    for name in ("fails_first", "fails_second"):
+        assert fnmatch.fnmatch(by_test[name], f"*{note}*"), by_test[name]
+    assert "ran with residue" not in by_test["fails_after"], by_test["fails_after"]
 
 
 def test_users_teardown_error_is_not_hidden_by_a_leak(

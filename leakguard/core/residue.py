@@ -21,24 +21,28 @@ Residue = dict[tuple[str, Key], ResidueEntry]
 """By ``(tracker, key)``: one entry per resource left in place."""
 
 
-def residue_note(
+def residue_present(
     residue: Residue, before: Snapshot, owners: list[str], aftermath: Aftermath
-) -> str | None:
-    """What of ``residue`` the test's ``before`` snapshot still shows, as its report's note;
-    the earlier tests it came from are added to ``owners``. What is gone is forgotten."""
+) -> list[ResidueEntry]:
+    """What of ``residue`` the test's ``before`` snapshot still shows; the earlier tests it
+    came from are added to ``owners``. What is gone is forgotten.
+
+    Runs at the start of every test once something was left in place (anyio's suite leaves 40
+    bare socket numbers): the note's text is made only for a test that fails (`note_of`).
+    """
     present = []
     for (name, key), entry in list(residue.items()):
         if key in before.get(name, {}):
-            present.append(f"{entry.resource.description} (from {entry.owner})")
-            is_test = not entry.owner.startswith("fixture ")
-            if is_test and entry.owner not in owners:
+            present.append(entry)
+            if entry.owner not in owners and not entry.owner.startswith("fixture "):
                 owners.append(entry.owner)
         else:
             del residue[name, key]
             aftermath.residue_gone(entry.owner, entry.resource)
-    if not present:
-        return None
-    return (
-        f"ran with residue from earlier tests ({plural(len(present), 'resource')}): "
-        + "; ".join(present)
-    )
+    return present
+
+
+def note_of(present: list[ResidueEntry]) -> str:
+    """A failing test's note on the residue it started with."""
+    rows = "; ".join(f"{entry.resource.description} (from {entry.owner})" for entry in present)
+    return f"ran with residue from earlier tests ({plural(len(present), 'resource')}): {rows}"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from leakguard.core.aftermath import Aftermath
     from leakguard.core.baseline import Baseline
     from leakguard.core.conclude import Finding
-    from leakguard.core.residue import Residue
+    from leakguard.core.residue import Residue, ResidueEntry
     from leakguard.core.settings import IgnoreRule, Settings
     from leakguard.core.stats import Stats
     from leakguard.core.timeline import Timeline  # timeline (issue 15)
@@ -40,8 +40,8 @@ class TestState:
         "exclude",
         "findings",
         "nodeid",
+        "residue",
         "residue_from",
-        "residue_note",
         "rules",
         "settings",
     )  # fmt: skip
@@ -53,10 +53,20 @@ class TestState:
         self.epoch = epoch
         self.exclude: dict[str, set[Key]] = {}
         self.rules: list[IgnoreRule] = []
-        self.residue_note: str | None = None
+        self.residue: list[ResidueEntry] = []
+        """What earlier tests left in place that was still there when this test started."""
         self.residue_from: list[str] = []
         """Earlier tests whose residue was present when this test started (order mattered)."""
         self.findings: list[Finding] = []
+
+    @property
+    def residue_note(self) -> str | None:
+        """A failing test's note on the residue it started with (made only when shown)."""
+        if not self.residue:
+            return None
+        from leakguard.core.residue import note_of  # loaded: residue comes from a leak path
+
+        return note_of(self.residue)
 
 
 class FixtureRecord:
@@ -129,9 +139,9 @@ class Run:
             if pairs:
                 self._find_late(pairs, (last[0], epoch, settings), {})
         if self.residue:  # only ever filled on the leak path, so its modules are loaded
-            from leakguard.core.residue import residue_note
+            from leakguard.core.residue import residue_present
 
-            state.residue_note = residue_note(
+            state.residue = residue_present(
                 self.residue, before, state.residue_from, self.aftermath_now()
             )
         self.current = state
