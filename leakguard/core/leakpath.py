@@ -34,10 +34,11 @@ CORE: tuple[str, ...] = (
     "leakguard.core.residue",
     "leakguard.core.conclude",
     "leakguard.core.grace",
+    "leakguard.core.parked",
+    "leakguard.core.garbage",
     "leakguard.core.polling",
     "leakguard.core.holders",
     "leakguard.core.keepers",
-    "leakguard.core.garbage",
     "leakguard.core.cleanup",
     "leakguard.core.polluters",
 )
