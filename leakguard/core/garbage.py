@@ -5,22 +5,26 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from leakguard.core.report import FREED_NOTE
 from leakguard.core.tracker import AnyTracker, Conclusion
 
+if TYPE_CHECKING:
+    from leakguard.core.polling import Poll
+
 
 def sort_out_garbage(
     found: list[Conclusion],
-    poll: Callable[[], list[Conclusion]],
+    poll: Poll,
     trackers: Mapping[str, AnyTracker],
     said: list[str] | None = None,
 ) -> list[Conclusion]:
     """Collect garbage once (young generations first, all of them only if that was not
     enough): a descriptor that goes away then was freed only by the collector, an
-    unclosed object in a reference cycle. Never on the clean path.
+    unclosed object in a reference cycle. Never on the clean path. What is gone before the
+    collection (one more poll first) went by itself.
 
     ``said``: what finalizers said so far on the leak path. When an automatic collection
     already freed something (a finalizer spoke), what is gone now is that garbage, whatever
@@ -55,6 +59,16 @@ def sort_out_garbage(
     }
     if not passive:
         return found
+    if poll.collections == collections():
+        # One more look first: what a thread of the test closed since the last poll (while
+        # the leak path described and searched) ended by itself, not by the collection below.
+        # Only when no collection ran since that poll began (what one freed is garbage) and
+        # with none during this look.
+        with paused():
+            fresh = poll()
+        passive &= {(r.tracker, r.key) for r in fresh}
+        if not passive:
+            return fresh
     said = collect(1)
     after = poll()
     if passive <= {(r.tracker, r.key) for r in after}:
@@ -68,6 +82,23 @@ def sort_out_garbage(
         # this test's garbage, so this test's report, not the next test's error.
         conclusion.notes.extend(said)
     return after + freed
+
+
+def collections() -> int:
+    """How many garbage collections this process ran so far (automatic or asked for)."""
+    return sum(generation["collections"] for generation in gc.get_stats())
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """No automatic collection meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from leakguard.core.garbage import collections
 from leakguard.core.lineage import LINEAGE, thread_epoch
 from leakguard.core.parked import library_cache_of
 from leakguard.core.roster import Roster
@@ -43,8 +44,12 @@ class Poll:
         self._stats = stats
         self._described: dict[tuple[str, Key], Conclusion | None] = {}
         self._handles: dict[tuple[str, Key], Any] = {}
+        self.collections = -1
+        """`garbage.collections()` when the last poll began: what went since without a
+        collection went by itself (`garbage.sort_out_garbage`)."""
 
     def __call__(self) -> list[Conclusion]:
+        self.collections = collections()
         found: list[Conclusion] = []
         still: list[str] = []
         moment = Phase("grace", self._wait)
