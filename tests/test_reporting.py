@@ -135,8 +135,8 @@ def test_failing_test_says_it_ran_with_residue(
 def test_the_residue_note_follows_the_residue_from_test_to_test(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:
-    # Tests that start with the same snapshots share the last note (worked out once); once the
-    # residue is gone, the next failing test has none.
+    # Every failing test that starts with the residue gets the note (made when it is shown);
+    # once the residue is gone, the next failing test has none.
     pytester.makepyfile(
         test_it="""
         import threading
