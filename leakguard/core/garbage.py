@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from leakguard.core.leakpath import CollectorPause
 from leakguard.core.report import FREED_NOTE
 from leakguard.core.tracker import AnyTracker, Conclusion
 
@@ -64,7 +65,7 @@ def sort_out_garbage(
         # the leak path described and searched) ended by itself, not by the collection below.
         # Only when no collection ran since that poll began (what one freed is garbage) and
         # with none during this look.
-        with paused():
+        with CollectorPause():
             fresh = poll()
         passive &= {(r.tracker, r.key) for r in fresh}
         if not passive:
@@ -87,18 +88,6 @@ def sort_out_garbage(
 def collections() -> int:
     """How many garbage collections this process ran so far (automatic or asked for)."""
     return sum(generation["collections"] for generation in gc.get_stats())
-
-
-@contextlib.contextmanager
-def paused() -> Iterator[None]:
-    """No automatic collection meanwhile."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @contextlib.contextmanager
