@@ -228,6 +228,55 @@ def test_an_origin_inside_a_library_names_the_users_call_into_it(pytester: pytes
     )
 
 
+def test_an_origin_reads_the_code_only_of_the_frames_it_names(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading ``frame.f_code`` raises an audit event, and once any audit hook exists (the
+    # descriptor trackers add one) every such read runs the hooks. The walk from the open up
+    # to the user's call passes twenty library frames: only the two it names are read.
+    lib = pytester.mkdir("site-packages")
+    (lib / "deeplib.py").write_text(
+        "import os\n"
+        "def open_deep(depth):\n"
+        "    if depth == 0:\n"
+        "        return open(os.devnull)\n"
+        "    return open_deep(depth - 1)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(lib))  # the run is a subprocess: its own audit hook
+    pytester.makepyfile(
+        test_it="""
+        import sys
+        import deeplib
+        KEEP = []
+        READS = []
+        COUNTING = [False]
+
+        def count(event, args):
+            if COUNTING[0] and event == "object.__getattr__" and args[1] == "f_code":
+                READS.append(args[0])
+
+        sys.addaudithook(count)
+
+        def test_open():
+            COUNTING[0] = True
+            KEEP.append(deeplib.open_deep(20))
+            COUNTING[0] = False
+            print(f"f_code reads: {len(READS)}")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        *QUIET, "-s", "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*f_code reads: 2",
+            "  fd * opened at site-packages/deeplib.py:4 in open_deep, "
+            "called from test_it.py:15 in test_open",
+        ]
+    )
+
+
 def test_an_origin_on_a_thread_the_test_started_names_that_thread(
     pytester: pytest.Pytester,
 ) -> None:
