@@ -195,7 +195,8 @@ def header(args: argparse.Namespace) -> list[str]:
         f"{args.timeout} s; no-plugin runs per suite: {args.repeat_baseline}; "
         f"timing pairs per suite: {args.timing_pairs}; "
         f"extra args: `{args.extra_args or '(none)'}`. Both runs: `-p no:randomly "
-        f"-p no:cacheprovider -q`; without: `-p no:leakguard`; with: `{with_flags}`.",
+        f"-p no:cacheprovider -q`; without: `-p no:leakguard`; with: `{with_flags}`, and "
+        "in the outcome run (not the timing pairs) `--leakguard-report` to gather findings.",
     ]
 
 

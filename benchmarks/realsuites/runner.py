@@ -94,17 +94,24 @@ def run(
     extra: list[str],
     timeout: int,
     paths: list[str] | None = None,
+    write_report: bool = True,
 ) -> RunMeta:
+    """One run of the suite; with leakguard, its JSON report unless ``write_report`` is off
+    (the timing pairs: a report file turns on the per-test timeline, not a default)."""
     runs = home / "runs"
     runs.mkdir(exist_ok=True)
     records = runs / f"{stem}.jsonl"
     log = runs / f"{stem}.log"
-    report = runs / f"{stem}.leakguard.json" if mode == "leakguard" else None
+    wanted = mode == "leakguard" and write_report
+    report = runs / f"{stem}.leakguard.json" if wanted else None
     for stale in (records, report):
         if stale is not None and stale.exists():
             stale.unlink()
     cmd = command(python, suite, site, mode, extra, report, timeout, paths)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
+    # PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would recompile leakguard and
+    # re-rewrite every test module on each run: users' runs read their bytecode caches.
+    dropped = ("PYTEST_ADDOPTS", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env[RECORD_VARIABLE] = str(records)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("w", encoding="utf-8") as out:

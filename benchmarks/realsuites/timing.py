@@ -26,7 +26,11 @@ def timing_pairs(
     timeout: int,
     pairs: int,
 ) -> list[dict[str, Any]]:
-    """``pairs`` more runs without and with leakguard, in turn: wall and CPU seconds of each."""
+    """``pairs`` more runs without and with leakguard, in turn: wall and CPU seconds of each.
+
+    With leakguard as a user turns it on: ``--leakguard`` and ``leakguard_extra``, but no report
+    file (it records a timeline of every test, an opt-in feature the outcome run needs).
+    """
     site, cwd = site_packages(home / "venv"), source_dir(suite, home)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     found = []
@@ -34,7 +38,9 @@ def timing_pairs(
         timed = {}
         for mode, args in (("baseline", extra), ("leakguard", leakguard_extra)):
             stem = f"timing-{mode}-{stamp}-{i}"
-            meta = run(python, suite, home, cwd, site, mode, stem, args, timeout)
+            meta = run(
+                python, suite, home, cwd, site, mode, stem, args, timeout, write_report=False
+            )
             timed[mode] = {"wall": meta.wall, "cpu": meta.cpu, "exit_code": meta.exit_code}
         found.append({"without": timed["baseline"], "with": timed["leakguard"]})
     return found
