@@ -421,3 +421,102 @@ def test_descriptor_made_in_c_without_an_audit_event_is_still_found(
     result = run(pytester)
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*test_epoll_only leaked 1 resource", "  fd * epoll*"])
+
+
+# Counts the end-of-test scans that list /proc/self/fd (``os.listdir`` raises an audit event).
+LISTINGS = """
+import sys
+import pytest
+
+LISTED = []
+
+def count(event, args):
+    if event == "os.listdir" and str(args[0]).endswith("/fd"):
+        LISTED.append(1)
+
+sys.addaudithook(count)
+
+class AroundTheCheck:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item):
+        start = len(LISTED)
+        try:
+            return (yield)
+        finally:
+            print(f"\\n{item.name}: end-of-test listings {len(LISTED) - start}")
+
+def pytest_collection_finish(session):
+    # Registered after leakguard's hooks (which join at collection), so around its check.
+    session.config.pluginmanager.register(AroundTheCheck())
+"""
+
+
+def test_a_test_that_opens_and_closes_a_few_descriptors_is_checked_without_a_listing(
+    pytester: pytest.Pytester,
+) -> None:
+    # The numbers are proven unchanged by the probe (every opening took the lowest free
+    # number), so only their identities are taken again; the closed socketpair is no leak.
+    pytester.makeconftest(LISTINGS)
+    pytester.makepyfile(
+        test_it="""
+        import os, socket
+
+        def test_opens_and_closes():
+            a, b = socket.socketpair()
+            a.close()
+            b.close()
+            os.close(os.open(os.devnull, os.O_RDONLY))
+
+        def test_leaves_one_open():
+            global KEPT
+            KEPT = socket.socketpair()
+        """
+    )
+    result = run_checked(pytester, "-s", trackers="sockets fds")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_opens_and_closes: end-of-test listings 0",
+            "*test_leaves_one_open: end-of-test listings *",
+            "*test_leaves_one_open leaked 2 resources",
+        ]
+    )
+
+
+def test_a_descriptor_put_on_a_number_of_its_own_is_found(pytester: pytest.Pytester) -> None:
+    # dup2 onto a high number: no free number the probe watches is taken, so only a listing
+    # sees it; a dup2 is counted apart from other openings for that reason.
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        def test_moves_it_high():
+            with open(os.devnull) as f:
+                os.dup2(f.fileno(), 250)
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*leaked 1 resource", "  fd 250 *"])
+
+
+def test_the_last_of_many_descriptors_is_found_when_the_others_are_closed(
+    pytester: pytest.Pytester,
+) -> None:
+    # Forty openings: the last one lands above every free number the probe watches, and
+    # closing the others leaves the numbers it watches as they were. Only a listing sees it.
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        def test_keeps_the_last():
+            global KEPT
+            files = [open(os.devnull) for _ in range(40)]
+            KEPT = files.pop()
+            for f in files:
+                f.close()
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*leaked 1 resource", "  fd * device /dev/null*"])

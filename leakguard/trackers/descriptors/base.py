@@ -84,7 +84,9 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         """
         self.install()
         previous = self._scan
-        scan = self._scan = phase.shared(_SCAN, lambda: scan_fds(previous, RECORDER.opens))
+        scan = self._scan = phase.shared(
+            _SCAN, lambda: scan_fds(previous, RECORDER.opens, RECORDER.placed)
+        )
         self._note = scan.note
         # A dict's key type is invariant: ``dict[FdKey, int]`` is not a mapping of the wider
         # key type to mypy, though nothing ever writes through this one.

@@ -36,7 +36,7 @@ owner" is drawn from the records (see `OriginRecorder.unowned`)."""
 _WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup", "dup2", "openpty", "pidfd_open")
 # Selector classes whose own descriptor (epoll, devpoll, kqueue) raises no audit event.
 _SELECTORS = ("EpollSelector", "DevpollSelector", "KqueueSelector")
-# Audit events that make a descriptor: each bumps ``opens`` (see ``fdscan.ScanGroup``).
+# Audit events that make a descriptor: each bumps ``opens`` (see `scan.scan_fds`).
 _OPENING_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect", "mmap.__new__"})
 
 
@@ -82,6 +82,9 @@ class OriginRecorder:
         # unchanged, no number can have been closed and reopened by Python code, so the scan
         # may keep its identities instead of fstat-ing every descriptor again.
         self.opens = 0
+        self.placed = 0
+        """Counts the descriptors put on a number of the caller's choosing (``dup2``): every
+        other opening takes the lowest free number, which the scan's probe watches."""
 
     # --- on / off ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,7 +93,10 @@ class OriginRecorder:
             sys.addaudithook(_audit_hook(self._handle))
             self._hooked = True
         self.users += 1
-        self.opens += 1  # calls made while nobody counted: earlier identities are not proven
+        # Calls made while nobody counted, any number of them: neither earlier identities nor
+        # earlier numbers are proven (`scan.scan_fds`).
+        self.opens += 1
+        self.placed += 1
         for name in _WRAPPED:
             if hasattr(os, name):
                 patching.install(os, name, self._recording(name))
@@ -172,6 +178,8 @@ class OriginRecorder:
                 if isinstance(result, int) and 0 <= result <= 2:
                     return result  # 0-2 (a dup2 given fd2= by keyword): never tracked
                 recorder.opens += 1
+                if dup2:
+                    recorder.placed += 1
                 if recorder.users > 0:
                     with contextlib.suppress(Exception):  # never break the caller's os.pipe()
                         made = _made(how, capture(sys._getframe(1)), replaced=replaced)

@@ -25,8 +25,12 @@ _PROBE_CAP = 1 << 16
 """The EMFILE fallback probes at most this many numbers (a huge soft limit would take seconds)."""
 
 
-_PROBE_FREE = 16
+_PROBE_FREE = 32
 """Free numbers probed besides the open ones: a new descriptor takes the lowest free number."""
+_FEW_OPENINGS = 8
+"""Counted openings since a scan after which the next one may still trust its probe for the
+numbers: each makes at most two descriptors (a pipe, a socketpair), so together they reach at
+most 16 of the probe's free numbers, and uncounted ones (made in C) have the other 16."""
 
 
 class NumberProbe:
@@ -74,7 +78,7 @@ class FdScan:
     A plain class: a dataclass costs 0.25-0.5 ms to define (Python 3.10-3.12), at start-up.
     """
 
-    __slots__ = ("fds", "names", "note", "opens", "probe")
+    __slots__ = ("fds", "names", "note", "opens", "placed", "probe")
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class FdScan:
         names: list[str] | None = None,
         opens: int = -1,
         probe: NumberProbe | None = None,
+        placed: int = -1,
     ) -> None:
         self.fds = fds
         self.note = note
@@ -93,6 +98,8 @@ class FdScan:
         """The descriptor-opening count (``OriginRecorder.opens``) when identities were taken."""
         self.probe = probe
         """Checks, without a listing, that the open numbers are still those of ``fds``."""
+        self.placed = placed
+        """The count of descriptors put on a chosen number (``dup2``) when the scan was taken."""
 
 
 def is_socket(st_mode: int) -> bool:
@@ -112,21 +119,37 @@ def _identify(fds: Iterable[int]) -> dict[FdKey, int]:
     return found
 
 
-def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
+def scan_fds(previous: FdScan | None = None, opens: int = -1, placed: int = -1) -> FdScan:
     """Take one scan: ≈ 0.3 µs per descriptor to list, ≈ 0.9 µs to ``fstat``.
 
     The ``fstat`` pass is skipped when ``previous`` listed the same numbers and no descriptor
     was opened since (``opens`` unchanged): closing alone cannot reuse a number, and every
     Python-level way to open one is counted, so ``previous``'s identities still hold. What
     this cannot see is a number closed and reopened by C code with no audit event.
+
+    The listing is skipped when few descriptors were opened since (`_FEW_OPENINGS`), none on
+    a chosen number (``placed``, a ``dup2``), and the probe finds the same open numbers: every
+    new one took the lowest free number, which the probe watches. The same numbers are then
+    ``fstat``-ed again (one may have been closed and reopened as another file). What this
+    cannot see besides: more than 16 descriptors opened in C since, all but one above the
+    probe's free numbers closed again.
     """
+    if previous is not None and previous.probe is not None and opens >= 0:
+        since = opens - previous.opens
+        same_numbers = since == 0 or (
+            0 < since <= _FEW_OPENINGS and placed >= 0 and placed == previous.placed
+        )
+        if same_numbers and previous.probe.unchanged():
+            if since == 0:
+                # The clean path: same numbers, nothing opened since, so the same identities
+                # (and the same object: a tracker handing back the very mapping it gave lets
+                # the engine skip even the key comparison).
+                return previous
+            fds = _identify([key[0] for key in previous.fds])
+            if fds == previous.fds:
+                fds = previous.fds
+            return FdScan(fds, "", previous.names, opens, previous.probe, placed)
     unchanged = previous is not None and opens >= 0 and previous.opens == opens
-    probe = previous.probe if unchanged and previous is not None else None
-    if previous is not None and probe is not None and probe.unchanged():
-        # The clean path: same numbers, nothing opened since, so the same identities (and the
-        # same object: a tracker handing back the very mapping it gave lets the engine skip
-        # even the key comparison).
-        return previous
     try:
         names = os.listdir(_PROC_FD)
     except OSError as exc:
@@ -144,11 +167,11 @@ def scan_fds(previous: FdScan | None = None, opens: int = -1) -> FdScan:
         note = f"snapshot taken without listing {_PROC_FD} ({reason}): probed {top} numbers"
         return FdScan(_identify(range(top)), note)
     if unchanged and previous is not None and previous.names == names:
-        return FdScan(previous.fds, "", names, opens, previous.probe)
+        return FdScan(previous.fds, "", names, opens, previous.probe, placed)
     fds = _identify(map(int, names))
     # The listing's own descriptor is closed again: the probe expects what fstat found open.
     try:
         probe = NumberProbe(key[0] for key in fds) if opens >= 0 else None
     except OSError:
         probe = None  # see NumberProbe.unchanged: the next scan is a full one
-    return FdScan(fds, "", names, opens, probe)
+    return FdScan(fds, "", names, opens, probe, placed)
