@@ -78,7 +78,10 @@ def __getattr__(name: str) -> Any:
         forget_unloaded_modules()
     # Not cached here: a pytester in-process run unloads what it imported, and a cached class
     # would outlive its module (``isinstance`` against the next run's copy would fail).
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    if isinstance(value, type):  # a record handed out is a dataclass already (`core.records`)
+        importlib.import_module("leakguard.core.records").complete()
+    return value
 
 
 def forget_unloaded_modules() -> None:

@@ -298,3 +298,26 @@ def test_cli_grace_wins_over_the_ini(pytester: pytest.Pytester) -> None:
     pair.control.assert_outcomes(passed=1, errors=1)
     pair.control.stdout.fnmatch_lines(["  thread 'slow' (non-daemon)*"])
     pair.case.assert_outcomes(passed=1)
+
+
+def test_settings_are_an_immutable_value_with_a_checked_replace() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from leakguard import Settings
+
+    base = Settings()
+    changed = base.replace(grace=0.5, action="warn")
+    assert (changed.grace, changed.action, changed.trackers) == (0.5, "warn", base.trackers)
+    assert base.grace == 1.0  # the original is untouched
+    assert changed == Settings(grace=0.5, action="warn")
+    assert changed != base
+    assert hash(changed) == hash(Settings(grace=0.5, action="warn"))
+    assert pickle.loads(pickle.dumps(changed)) == changed == copy.deepcopy(changed)
+    assert repr(changed).startswith("Settings(trackers=(")
+    assert "grace=0.5" in repr(changed)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed.grace = 2.0
+    with pytest.raises(TypeError, match="no field 'graze'"):
+        base.replace(graze=2.0)

@@ -27,6 +27,8 @@ import threading
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 
+from leakguard.core import records
+
 CORE: tuple[str, ...] = (
     "leakguard.core.report",
     "leakguard.trackers.threads.owners",
@@ -98,6 +100,7 @@ def load() -> None:
 
     With the garbage collector paused (see `collector_paused`).
     """
+    records.complete()  # the leak path's records: made here (collector paused), not mid-describe
     if not _pending:
         return
     with _lock, CollectorPause():

@@ -9,11 +9,11 @@ import site
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
 
 from leakguard.core import compat
+from leakguard.core.records import dataclass_on_first_use
 
 RawOrigin = (
     tuple[CodeType, int]
@@ -37,7 +37,7 @@ LEAKGUARD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os
 """The folder of the leakguard package: its frames are never an origin, its calls never a record."""
 
 
-@dataclass(frozen=True)
+@dataclass_on_first_use(frozen=True)
 class Origin:
     """A source location: ``file:line in function``, with the user's call into a library and
     the thread it ran on, when those say more."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from leakguard.core.origin import Origin, RawOrigin, capture
+from leakguard.core.records import dataclass_on_first_use
 
 Key = Hashable
 """A resource's stable identity: equal keys mean the same resource, never merely the same number."""
@@ -61,7 +62,7 @@ class Phase:
         return value
 
 
-@dataclass(frozen=True)
+@dataclass_on_first_use(frozen=True)
 class Resource(Generic[K]):
     """One new resource, as its tracker described it; never changed afterwards.
 
@@ -94,7 +95,7 @@ class Resource(Generic[K]):
         return f"{text} {self.detail}" if self.detail else text
 
 
-@dataclass
+@dataclass_on_first_use()
 class Conclusion:
     """What leakguard concluded about one new `Resource`: its category (the tracker's, or
     ``cache``/``garbage`` from the engine), who keeps it, whose it is, what cleanup did."""

@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from leakguard import forget_unloaded_modules
-from leakguard.core import active
-from leakguard.core.faults import InternalProblem
-from leakguard.core.registry import TrackerRegistry
-from leakguard.core.settings import SettingsError
-from leakguard.plugin import markers, options
-from leakguard.plugin.reporter import RunReporter
-from leakguard.plugin.stash import (
+from leakguard.plugin import ownimports
+
+# First, so that the imports below and the run's lazy ones skip pytest's assertion rewriter.
+_OWN_IMPORTS = ownimports.install()
+
+from leakguard import forget_unloaded_modules  # noqa: E402
+from leakguard.core import active  # noqa: E402
+from leakguard.core.faults import InternalProblem  # noqa: E402
+from leakguard.core.registry import TrackerRegistry  # noqa: E402
+from leakguard.core.settings import SettingsError  # noqa: E402
+from leakguard.plugin import markers, options  # noqa: E402
+from leakguard.plugin.reporter import RunReporter  # noqa: E402
+from leakguard.plugin.stash import (  # noqa: E402
     ACTIVE,
     BASELINE,
     PLAN,
@@ -36,7 +41,7 @@ from leakguard.plugin.stash import (
     globally_on,
     record_problem,
 )
-from leakguard.plugin.summary import Summary
+from leakguard.plugin.summary import Summary  # noqa: E402
 
 if TYPE_CHECKING:
     from leakguard.plugin.handle import LeakguardHandle
@@ -96,6 +101,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
+    ownimports.uninstall(_OWN_IMPORTS)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
