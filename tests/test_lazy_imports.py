@@ -153,6 +153,8 @@ ON_USE = {
     "leakguard.plugin.reports": "loaded with the run's machinery (a problem needs a run)",
     "leakguard.servers.ports": "free_port and its fixture, on first use",
     "leakguard.servers.fixtures": "the server fixtures, on first use",
+    "leakguard.trackers.tasks.recording": "the tasks tracker's hooks, when asyncio is imported",
+    "leakguard.trackers.tasks.loops": "with the tasks tracker's hooks (recording imports it)",
 }
 
 

@@ -104,3 +104,105 @@ def test_a_record_handed_out_by_the_package_is_a_dataclass_already(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == expected
+
+
+# At the run's end: which of the libraries the trackers hook a run that never used them loaded.
+LOADED = """
+import sys
+
+def pytest_sessionfinish(session):
+    loaded = [m for m in ("asyncio", "concurrent.futures", "ssl") if m in sys.modules]
+    print("\\nloaded:", " ".join(loaded) or "none")
+"""
+
+FIRST_USE = """
+KEEP = []
+
+def test_clean():
+    pass
+
+def test_leaks_on_its_first_asyncio():  # control only
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    KEEP.append(loop.create_task(asyncio.sleep(3600)))
+    KEEP.append(loop)
+
+def test_leaks_the_pool_it_made_on_first_import():  # control only
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="own-pool")
+    KEEP.append(pool)
+    pool.submit(lambda: None).result()
+"""
+
+
+@pytest.mark.parametrize("case", ["case", "control"])
+def test_the_hooks_wait_for_the_first_import_of_asyncio_and_concurrent_futures(
+    pytester: pytest.Pytester, case: str
+) -> None:
+    pytester.makeconftest(LOADED)
+    lines = FIRST_USE.splitlines()
+    if case == "case":  # the clean test alone: the file up to the first control-only test
+        lines = lines[: lines.index("def test_leaks_on_its_first_asyncio():  # control only")]
+    pytester.makepyfile(test_it="\n".join(lines))
+    # anyio's plugin (installed here) imports asyncio: kept out, as in a suite without it.
+    args = ("--leakguard", *QUIET, *SHORT_GRACE, "-p", "no:anyio", "-s")
+    if case == "case":  # every tracker on; nothing imported asyncio or concurrent.futures
+        result = pytester.runpytest_subprocess(*args, timeout=60)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["loaded: none"])
+        return
+    # The control: the first import happens inside the test, and what it made is still seen
+    # whole: the loop and the task with their lines, and the pool as the test's own (without
+    # its creation stamp the pool would pass for an older owner's).
+    result = pytester.runpytest_subprocess(*args, "-k", "asyncio", timeout=60)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["loaded: asyncio concurrent.futures ssl"])
+    result.stdout.fnmatch_lines(
+        [
+            "*leaked 2 resources",
+            "  event loop left open * created at test_it.py:9 in test_leaks_on_its_first_asyncio",
+            "  task *'Task-1'* created at test_it.py:10 in test_leaks_on_its_first_asyncio",
+        ]
+    )
+    result = pytester.runpytest_subprocess(*args, "-k", "pool", timeout=60)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["loaded: concurrent.futures"])
+    result.stdout.fnmatch_lines(
+        ["cleanup: ThreadPoolExecutor shut down, worker 'own-pool_0' stopped"]
+    )
+
+
+BROKEN_HOOKS = """
+import sys, types
+
+# The tasks tracker's hooks, broken: hooking asyncio fails when a test first imports it.
+sys.modules["leakguard.trackers.tasks.recording"] = types.ModuleType("broken")
+"""
+
+
+@pytest.mark.parametrize("case", ["case", "control"])
+def test_a_fault_hooking_asyncio_at_its_first_import_is_reported_not_raised(
+    pytester: pytest.Pytester, case: str
+) -> None:
+    if case == "case":
+        pytester.makeconftest(BROKEN_HOOKS)
+    pytester.makepyfile(
+        test_it="""
+        def test_imports_asyncio():
+            import asyncio
+            assert asyncio.get_event_loop_policy() is not None
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, *SHORT_GRACE, "-p", "no:anyio", timeout=60
+    )
+    result.assert_outcomes(passed=1)  # the user's import and result stand either way
+    problem = (
+        "*internal problem: tracker 'tasks', snapshot during test_it.py::test_imports_asyncio*"
+    )
+    if case == "case":
+        result.stdout.fnmatch_lines(["internal problems (1;*", problem])
+    else:  # the control: the same run with working hooks has nothing to report
+        result.stdout.no_fnmatch_line("*internal problem*")

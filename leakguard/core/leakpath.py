@@ -60,7 +60,7 @@ WHEN_LOADED: dict[str, tuple[str, ...]] = {
 MODULES: tuple[str, ...] = CORE + tuple(m for ms in WHEN_LOADED.values() for m in ms)
 """Every module only the leak path uses."""
 
-DEPS: tuple[str, ...] = ("leakguard.core.compat.aio",)
+DEPS: tuple[str, ...] = ("leakguard.core.compat.aio", "leakguard.core.afterimport")
 """Modules of leakguard those import that a run may not have loaded (another tracker's)."""
 
 STDLIB: tuple[str, ...] = (

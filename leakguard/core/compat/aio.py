@@ -11,17 +11,23 @@ release notes.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import weakref
-from asyncio import tasks as asyncio_tasks
 from collections.abc import Callable
 from typing import Any
 
 from leakguard.core import compat
 
-get_running_loop = asyncio._get_running_loop
-"""``asyncio._get_running_loop``: the running loop or ``None``, never raising (3.10–3.13)."""
+# asyncio itself is not imported here: this module is loaded with the descriptor trackers, and a
+# run that never uses asyncio must not pay for importing it (`leakguard.core.afterimport`).
+
+
+def get_running_loop() -> Any:
+    """The running loop of this thread or ``None``, never raising; ``None`` before asyncio is
+    imported (``asyncio._get_running_loop``)."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio._get_running_loop() if asyncio is not None else None
+
 
 PendingTasks = Callable[[], dict[Any, Any]]
 """Every pending task, as a fresh ``{task: None}`` the caller may add to."""
@@ -73,13 +79,16 @@ def _from_loops(
 ) -> PendingTasks:
     """Per loop we know of, plus every task created through the wrapped ``create_task`` (which
     also covers a loop made before the tracker was installed)."""
+    import asyncio  # loaded: the tasks tracker's hooks wait for it
+
     all_tasks = asyncio.all_tasks
+    get_running = asyncio._get_running_loop
     created_refs = compat.weak_key_data(created)
 
     def pending() -> dict[Any, None]:
         found: dict[Any, None] = {}
         known = list(loops)
-        running = get_running_loop()
+        running = get_running()
         if running is not None and running not in loops:
             known.append(running)  # e.g. a uvloop loop: not a BaseEventLoop, so never recorded
         for loop in known:
@@ -99,7 +108,10 @@ def _from_loops(
 def pending_tasks_finder(
     loops: weakref.WeakKeyDictionary[Any, Any], created: weakref.WeakKeyDictionary[Any, Any]
 ) -> PendingTasks:
-    """A function returning ``{task: None}`` for every not-done task it can see."""
+    """A function returning ``{task: None}`` for every not-done task it can see (asyncio is
+    imported by then: the tasks tracker's hooks wait for it)."""
+    from asyncio import tasks as asyncio_tasks
+
     if sys.version_info < (3, 14) and not hasattr(asyncio_tasks, "_py_all_tasks"):
         if hasattr(asyncio_tasks, "_scheduled_tasks"):
             eager = getattr(asyncio_tasks, "_eager_tasks", None)

@@ -1,31 +1,40 @@
-"""The ``tasks`` tracker: not-done asyncio tasks on any loop, and event loops a test left open."""
+"""The ``tasks`` tracker: not-done asyncio tasks on any loop, and event loops a test left open.
+
+Its hooks wait for asyncio (`leakguard.core.afterimport`): until a run imports it no task or loop
+can exist, and importing it (with ``ssl``) is ≈ 15 ms of start-up that a suite that never uses
+asyncio would pay. The modules that read asyncio (`recording`, `loops`) are loaded with it.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from leakguard.core import compat
-from leakguard.core.compat.aio import PendingTasks
+from leakguard.core import afterimport, compat
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.origin import Origin
 from leakguard.core.tracker import Phase, Resource, Tracker
-from leakguard.trackers.tasks import loops as loop_drive
 from leakguard.trackers.tasks.describe import builtin_reason, facts_of
-from leakguard.trackers.tasks.recording import LoopInfo, SilentCancel, TaskWatch, acquire, release
 
-_CANCEL_TRACKING = hasattr(asyncio.Task, "cancelling")  # 3.11+
+if TYPE_CHECKING:
+    from leakguard.core.compat.aio import PendingTasks
+    from leakguard.trackers.tasks.recording import LoopInfo, SilentCancel, TaskWatch
+
+_CANCEL_TRACKING = sys.version_info >= (3, 11)  # ``Task.cancelling()``
 # Seconds (plus three grace periods) a silently cancelled task stays visible to snapshots: long
 # enough for the teardown check that follows, short enough not to weigh on every later test.
 RECORD_TTL = 30.0
 
+_NOTHING: dict[Any, Any] = {}
+"""The snapshot before asyncio is imported: one object, so two of them compare by identity."""
+
 
 TaskKey = Any
 """A task (``asyncio.Task`` or any future a task factory makes) or an event loop."""
-TaskHandle = SilentCancel | LoopInfo | None
+TaskHandle: TypeAlias = "SilentCancel | LoopInfo | None"
 """``None`` for a live task; the record of a task a runner cancelled silently; a loop's record."""
 
 
@@ -38,22 +47,41 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         self.grace = 1.0
         self._watch: TaskWatch | None = None
         self._pending: PendingTasks | None = None
+        self._awaiting: afterimport.Awaited | None = None
+        self._lock = threading.Lock()
 
     def install(self) -> None:
-        self._watch = acquire()
-        self._pending = self._watch.pending
+        if self._watch is None and self._awaiting is None:
+            self._awaiting = afterimport.when_imported("asyncio", self._hook_asyncio)
+
+    def _hook_asyncio(self) -> None:
+        """asyncio is imported: hook its loops and tasks (in the importing thread, before the
+        importer gets asyncio back), or join the hooks already there."""
+        with self._lock:
+            if self._watch is not None:
+                return
+            from leakguard.trackers.tasks.recording import acquire  # loads with asyncio
+
+            watch = acquire()
+            self._pending = watch.pending
+            self._watch = watch
 
     def uninstall(self) -> None:
-        if self._watch is not None:
-            release(self._watch)
-            self._watch = None
+        awaiting, self._awaiting = self._awaiting, None
+        if awaiting is not None:
+            awaiting.cancel()
+        with self._lock:
+            watch, self._watch = self._watch, None
+        if watch is not None:
+            from leakguard.trackers.tasks.recording import release
+
+            release(watch)
 
     # --- the clean path ------------------------------------------------------------------
     def snapshot(self, phase: Phase) -> Mapping[TaskKey, TaskHandle]:
         watch, pending = self._watch, self._pending
         if watch is None or pending is None:
-            self.install()
-            return self.snapshot(phase)
+            return self.snapshot(phase) if self._hooked_now() else _NOTHING
         self.grace = watch.grace = phase.grace
         snap: dict[TaskKey, TaskHandle] = pending()
         if snap and _CANCEL_TRACKING:
@@ -78,6 +106,22 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
                     snap[loop] = info
         return snap
 
+    def _hooked_now(self) -> bool:
+        """No hooks yet: whether there are now. Nothing can be seen while asyncio is not
+        imported; a fault in hooking it is raised here, where the engine reports it; an import
+        the finder did not follow (an unusual loader) is hooked now."""
+        awaiting = self._awaiting
+        if awaiting is None:
+            self.install()  # a snapshot of a tracker never installed
+            awaiting = self._awaiting
+        if awaiting is not None and awaiting.error is not None:
+            error, awaiting.error = awaiting.error, None
+            raise error
+        if "asyncio" not in sys.modules:
+            return False
+        self._hook_asyncio()
+        return self._watch is not None
+
     def _settle_cancelled(
         self, snap: dict[TaskKey, TaskHandle], pending: PendingTasks
     ) -> dict[TaskKey, TaskHandle]:
@@ -89,6 +133,8 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         stopping = [t for t in snap if t.cancelling()]
         if not stopping:
             return snap
+        from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+
         for loop, group in self._by_own_loop(stopping):
             loop_drive.drive(loop, group, 0.0)
         return pending()
@@ -99,6 +145,9 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         new = super().new_since(before, after)
         if not new:
             return new
+        from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+        from leakguard.trackers.tasks.recording import LoopInfo
+
         watch = self._watch
         if watch is not None:
             epoch = LINEAGE.current
@@ -126,6 +175,8 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         """A task (or an open loop) can end in time only if its loop can still run it: not on
         a closed loop, not already done (a task its runner cancelled), not on a loop that
         nothing can wake (`loops.stalled`)."""
+        from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+
         key = resource.key
         is_task = callable(getattr(key, "done", None))
         if is_task and key.done():
@@ -136,6 +187,8 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         return not loop_drive.stalled(loop, horizon)
 
     def creator_epoch(self, key: TaskKey, handle: TaskHandle) -> int | None:
+        from leakguard.trackers.tasks.recording import LoopInfo  # loaded with asyncio
+
         if isinstance(handle, LoopInfo):
             return handle.epoch
         watch = self._watch
@@ -149,6 +202,9 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
 
     # --- describing ----------------------------------------------------------------------
     def describe(self, key: TaskKey, handle: TaskHandle) -> Resource[TaskKey]:
+        from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+        from leakguard.trackers.tasks.recording import LoopInfo, SilentCancel
+
         if isinstance(handle, LoopInfo):
             return self._describe_loop(key, handle)
         watch = self._watch
@@ -188,12 +244,15 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         )
 
     def _describe_loop(self, loop: Any, info: LoopInfo) -> Resource[TaskKey]:
+        from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+
         state = loop_drive.loop_state(loop)
         if state == "running elsewhere":
             detail = f"(running in thread {loop_drive.thread_name_of(loop)!r})"
         else:
             try:
-                count = sum(1 for t in asyncio.all_tasks(loop) if not t.done())
+                all_tasks = sys.modules["asyncio"].all_tasks
+                count = sum(1 for t in all_tasks(loop) if not t.done())
             except Exception:
                 count = 0
             detail = f"({type(loop).__name__}, {count} pending task{'s' if count != 1 else ''})"
@@ -214,6 +273,9 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
 
     # --- after a leak --------------------------------------------------------------------
     def cleanup(self, resources: Sequence[Resource[TaskKey]], timeout: float) -> list[str]:
+        from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+        from leakguard.trackers.tasks.recording import SilentCancel
+
         deadline = time.monotonic() + timeout
         outcomes: dict[int, str] = {}
         live = []
@@ -243,9 +305,10 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         return f"task still pending after {record.canceller} cancelled it (it ignored cancellation)"
 
     def identify(self, obj: object) -> TaskKey | None:
-        if isinstance(obj, asyncio.Task):
-            return obj
-        if isinstance(obj, asyncio.AbstractEventLoop):
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:  # no task or loop can exist yet
+            return None
+        if isinstance(obj, (asyncio.Task, asyncio.AbstractEventLoop)):
             return obj
         return None
 
@@ -259,6 +322,8 @@ def _made_by(loops: Mapping[Any, LoopInfo], loop: Any, thread: int) -> bool:
 
 
 def _by_loop(tasks: Sequence[Any]) -> list[tuple[Any, list[Any]]]:
+    from leakguard.trackers.tasks import loops as loop_drive  # loaded with asyncio
+
     groups: dict[int, tuple[Any, list[Any]]] = {}  # by id(): a loop need not be hashable
     for task in tasks:
         loop = loop_drive.loop_of(task)

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from leakguard.core import compat, patching
+from leakguard.core import afterimport, compat, patching
 from leakguard.core.lineage import EPOCH_ATTR, LINEAGE
 
 
@@ -36,17 +36,27 @@ def executor_of(thread: object) -> Any | None:
     return None
 
 
-def install_pool_stamp() -> None:
+def install_pool_stamp() -> afterimport.Awaited:
     """Stamp each ``ThreadPoolExecutor`` with the epoch of the code that made it.
 
     Its workers start on whichever thread calls ``submit()``, often the test's even when the pool
-    is a session fixture's: only the pool's own age tells whose a new worker is.
+    is a session fixture's: only the pool's own age tells whose a new worker is. Installed when
+    the ``concurrent.futures`` package is first imported (≈ 1 ms a run that never uses it
+    saves), so before any pool can be made; not its ``thread`` module, which the package may
+    have cached a class from before it was last imported (a pytester run, a reload). Hand what
+    this returns to `uninstall_pool_stamp`.
     """
+    return afterimport.when_imported("concurrent.futures", _stamp_pools)
+
+
+def _stamp_pools() -> None:
     for cls in _pool_classes():
         patching.install(cls, "__init__", _stamping_init)
 
 
-def uninstall_pool_stamp() -> None:
+def uninstall_pool_stamp(installed: afterimport.Awaited) -> None:
+    if installed.cancel():
+        return  # never imported: nothing was stamped
     for cls in _pool_classes():
         patching.uninstall(cls, "__init__")
 

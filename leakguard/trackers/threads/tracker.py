@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from leakguard.core import compat, patching
+from leakguard.core import afterimport, compat, patching
 from leakguard.core.lineage import LINEAGE, ORIGIN_ATTR, thread_epoch
 from leakguard.core.origin import Origin, capture
 from leakguard.core.parked import library_cache_of
@@ -75,18 +75,21 @@ class ThreadTracker(Tracker[ThreadKey, None]):
         self._serials = _RAW_SERIALS
         self._starts = self._count = -1  # at the last full look
         self._last: Mapping[ThreadKey, None] = {}
+        self._pool_stamp: afterimport.Awaited | None = None
 
     def install(self) -> None:
         # Thread.start is stamped (origin, starter's epoch) by the lineage, which the engine
         # installs for every tracker; pools are stamped here, at construction.
         LINEAGE.install()
         patching.install(_thread, "start_new_thread", self._recording_start_new_thread)
-        thread_owners.install_pool_stamp()
+        self._pool_stamp = thread_owners.install_pool_stamp()
 
     def uninstall(self) -> None:
         LINEAGE.uninstall()
         patching.uninstall(_thread, "start_new_thread")
-        thread_owners.uninstall_pool_stamp()
+        stamp, self._pool_stamp = self._pool_stamp, None
+        if stamp is not None:
+            thread_owners.uninstall_pool_stamp(stamp)
 
     def _recording_start_new_thread(self, original: Callable[..., int]) -> Callable[..., int]:
         raw_threads = self._raw
@@ -123,6 +126,10 @@ class ThreadTracker(Tracker[ThreadKey, None]):
         starts, count = LINEAGE.starts, compat.live_thread_count()
         if starts == self._starts and count == self._count and count >= 0:
             return self._last
+        stamp = self._pool_stamp
+        if stamp is not None and stamp.error is not None:  # hooking the pools failed: reported
+            error, stamp.error = stamp.error, None
+            raise error
         live: dict[ThreadKey, None] = dict.fromkeys(threading.enumerate())
         if self._raw:
             for raw in list(self._raw.values()):
