@@ -134,9 +134,11 @@ def pytest_make_collect_report(
                 if node.parent is collector:  # the usual case: the marks above, walked once
                     if inherited is None:
                         inherited = markers.inherited_marks(collector)
-                    node.stash[PLAN] = markers.plan_for(node, base, on, known, inherited)
+                    plan = markers.plan_for(node, base, on, known, inherited)
                 else:
-                    node.stash[PLAN] = markers.plan_for(node, base, on, known)
+                    plan = markers.plan_for(node, base, on, known)
+                if plan is not None:  # no plan, not checked: read as ``stash.get(PLAN, None)``
+                    node.stash[PLAN] = plan
             except SettingsError as exc:
                 errors.append(f"{node.nodeid}: {exc}")
     if errors:

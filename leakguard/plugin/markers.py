@@ -58,6 +58,16 @@ class Plan:
         self.settings = settings
 
 
+_LAST_PLAN: list[Plan] = []
+
+
+def _plan_of(base: Settings) -> Plan:
+    """One `Plan` for every test that runs with the run's settings as they are (most do)."""
+    if not _LAST_PLAN or _LAST_PLAN[0].settings is not base:
+        _LAST_PLAN[:] = [Plan(base)]
+    return _LAST_PLAN[0]
+
+
 def _marker_value(key: str, value: Any, known: Collection[str], source: str) -> object:
     where = f"{source} argument {key}={value!r}"
     if key == "trackers":
@@ -100,14 +110,18 @@ def plan_for(
 
     ``inherited``: `inherited_marks` of the item's parent, when the caller has them.
     """
-    marked = False
-    chosen: dict[str, object] = {}
-    extra_ignore: list[Any] = []
     if inherited is None:  # one walk over every node up to the session, for both names
         ours = inherited_marks(item)
     else:  # iter_markers' order: the item's own marks first, then its parents'
         ours = [m for m in item.own_markers if m.name in NAMES]
         ours += inherited
+    if not ours:  # the usual test: no marker of ours on it or above it, the run's settings
+        if globally_on or FIXTURE_NAME in getattr(item, "fixturenames", ()):
+            return _plan_of(base)
+        return None
+    marked = False
+    chosen: dict[str, object] = {}
+    extra_ignore: list[Any] = []
     for mark in ours:  # closest first
         if mark.name != "leakguard":
             continue
