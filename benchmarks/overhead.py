@@ -1,7 +1,7 @@
 """What leakguard adds to each test: N empty tests, with no plugin and with each tracker on.
 
 Run:  python benchmarks/overhead.py [--n 2000] [--rounds 5] [--only NAME ...]
-          [--part loop|engine|startup|peers ...] [--startup-rounds 21]
+          [--part loop|engine|startup|startup-wheel|peers ...] [--startup-rounds 21]
 
 Each run times pytest's test loop only (``pytest_runtestloop``, start to end, in CPU time of
 the pytest process, which other load disturbs far less than wall time), so interpreter
@@ -14,7 +14,9 @@ is what the plugin machinery costs on top of the primitives themselves.
 Two whole-run tables (`wholerun`, CPU time of the whole pytest process): the start-up row (a
 one-test run with no plugin, leakguard installed and off, threads only, all six trackers, and
 pytest-threadleak: ms added), and pytest-threadleak side by side (200 and 2,000 empty tests:
-slope per test and intercept). pytest-threadleak must be installed for those.
+slope per test and intercept). pytest-threadleak must be installed for those. The start-up
+row is also taken from a wheel install in a fresh virtual environment (``startup-wheel``):
+this environment's other plugins may import what leakguard would (asyncio), which flatters it.
 
 A last table times leakguard's own clean path (a test's begin + end) in-process, without
 pytest: the stable part of the cost, for machines where whole-run figures are noisy.
@@ -45,7 +47,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import wholerun  # type: ignore[no-redef]
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["loop", "startup", "peers", "engine"]
+PARTS = ["loop", "startup", "startup-wheel", "peers", "engine"]
 
 EMPTY_TESTS = """
 import os
@@ -229,6 +231,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="leakguard-bench-") as tmp:
         if "startup" in parts:
             wholerun.startup(Path(tmp), opts.startup_rounds)
+        if "startup-wheel" in parts:
+            python = wholerun.wheel_install(Path(tmp))
+            wheel = Path(tmp) / "wheel"
+            wheel.mkdir()
+            where = " from a wheel install (pytest, psutil, pytest-threadleak only)"
+            wholerun.startup(wheel, opts.startup_rounds, python=python, where=where)
         if "peers" in parts:
             wholerun.peers(Path(tmp), opts.rounds)
     if "engine" in parts:

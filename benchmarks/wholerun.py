@@ -65,12 +65,14 @@ def _env(n: int) -> dict[str, str]:
     return env
 
 
-def run_cpu(folder: Path, args: list[str], n: int = 1) -> tuple[float, float]:
+def run_cpu(
+    folder: Path, args: list[str], n: int = 1, python: str = sys.executable
+) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one whole pytest run in ``folder``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *RUN_ARGS, *args],
+        [python, "-m", "pytest", *RUN_ARGS, *args],
         cwd=folder,
         env=_env(n),
         capture_output=True,
@@ -93,22 +95,22 @@ def _folder(root: Path, name: str, source: str) -> Path:
     return folder
 
 
-def startup(root: Path, rounds: int) -> None:
+def startup(root: Path, rounds: int, python: str = sys.executable, where: str = "") -> None:
     """One-test runs: what each case adds to the whole run, in ms."""
     folder = _folder(root, "startup", ONE_TEST)
     cpu: dict[str, list[float]] = {case.name: [] for case in STARTUP_CASES}
     wall: dict[str, list[float]] = {case.name: [] for case in STARTUP_CASES}
     for case in STARTUP_CASES:
-        run_cpu(folder, case.args)  # warm-up: bytecode written, files in the page cache
+        run_cpu(folder, case.args, python=python)  # warm-up: bytecode written, page cache
     for _ in range(rounds):
         for case in STARTUP_CASES:  # interleaved, so load on the machine hits all alike
-            c, w = run_cpu(folder, case.args)
+            c, w = run_cpu(folder, case.args, python=python)
             cpu[case.name].append(c)
             wall[case.name].append(w)
     base_cpu = statistics.median(cpu["no plugin"])
     base_wall = statistics.median(wall["no plugin"])
     print()
-    print(f"start-up: a one-test run, CPU time of the whole process, median of {rounds}")
+    print(f"start-up{where}: a one-test run, CPU time of the whole process, median of {rounds}")
     header = f"{'case':<28} {'CPU ms':>8} {'added ms':>9} {'wall ms':>8} {'added ms':>9}"
     print(header)
     print("-" * len(header))
@@ -152,3 +154,19 @@ def peers(root: Path, rounds: int, small: int = 200, large: int = 2000) -> None:
             f"{case.name:<28} {slope * 1e6:9.1f} {(slope - base_slope) * 1e6:+9.1f} "
             f"{icpt * 1e3:13.1f} {(icpt - base_icpt) * 1e3:+9.1f}"
         )
+
+
+def wheel_install(root: Path) -> str:
+    """A fresh virtual environment with leakguard installed from this checkout as a wheel, and
+    pytest-threadleak: what a user's environment has, without the dev extra's plugins (which
+    import asyncio, say, before leakguard would). Returns its Python."""
+    venv = root / "wheel-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    checkout = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(checkout), "pytest-threadleak"],
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PIP_REQUIRE_VIRTUALENV"},
+    )
+    return python
