@@ -41,6 +41,13 @@ class Awaited:
         except Exception as exc:
             self.error = exc
 
+    def raise_error(self) -> None:
+        """Raise what the callback raised, once: for its owner to raise where leakguard reports
+        its own faults (a tracker's snapshot), never in the importer."""
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
     def cancel(self) -> bool:
         """Drop the call; True if it had not run (nothing of it to undo)."""
         return _FINDER.forget(self)

@@ -114,9 +114,8 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         if awaiting is None:
             self.install()  # a snapshot of a tracker never installed
             awaiting = self._awaiting
-        if awaiting is not None and awaiting.error is not None:
-            error, awaiting.error = awaiting.error, None
-            raise error
+        if awaiting is not None:
+            awaiting.raise_error()
         if "asyncio" not in sys.modules:
             return False
         self._hook_asyncio()

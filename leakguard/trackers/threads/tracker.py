@@ -126,10 +126,8 @@ class ThreadTracker(Tracker[ThreadKey, None]):
         starts, count = LINEAGE.starts, compat.live_thread_count()
         if starts == self._starts and count == self._count and count >= 0:
             return self._last
-        stamp = self._pool_stamp
-        if stamp is not None and stamp.error is not None:  # hooking the pools failed: reported
-            error, stamp.error = stamp.error, None
-            raise error
+        if self._pool_stamp is not None:  # hooking the pools failed: reported from here
+            self._pool_stamp.raise_error()
         live: dict[ThreadKey, None] = dict.fromkeys(threading.enumerate())
         if self._raw:
             for raw in list(self._raw.values()):
