@@ -398,6 +398,40 @@ def test_stats_show_what_leakguard_cost_and_the_slowest_flagged_tests(
     result.stdout.no_fnmatch_line("*leakguard's own cost*")
 
 
+def test_stats_name_the_tests_whose_leak_path_cost_time_but_found_nothing(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    """A thread that ends 50 ms after its test is no leak, but leakguard waited for it: the
+    stats name that test, so a user can see where a slow run's time went."""
+    pytester.makepyfile(
+        test_it="""
+        import threading, time
+
+        def test_late_thread():
+            threading.Thread(target=time.sleep, args=(0.05,), name="late").start()
+
+        def test_clean():
+            pass
+        """
+    )
+    result = run_leakguard("--leakguard-stats", "-o", "leakguard_report=out.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "    slowest not flagged (1 tests took the leak path and had nothing to report, *",
+            "        * ms  test_it.py::test_late_thread",
+        ]
+    )
+    stats = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
+    assert list(stats["unflagged"]) == ["test_it.py::test_late_thread"]
+    assert stats["unflagged"]["test_it.py::test_late_thread"] > 0
+    # Control: the same run without the late thread has no such list.
+    pytester.makepyfile(test_it="def test_clean():\n    pass\n")
+    result = run_leakguard("--leakguard-stats")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*slowest not flagged*")
+
+
 def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_it=LEAK_AND_CLEAN)
     result = run_xdist(pytester, "--leakguard-stats")

@@ -158,6 +158,8 @@ class Run:
         stats.seconds["clean"] += elapsed - leak_path
         if findings:
             stats.flagged[state.nodeid] = elapsed
+        elif leak_path > 0.0:
+            stats.unflagged[state.nodeid] = elapsed
         return findings
 
     def _end_test(self, state: TestState) -> list[Finding]:

@@ -1,5 +1,7 @@
-"""What leakguard itself cost in a run (``--leakguard-stats``): time by phase, and the slowest
-flagged tests. Off by default; when off, nothing is timed."""
+"""What leakguard itself cost in a run (``--leakguard-stats``): time by phase, the slowest
+flagged tests, and the slowest tests whose leak path ended with nothing to report (what they
+made ended within the grace, or was a library's cache). Off by default; when off, nothing is
+timed."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ class Stats:
         self.tests = 0
         self.flagged: dict[str, float] = {}
         """Owner -> seconds leakguard spent on its leak path."""
+        self.unflagged: dict[str, float] = {}
+        """Test -> seconds its leak path took when it found nothing to report in the end: the
+        cost a user cannot see in any report (a thread ending within the grace)."""
 
     @contextmanager
     def timing(self, phase: str) -> Iterator[None]:
@@ -35,7 +40,12 @@ class Stats:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seconds": dict(self.seconds), "tests": self.tests, "flagged": dict(self.flagged)}
+        return {
+            "seconds": dict(self.seconds),
+            "tests": self.tests,
+            "flagged": dict(self.flagged),
+            "unflagged": dict(self.unflagged),
+        }
 
     def merge(self, data: Mapping[str, Any]) -> None:
         """Add a worker's figures (pytest-xdist)."""
@@ -44,6 +54,8 @@ class Stats:
         self.tests += int(data.get("tests", 0))
         for owner, seconds in data.get("flagged", {}).items():
             self.flagged[owner] = self.flagged.get(owner, 0.0) + float(seconds)
+        for test, seconds in data.get("unflagged", {}).items():
+            self.unflagged[test] = self.unflagged.get(test, 0.0) + float(seconds)
 
     def write(self, line: Callable[[str], None]) -> None:
         total = sum(self.seconds.values())
@@ -54,11 +66,23 @@ class Stats:
             if name == "clean" and self.tests:
                 per = f" ({ms * 1000 / self.tests:.1f} µs per test)"
             line(f"    {label:<58} {ms:9.1f} ms{per}")
-        slowest = sorted(self.flagged.items(), key=lambda item: -item[1])[:SLOWEST]
-        if slowest:
-            line("    slowest flagged (leak path):")
-            for owner, seconds in slowest:
-                line(f"        {seconds * 1000:8.1f} ms  {owner}")
+        _slowest(line, "slowest flagged (leak path):", self.flagged)
+        if self.unflagged:
+            total_ms = sum(self.unflagged.values()) * 1000
+            _slowest(
+                line,
+                f"slowest not flagged ({len(self.unflagged)} tests took the leak path and had"
+                f" nothing to report, {total_ms:.1f} ms in all):",
+                self.unflagged,
+            )
+
+
+def _slowest(line: Callable[[str], None], title: str, times: Mapping[str, float]) -> None:
+    slowest = sorted(times.items(), key=lambda item: -item[1])[:SLOWEST]
+    if slowest:
+        line(f"    {title}")
+        for name, seconds in slowest:
+            line(f"        {seconds * 1000:8.1f} ms  {name}")
 
 
 @contextmanager
