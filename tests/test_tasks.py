@@ -4,6 +4,8 @@ loop scope, strict and auto mode), anyio's plugin, and plain sync tests."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
 import pytest
 
@@ -161,6 +163,55 @@ def test_open_loop_without_tasks_is_reported_as_event_loop_left_open(
     result.stdout.fnmatch_lines(
         ["*event loop left open*created at *:4 in test_own_loop", "cleanup: event loop closed"]
     )
+
+
+DROPPED_LOOPS = """
+import asyncio, gc, weakref
+
+OLDER = [asyncio.new_event_loop()]  # no test's: leakguard leaves it alone
+REFS = {"older loop": weakref.ref(OLDER[0])}
+
+def test_drops_an_older_loop():
+    OLDER.clear()
+
+def test_leaks_a_loop_with_a_task():
+    loop = asyncio.new_event_loop()
+    REFS["leaked task"] = weakref.ref(loop.create_task(asyncio.sleep(30), name="left"))
+    REFS["leaked loop"] = weakref.ref(loop)
+
+def test_collects():
+    gc.collect()
+
+def test_they_are_gone():
+    alive = [name for name, ref in REFS.items() if ref() is not None]
+    assert alive == []
+"""
+
+
+def test_loops_and_tasks_the_user_dropped_are_freed_as_without_leakguard(
+    pytester: pytest.Pytester,
+) -> None:
+    """Snapshots, findings and residue hold tasks and loops weakly. Held strongly, a loop once
+    listed was listed by every later snapshot: a dropped unclosed loop (an older one, or a
+    leak left in place) kept its selector and self-pipe open for the rest of the run, and its
+    "unclosed event loop" warning never came."""
+    pytester.makepyfile(test_it=DROPPED_LOOPS)
+    # Freed, the loop warns "unclosed" and (without leakguard, nobody ran it) the task's coroutine
+    # "never awaited": as without leakguard, and not what is checked here.
+    quiet = ("-W", "ignore::ResourceWarning", "-W", "ignore::RuntimeWarning")
+    args = ("-p", "no:asyncio", "-o", "leakguard_cleanup=false", *quiet)
+    result = run_tasks(pytester, *args)
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_leaks_a_loop_with_a_task leaked 2 resources",
+            "  event loop left open *",
+            "  task *'left'*",
+        ]
+    )
+    # The same file without leakguard: the yardstick.
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:leakguard", *args)
+    result.assert_outcomes(passed=4)
 
 
 def test_loop_closed_by_the_test_is_not_a_leak(pytester: pytest.Pytester) -> None:
@@ -456,6 +507,12 @@ def test_task_on_a_loop_the_test_closed_is_reported_as_unable_to_run(
             "cleanup: task not cancelled: its event loop is closed*",
         ]
     )
+    # The orphan's coroutine never started: freed (now that nothing of leakguard holds it) by
+    # whichever later test's collection meets it, it would warn "never awaited" there.
+    del result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
 
 
 def test_loop_running_in_another_thread_is_stopped_and_closed(

@@ -10,6 +10,7 @@ from leakguard.core.report import format_leaks, plural
 from leakguard.core.residue import ResidueEntry
 from leakguard.core.settings import Settings
 from leakguard.core.tracker import Conclusion
+from leakguard.core.weaksnapshot import weak_key
 
 if TYPE_CHECKING:
     from leakguard.core.runstate import Run
@@ -73,6 +74,8 @@ def conclude(run: Run, owner: str, found: list[Conclusion], settings: Settings) 
     caches = [r for r in found if r.category == "cache"]
     if caches:
         findings.append(Finding(owner, "report", "", caches, [], kind="cache"))
+    for resource in found:  # cleaned up and reported: from here on only remembered
+        resource.release()
     return findings
 
 
@@ -95,7 +98,7 @@ def _conclude_leaks(run: Run, owner: str, leaks: list[Conclusion], settings: Set
     else:
         residue = list(leaks)  # left as they are: all of it stays for the tests after
     for resource in residue:
-        run.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
+        run.residue[resource.tracker, weak_key(resource.key)] = ResidueEntry(owner, resource)
     action: str = settings.action
     notes: list[str] = []
     if run.baseline:

@@ -210,6 +210,7 @@ class Run:
             self.engine, pairs, seen, self.epochs, exclude, self.baseline, self.root
         ):
             for resource in leaks:  # left as is: residue of the earlier test from now on
+                resource.release()
                 self.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
             self.late.append(Finding(owner, action, message, leaks, list(leaks)))
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import field, replace
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from leakguard.core.origin import Origin, RawOrigin, capture
 from leakguard.core.records import dataclass_on_first_use
+from leakguard.core.weaksnapshot import weak_key
 
 Key = Hashable
 """A resource's stable identity: equal keys mean the same resource, never merely the same number."""
@@ -115,6 +116,14 @@ class Conclusion:
     @classmethod
     def of(cls, resource: Resource[Any]) -> Conclusion:
         return cls(resource, resource.category, notes=list(resource.notes))
+
+    def release(self) -> None:
+        """Let go of the resource's object once its test is concluded: what the summary and
+        the residue keep must not keep a task or loop the user dropped alive (`weak_key`)."""
+        resource = self.resource
+        key = weak_key(resource.key)
+        if key is not resource.key:
+            self.resource = replace(resource, key=key, handle=None)
 
     # What the report reads of the resource, without the indirection at every use.
     @property

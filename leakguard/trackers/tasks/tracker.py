@@ -17,6 +17,7 @@ from leakguard.core import afterimport, compat
 from leakguard.core.lineage import LINEAGE
 from leakguard.core.origin import Origin
 from leakguard.core.tracker import Phase, Resource, Tracker
+from leakguard.core.weaksnapshot import WeakSnapshot
 from leakguard.trackers.tasks.describe import builtin_reason, facts_of
 
 if TYPE_CHECKING:
@@ -104,7 +105,9 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
                 loop = ref()
                 if loop is not None and not info.implicit and not loop.is_closed():
                     snap[loop] = info
-        return snap
+        # Weakly held: the engine keeps snapshots across a test and between tests, and a loop
+        # or task listed by a strong one would be listed by every later one, never freed.
+        return WeakSnapshot(snap) if snap else _NOTHING
 
     def _hooked_now(self) -> bool:
         """No hooks yet: whether there are now. Nothing can be seen while asyncio is not
