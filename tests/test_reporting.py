@@ -385,6 +385,7 @@ def test_stats_show_what_leakguard_cost_and_the_slowest_flagged_tests(
         [
             "leakguard's own cost: * ms over 2 checked tests",
             "    clean path (snapshots and compare, every checked test) * ms (* µs per test)",
+            "    leak path: loading its code (once), polls, comparisons * ms",
             "    grace waits *",
             "    slowest flagged (leak path):",
             "        * ms  test_it.py::test_leaks",

@@ -12,6 +12,7 @@ from typing import Any
 
 PHASES = (
     ("clean", "clean path (snapshots and compare, every checked test)"),
+    ("polls", "leak path: loading its code (once), polls, comparisons"),
     ("grace", "grace waits"),
     ("garbage", "garbage collections on the leak path"),
     ("describe", "describing new resources"),
