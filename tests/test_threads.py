@@ -114,6 +114,28 @@ def test_socketserver_thread_is_shut_down_through_its_server(
     result.stdout.fnmatch_lines(["cleanup: TCPServer shut down and closed, thread 'srv' stopped"])
 
 
+def test_a_socketserver_polling_slowly_is_waited_for_until_it_sees_the_shutdown(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    """``serve_forever`` looks at the shutdown flag once per poll interval: cleanup waits that
+    long (read from the thread's frame), not only its own timeout (0.5 s here), before saying
+    whether the thread stopped. Waiting 0.5 s for a 0.5 s default raced on a busy machine."""
+    pytester.makepyfile(
+        test_it="""
+        import socketserver, threading
+
+        def test_server():
+            server = socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler)
+            threading.Thread(
+                target=server.serve_forever, args=(1.5,), name="srv", daemon=True
+            ).start()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["cleanup: TCPServer shut down and closed, thread 'srv' stopped"])
+
+
 def test_timer_left_pending_is_cancelled(
     pytester: pytest.Pytester, run_leakguard: RunLeakguard
 ) -> None:

@@ -4,6 +4,7 @@ a thread cannot be stopped from outside, but its owner can be asked to stop it."
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 import weakref
@@ -111,6 +112,27 @@ def owner_label(thread: object) -> str | None:
     return None
 
 
+_SERVE_POLL_DEFAULT = 0.5
+"""``serve_forever``'s default ``poll_interval``."""
+_SERVE_POLL_MAX = 5.0
+"""The longest poll interval waited for: a server polling less often is reported running."""
+_SERVE_POLL_MARGIN = 0.25
+
+
+def _serve_poll_interval(thread: threading.Thread) -> float:
+    """The ``poll_interval`` the thread's ``serve_forever`` runs with (read from its frame),
+    else the default: how long the shutdown flag may go unseen."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name == "serve_forever":
+            value = frame.f_locals.get("poll_interval")
+            if isinstance(value, int | float) and value >= 0:
+                return min(float(value), _SERVE_POLL_MAX)
+            break
+        frame = frame.f_back
+    return _SERVE_POLL_DEFAULT
+
+
 def _join(thread: threading.Thread, deadline: float) -> bool:
     thread.join(max(0.0, deadline - time.monotonic()))
     return not thread.is_alive()
@@ -141,8 +163,10 @@ def stop_threads(threads: Sequence[Any], timeout: float) -> list[str]:
             )
         elif server is not None:
             # shutdown() would block if serve_forever has not started; the flag it sets does not.
+            # serve_forever looks at the flag once per poll interval: wait that long at least.
             server._BaseServer__shutdown_request = True
-            stopped = _join(thread, deadline)
+            polls = time.monotonic() + _serve_poll_interval(thread) + _SERVE_POLL_MARGIN
+            stopped = _join(thread, max(deadline, polls))
             server.server_close()
             outcomes.append(
                 f"{type(server).__name__} shut down and closed, thread {thread.name!r} "
