@@ -10,7 +10,6 @@ from leakguard.core.report import format_leaks, plural
 from leakguard.core.residue import ResidueEntry
 from leakguard.core.settings import Settings
 from leakguard.core.tracker import Conclusion
-from leakguard.core.weaksnapshot import weak_key
 
 if TYPE_CHECKING:
     from leakguard.core.runstate import Run
@@ -97,8 +96,9 @@ def _conclude_leaks(run: Run, owner: str, leaks: list[Conclusion], settings: Set
         run.aftermath_now().after_cleanup(owner, leaks, residue, pools)
     else:
         residue = list(leaks)  # left as they are: all of it stays for the tests after
-    for resource in residue:
-        run.residue[resource.tracker, weak_key(resource.key)] = ResidueEntry(owner, resource)
+    for resource in residue:  # cleaned up: from here on only remembered
+        resource.release()
+        run.residue[resource.tracker, resource.key] = ResidueEntry(owner, resource)
     action: str = settings.action
     notes: list[str] = []
     if run.baseline:

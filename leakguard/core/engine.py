@@ -170,15 +170,12 @@ class Engine:
 
             rules = (*settings.ignore, *extra_rules)
             stats = self.stats
-            if stats is None:
-                leaks = self._settle(
-                    pending, candidates, settings, rules, grace, LINEAGE.current, collecting
-                )
-            else:  # what the named phases inside do not account for: the polls themselves
+            if stats is not None:
                 start, named = time.perf_counter(), sum(stats.seconds.values())
-                leaks = self._settle(
-                    pending, candidates, settings, rules, grace, LINEAGE.current, collecting
-                )
+            leaks = self._settle(
+                pending, candidates, settings, rules, grace, LINEAGE.current, collecting
+            )
+            if stats is not None:  # what the named phases inside missed: the polls themselves
                 inside = sum(stats.seconds.values()) - named
                 stats.seconds["polls"] += time.perf_counter() - start - inside
         finally:
