@@ -385,7 +385,7 @@ def test_stats_show_what_leakguard_cost_and_the_slowest_flagged_tests(
         [
             "leakguard's own cost: * ms over 2 checked tests",
             "    clean path (snapshots and compare, every checked test) * ms (* µs per test)",
-            "    leak path: loading its code (once), polls, comparisons * ms",
+            "    leak path: snapshots, polls, report (loading it once) * ms",
             "    grace waits *",
             "    slowest flagged (leak path):",
             "        * ms  test_it.py::test_leaks",
@@ -431,6 +431,36 @@ def test_stats_name_the_tests_whose_leak_path_cost_time_but_found_nothing(
     result = run_leakguard("--leakguard-stats")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*slowest not flagged*")
+
+
+def test_stats_count_the_search_for_a_descriptors_owner_as_an_owner_search(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    """Finding which Python object holds a leaked descriptor is a walk over the heap, the
+    costliest step of a descriptor's leak path: it is an owner search, never clean path."""
+    pytester.makepyfile(
+        test_it="""
+        import os
+
+        def test_bare_number():
+            os.open(os.devnull, os.O_RDONLY)  # no Python object holds it
+        """
+    )
+    result = run_leakguard(
+        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=fds"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    seconds = json.loads(Path(pytester.path, "out.json").read_text())["stats"]["seconds"]
+    assert seconds["owners"] > 0
+    # Control: a clean test searches for nothing.
+    pytester.makepyfile(test_it="def test_clean():\n    pass\n")
+    result = run_leakguard(
+        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=fds"
+    )
+    result.assert_outcomes(passed=1)
+    seconds = json.loads(Path(pytester.path, "out.json").read_text())["stats"]["seconds"]
+    assert seconds["owners"] == 0
+    assert seconds["clean"] > 0
 
 
 def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.Pytester) -> None:

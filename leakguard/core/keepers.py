@@ -46,12 +46,23 @@ class Keepers:
 
         One bounded holder search for all of them, on the leak path only.
         """
+        instances = self._roster.instances
+        todo = [
+            conclusion
+            for conclusion in leaks
+            if conclusion.category == "leak"
+            and conclusion.tracker in instances
+            and id(conclusion) not in self._searched
+        ]
+        if todo:
+            with timing(stats, "owners"):  # a descriptor's owner object is a heap walk too
+                self._classify(todo, root)
+
+    def _classify(self, leaks: Sequence[Conclusion], root: str | None) -> None:
         searched: list[Conclusion] = []
         objects: list[object] = []
         for conclusion in leaks:
-            tracker = self._roster.instances.get(conclusion.tracker)
-            if conclusion.category != "leak" or tracker is None or id(conclusion) in self._searched:
-                continue
+            tracker = self._roster.instances[conclusion.tracker]
             self._searched.add(id(conclusion))
             try:
                 obj = tracker.owner_object(conclusion.resource)
@@ -64,8 +75,7 @@ class Keepers:
                 objects.append(obj)
         if not objects:
             return
-        with timing(stats, "owners"):
-            holders = find_holders(objects, root)
+        holders = find_holders(objects, root)
         for conclusion, holder in zip(searched, holders, strict=True):
             if holder is None or not holder.name:
                 continue

@@ -12,11 +12,11 @@ from typing import Any
 
 PHASES = (
     ("clean", "clean path (snapshots and compare, every checked test)"),
-    ("polls", "leak path: loading its code (once), polls, comparisons"),
+    ("polls", "leak path: snapshots, polls, report (loading it once)"),
     ("grace", "grace waits"),
     ("garbage", "garbage collections on the leak path"),
     ("describe", "describing new resources"),
-    ("owners", "owner searches (library caches)"),
+    ("owners", "owner searches (owner objects, library caches)"),
     ("cleanup", "cleanup"),
 )
 SLOWEST = 5
