@@ -184,14 +184,16 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
             return []
         wanted = {fd}
         scan = self._scan
-        sockets: set[int] = set()
-        if scan is not None and self._before is not None:
+        modes: dict[int, int] = {}
+        if scan is not None:
+            before = self._before
             for k, mode in scan.fds.items():
-                if k not in self._before and k[0] not in unowned:
+                if k[0] == fd:
+                    modes[fd] = mode
+                elif before is not None and k not in before and k[0] not in unowned:
                     wanted.add(k[0])
-                    if stat.S_ISSOCK(mode):
-                        sockets.add(k[0])
-        found = find_chains(wanted, sockets)
+                    modes[k[0]] = mode
+        found = find_chains(wanted, modes)
         weak: dict[int, WeakChains] = {}
         for number, chains in found.items():
             try:
@@ -200,6 +202,13 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 wanted.discard(number)
         self._chains = (scan, wanted, weak)
         return found.get(fd, [])
+
+    def _modes(self, fds: set[int]) -> dict[int, int]:
+        """What the last scan knows of the kind of each of ``fds``."""
+        scan = self._scan
+        if scan is None:
+            return {}
+        return {key[0]: mode for key, mode in scan.fds.items() if key[0] in fds}
 
     def _unowned_numbers(self) -> set[int]:
         """New sockets of this scan that the recorder proves no Python object holds (see
@@ -280,12 +289,12 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 return {}
             cached = self._chains
             if cached is None or cached[0] is not self._scan or not fds <= cached[1]:
-                return find_chains(fds)
+                return find_chains(fds, self._modes(fds))
             found: dict[int, list[Chain]] = {}
             for number in fds:
                 revived = _revive(cached[2].get(number, []), number)
                 if revived is None:
-                    return find_chains(fds)
+                    return find_chains(fds, self._modes(fds))
                 if revived:
                     found[number] = revived
             return found

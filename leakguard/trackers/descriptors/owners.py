@@ -14,9 +14,10 @@ import gc
 import os
 import select
 import socket
+import stat
 import sys
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,13 +101,18 @@ def _chains(claimants: list[Any]) -> list[Chain]:
     return chains
 
 
-def find_chains(fds: Collection[int], sockets: Collection[int] = ()) -> dict[int, list[Chain]]:
+def find_chains(
+    fds: Collection[int], modes: Mapping[int, int] | None = None
+) -> dict[int, list[Chain]]:
     """Every live Python object holding each of ``fds`` open, grouped into chains (one pass).
 
-    ``sockets``: those of ``fds`` known to be sockets. Their owners (``socket.socket`` and its
-    subclasses) are always tracked by the collector, so the costly second pass (what plain
-    objects refer to) is skipped for them: only a bare ``_socket.socket`` would be missed, and
-    a descriptor with no owner found is left open and reported, never closed.
+    ``modes``: the ``st_mode`` of each of ``fds``, when the caller's scan knows it. Only the
+    owners of an anonymous inode (``select.epoll``, ``kqueue``) or of a socket (a bare
+    ``_socket.socket`` before 3.12) escape the collector's list; for every other kind of
+    descriptor the costly second pass (what plain objects refer to) cannot find anything and is
+    skipped. So is it for sockets: ``socket.socket`` and its subclasses are always tracked, only
+    a bare ``_socket.socket`` would be missed, and a descriptor with no owner found is left open
+    and reported, never closed.
     """
     wanted = set(fds)
     found: dict[int, list[Any]] = {}
@@ -116,7 +122,7 @@ def find_chains(fds: Collection[int], sockets: Collection[int] = ()) -> dict[int
     verdicts: dict[type, bool] = {}
     tracked = gc.get_objects()
     _collect(tracked, kinds, verdicts, wanted, found)
-    missing = wanted - found.keys() - set(sockets)
+    missing = {fd for fd in wanted - found.keys() if _untracked_owner_possible(fd, modes)}
     if missing:
         # Some owners (``select.epoll``) are not tracked by the collector: look one step
         # further, at what plain containers and Python-class instances refer to. Never at
@@ -130,6 +136,23 @@ def find_chains(fds: Collection[int], sockets: Collection[int] = ()) -> dict[int
         _collect(gc.get_referents(*holders), kinds, verdicts, missing, found, untracked=True)
     del tracked
     return {fd: _chains(objs) for fd, objs in found.items()}
+
+
+def _untracked_owner_possible(fd: int, modes: Mapping[int, int] | None) -> bool:
+    """Whether an owner the collector does not track could hold ``fd``: an epoll, devpoll or
+    kqueue object (an anonymous inode, no file type in its mode; on Linux its link names
+    ``[eventpoll]``). Unknown mode: assume it could. A socket: see `find_chains`."""
+    mode = modes.get(fd) if modes is not None else None
+    if mode is None:
+        return True
+    if stat.S_IFMT(mode) != 0:
+        return False  # a file, pipe, device, directory or socket
+    if sys.platform.startswith("linux"):
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventpoll]"
+        except OSError:
+            return True
+    return True
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset, deque)
