@@ -422,6 +422,48 @@ def test_a_native_descriptor_costs_no_garbage_collection(
     assert result.parseoutcomes()["passed"] == 2
 
 
+def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pytester) -> None:
+    # Nothing holds a thread the test left but threading's registry (a dead end), its start
+    # call and leakguard's own bookkeeping (which ends in frames): the walk ends within three
+    # levels. It used to follow its own argument tuple upward to its depth bound (eight heap
+    # traversals, ≈ 0.35 s on a big suite's heap) for every leak no module keeps.
+    pytester.makeconftest(
+        """
+        import gc, json
+
+        CALLS = []
+        _real = gc.get_referrers
+
+        def get_referrers(*objects):
+            import sys
+            if sys._getframe(1).f_globals.get("__name__") == "leakguard.core.holders":
+                CALLS.append(len(objects))
+            return _real(*objects)
+
+        gc.get_referrers = get_referrers
+
+        def pytest_unconfigure(config):
+            gc.get_referrers = _real
+            with open("walk.json", "w") as f:
+                json.dump(CALLS, f)
+        """
+    )
+    pytester.makepyfile(
+        test_it="""
+        import threading
+
+        def test_leaves_a_thread():
+            threading.Thread(target=threading.Event().wait, daemon=True, name="w").start()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, "-o", "leakguard_trackers=threads", "-o", "leakguard_grace=0.2"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    levels = json.loads(Path(pytester.path, "walk.json").read_text())
+    assert 1 <= len(levels) <= 3, levels
+
+
 # An automatic collection, set off by leakguard's own allocations while it describes the socket
 # (what 3.10 did in CI): the socket is freed under its description.
 COLLECT_WHILE_DESCRIBING = """

@@ -50,6 +50,9 @@ class Holder:
     test_code: bool = False
     """The user's test code (a test module or a conftest): what it keeps is the test's own
     doing. Otherwise the user's application code: its module state outlives any one test."""
+    module: bool = False
+    """A loaded module's globals (not a class): what it keeps is reachable for as long as the
+    module is loaded, so no garbage collection can free it."""
 
 
 def find_holders(
@@ -103,7 +106,9 @@ class _Classifier:
         if top in _NOT_CACHES:
             return _NOT_A_CACHE
         library = self.is_library(module)
-        return Holder(name, library, test_code=not library and _is_test_code(module))
+        return Holder(
+            name, library, test_code=not library and _is_test_code(module), module=name == module
+        )
 
     def passes(self, obj: object) -> bool:
         """Whether the walk may go on upward through ``obj``."""
@@ -126,12 +131,16 @@ def _walk(
     for index, target in enumerate(targets):
         frontier.setdefault(id(target), (target, set()))[1].add(index)
     seen: set[int] = set(frontier)
-    seen.add(id(frontier))
+    seen.update((id(frontier), id(targets), id(found)))
     settled: set[int] = set()
     for _ in range(MAX_DEPTH):
         if not frontier or time.monotonic() > deadline:
             return
-        objects = [obj for obj, _ in frontier.values()]
+        # The walk's own containers refer to the frontier too: its entries, the argument tuple
+        # of the call below (3.13 lists it; older versions list a copy made from a list).
+        # Followed, they made every walk that finds no holder run to the depth bound.
+        seen.update(id(entry) for entry in frontier.values())
+        objects = tuple(obj for obj, _ in frontier.values())
         referrers = gc.get_referrers(*objects)
         seen.add(id(objects))
         seen.add(id(referrers))
