@@ -422,6 +422,49 @@ def test_a_native_descriptor_costs_no_garbage_collection(
     assert result.parseoutcomes()["passed"] == 2
 
 
+@pytest.mark.parametrize(
+    ("keep", "outcomes", "full"),
+    [
+        pytest.param("KEEP.append(f)", {"passed": 2, "errors": 1}, 0, id="kept-by-the-test-module"),
+        pytest.param(
+            "cycle = [f]; cycle.append(cycle); gc.collect(1); del cycle",
+            {"passed": 2},
+            1,
+            id="control-garbage-in-an-old-cycle",
+        ),
+    ],
+)
+def test_a_leak_a_loaded_module_keeps_costs_no_full_garbage_collection(
+    pytester: pytest.Pytester, keep: str, outcomes: dict[str, int], full: int
+) -> None:
+    # The holder search a leak gets anyway runs before the full collection: a file a loaded
+    # module keeps cannot be freed by one, so none is run (≈ 15 ms on a small heap, more on a
+    # big one). Garbage in an old cycle still gets its collection, and is garbage-only.
+    pytester.makepyfile(
+        test_it=f"""
+        import gc, os
+
+        gc.disable()  # only leakguard's own collections run
+        FULL = []
+        gc.callbacks.append(
+            lambda phase, info: phase == "start" and info["generation"] == 2 and FULL.append(1)
+        )
+        KEEP = []
+
+        def test_opens_one():
+            f = open(os.devnull)
+            {keep}
+
+        def test_full_collections():
+            assert len(FULL) == {full}
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
+    )
+    result.assert_outcomes(**outcomes)
+
+
 def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pytester) -> None:
     # Nothing holds a thread the test left but threading's registry (a dead end), its start
     # call and leakguard's own bookkeeping (which ends in frames): the walk ends within three

@@ -16,6 +16,7 @@ from leakguard.core.stats import Stats, timing
 from leakguard.core.tracker import AnyTracker, Conclusion, Key, Phase, PhaseName
 
 if TYPE_CHECKING:
+    from leakguard.core.garbage import CollectionOrder
     from leakguard.core.keepers import Keepers
     from leakguard.core.polling import Candidates, Poll
     from leakguard.core.registry import TrackerRegistry
@@ -44,6 +45,7 @@ class Engine:
         # The roster's own dict, never replaced: the clean path reads it without a call.
         self._trackers = self._roster.instances
         self._keepers: Keepers | None = None  # made on the first leak path
+        self._collection_order: CollectionOrder | None = None  # the same
         self._lineage_installed = False
         self.stats: Stats | None = None
         self.root: str | None = None
@@ -248,7 +250,7 @@ class Engine:
         epoch: int | None,
         said: list[str],
     ) -> list[Conclusion]:
-        from leakguard.core.garbage import sort_out_garbage
+        from leakguard.core.garbage import CollectionOrder, sort_out_garbage
         from leakguard.core.grace import settle
         from leakguard.core.polling import waiting_helps
 
@@ -278,8 +280,24 @@ class Engine:
                 stats.seconds["grace"] += time.perf_counter() - start - nested
         if not found:
             return found
-        with timing(self.stats, "garbage"):
-            return sort_out_garbage(found, poll, self._trackers, said)
+        stats = self.stats
+        start = time.perf_counter()
+        owners_before = stats.seconds["owners"] if stats is not None else 0.0
+        if self._collection_order is None:
+            self._collection_order = CollectionOrder()
+        try:
+            return sort_out_garbage(
+                found,
+                poll,
+                self._trackers,
+                said,
+                lambda left: self.classify(left, self.root),
+                self._collection_order,
+            )
+        finally:
+            if stats is not None:  # the holder search inside is timed apart
+                nested = stats.seconds["owners"] - owners_before
+                stats.seconds["garbage"] += time.perf_counter() - start - nested
 
     def still_present(self, found: Sequence[Conclusion]) -> list[Conclusion]:
         """Those of ``found`` that a fresh snapshot still shows (what cleanup left behind)."""

@@ -79,6 +79,7 @@ class Keepers:
         for conclusion, holder in zip(searched, holders, strict=True):
             if holder is None or not holder.name:
                 continue
+            conclusion.reachable = holder.module
             if holder.library:
                 conclusion.category = "cache"
                 conclusion.holder = holder.name

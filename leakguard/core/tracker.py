@@ -112,6 +112,8 @@ class Conclusion:
     kept_by: str = ""
     """The user's application module state that keeps it (``app.pool._POOL``'s module): a leak
     all the same, but cleanup leaves it, since the next user of that state would break."""
+    reachable: bool = False
+    """The holder search found a loaded module's globals keeping it: no collection frees it."""
 
     @classmethod
     def of(cls, resource: Resource[Any]) -> Conclusion:
