@@ -63,6 +63,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         self._chains: tuple[FdScan | None, set[int], dict[int, WeakChains]] | None = None
         self._unowned: tuple[FdScan, Mapping[DescriptorKey, DescriptorHandle], set[int]] | None
         self._unowned = None
+        self._loop_fds: tuple[FdScan | None, set[int]] | None = None
 
     def install(self) -> None:
         if not self._installed:
@@ -202,6 +203,18 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 wanted.discard(number)
         self._chains = (scan, wanted, weak)
         return found.get(fd, [])
+
+    def open_loop_fds(self) -> set[int]:
+        """`owners.open_loop_fds`, once per scan: without the tasks tracker's records it is a
+        heap walk (≈ 30 ms on a big suite's heap), and every new unix socket asks."""
+        from leakguard.trackers.descriptors.owners import open_loop_fds
+
+        cached = self._loop_fds
+        if cached is not None and cached[0] is self._scan:
+            return cached[1]
+        found = open_loop_fds()
+        self._loop_fds = (self._scan, found)
+        return found
 
     def _modes(self, fds: set[int]) -> dict[int, int]:
         """What the last scan knows of the kind of each of ``fds``."""

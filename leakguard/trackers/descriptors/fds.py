@@ -50,14 +50,14 @@ class FdTracker(ScanningTracker):
         return self.classify(resource, made)
 
     def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
-        from leakguard.trackers.descriptors.owners import multiprocessing_helpers, open_loop_fds
+        from leakguard.trackers.descriptors.owners import multiprocessing_helpers
 
         key = resource.key
         if not own_key(key):
             return None
         if key[0] in multiprocessing_helpers()[0]:
             return "multiprocessing's resource tracker or forkserver (started once per run)"
-        if resource.label.endswith(" epoll") and key[0] in open_loop_fds():
+        if resource.label.endswith(" epoll") and key[0] in self.open_loop_fds():
             return "the selector of an asyncio loop left open (reported by the tasks tracker)"
         return None
 

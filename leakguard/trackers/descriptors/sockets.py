@@ -58,10 +58,8 @@ class SocketTracker(ScanningTracker):
         return self.classify(resource, made)
 
     def builtin_ignore(self, resource: Resource[DescriptorKey]) -> str | None:
-        from leakguard.trackers.descriptors.owners import open_loop_fds
-
         key = resource.key
-        if own_key(key) and resource.label.startswith("unix ") and key[0] in open_loop_fds():
+        if own_key(key) and resource.label.startswith("unix ") and key[0] in self.open_loop_fds():
             return "the self-pipe of an asyncio loop left open (reported by the tasks tracker)"
         return None
 
