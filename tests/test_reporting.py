@@ -463,6 +463,51 @@ def test_stats_count_the_search_for_a_descriptors_owner_as_an_owner_search(
     assert seconds["clean"] > 0
 
 
+def test_stats_count_the_grace_a_runner_gave_a_tests_tasks_as_that_tests_wait(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    """Before ``asyncio.run`` cancels the tasks a test left, leakguard runs the loop so they can
+    finish within the grace: that wait happens inside the test, not in leakguard's check, and
+    the stats count it all the same."""
+    pytester.makepyfile(
+        test_it="""
+        import asyncio
+
+        async def main():
+            asyncio.get_running_loop().create_task(asyncio.sleep(0.05))
+
+        def test_leaves_a_task_that_ends_soon():
+            asyncio.run(main())
+        """
+    )
+    result = run_leakguard(
+        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=tasks"
+    )
+    result.assert_outcomes(passed=1)
+    stats = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
+    assert stats["seconds"]["grace"] >= 0.04
+    assert list(stats["unflagged"]) == ["test_it.py::test_leaves_a_task_that_ends_soon"]
+    # Control: a task awaited in time leaves nothing to wait for.
+    pytester.makepyfile(
+        test_it="""
+        import asyncio
+
+        async def main():
+            await asyncio.get_running_loop().create_task(asyncio.sleep(0.05))
+
+        def test_awaits_its_task():
+            asyncio.run(main())
+        """
+    )
+    result = run_leakguard(
+        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=tasks"
+    )
+    result.assert_outcomes(passed=1)
+    stats = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
+    assert stats["seconds"]["grace"] == 0
+    assert stats["unflagged"] == {}
+
+
 def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_it=LEAK_AND_CLEAN)
     result = run_xdist(pytester, "--leakguard-stats")

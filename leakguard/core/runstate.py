@@ -15,6 +15,7 @@ from leakguard.core import leakpath
 from leakguard.core.crosstest import Pairs, TestEpochs, changed_since, find_late
 from leakguard.core.engine import Engine, Snapshot
 from leakguard.core.lineage import LINEAGE
+from leakguard.core.stats import take_waited_elsewhere
 from leakguard.core.tracker import Conclusion, Key
 
 if TYPE_CHECKING:
@@ -154,6 +155,11 @@ class Run:
         leak_path_before = sum(stats.seconds.values()) - stats.seconds["clean"]
         findings = self._end_test(state)
         elapsed = time.perf_counter() - start
+        # A grace period spent while the test ran (its runner about to cancel its tasks): the
+        # test's leak path too, though no check of ours was running.
+        elsewhere = take_waited_elsewhere()
+        stats.seconds["grace"] += elsewhere
+        elapsed += elsewhere
         leak_path = sum(stats.seconds.values()) - stats.seconds["clean"] - leak_path_before
         # What no phase of a leak path timed (its snapshots, the report, the late look) is leak
         # path too: only a test that never left the clean path counts as clean.

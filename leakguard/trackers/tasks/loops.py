@@ -15,6 +15,7 @@ from leakguard.core.compat import aio
 from leakguard.core.grace import settle
 from leakguard.core.lineage import stamped
 from leakguard.core.parked import library_cache_of
+from leakguard.core.stats import waited_elsewhere
 
 LoopState = Literal["closed", "running here", "running elsewhere", "idle"]
 
@@ -106,8 +107,10 @@ def drive(loop: Any, tasks: Iterable[Any], timeout: float) -> None:
         return
     # Tasks of a loop may wake each other up, the done callbacks run a turn later: run turns
     # until nothing is left to do now (bounded), or until the timeout.
+    start = time.perf_counter()
     with contextlib.suppress(Exception):
         loop.run_until_complete(asyncio.wait(pending, timeout=max(timeout, 0.0)))
+    waited_elsewhere(time.perf_counter() - start)
 
 
 def wait_elsewhere(tasks: Sequence[Any], deadline: float) -> None:
