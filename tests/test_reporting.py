@@ -6,6 +6,7 @@ import fnmatch
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -480,11 +481,7 @@ def test_stats_count_the_grace_a_runner_gave_a_tests_tasks_as_that_tests_wait(
             asyncio.run(main())
         """
     )
-    result = run_leakguard(
-        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=tasks"
-    )
-    result.assert_outcomes(passed=1)
-    stats = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
+    stats = _tasks_stats(pytester, run_leakguard)
     assert stats["seconds"]["grace"] >= 0.04
     assert list(stats["unflagged"]) == ["test_it.py::test_leaves_a_task_that_ends_soon"]
     # Control: a task awaited in time leaves nothing to wait for.
@@ -499,13 +496,19 @@ def test_stats_count_the_grace_a_runner_gave_a_tests_tasks_as_that_tests_wait(
             asyncio.run(main())
         """
     )
+    stats = _tasks_stats(pytester, run_leakguard)
+    assert stats["seconds"]["grace"] == 0
+    assert stats["unflagged"] == {}
+
+
+def _tasks_stats(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> dict[str, Any]:
+    """The stats of a run of the one passing test in ``test_it.py``, tasks tracker only."""
     result = run_leakguard(
         "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=tasks"
     )
     result.assert_outcomes(passed=1)
-    stats = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
-    assert stats["seconds"]["grace"] == 0
-    assert stats["unflagged"] == {}
+    stats: dict[str, Any] = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
+    return stats
 
 
 def test_stats_of_xdist_workers_are_added_up_by_the_controller(pytester: pytest.Pytester) -> None:
