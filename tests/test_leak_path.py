@@ -386,6 +386,19 @@ def test_a_thread_ending_50_ms_late_is_not_a_leak(
     result.assert_outcomes(passed=1, errors=errors)
 
 
+# Counts the full collections of the run in ``FULL``; with the collector off, only leakguard's
+# own (and the test's explicit ones) run.
+COUNT_FULL_COLLECTIONS = """
+import gc
+
+gc.disable()
+FULL = []
+gc.callbacks.append(
+    lambda phase, info: phase == "start" and info["generation"] == 2 and FULL.append(1)
+)
+"""
+
+
 @pytest.mark.parametrize(
     ("make", "full"),
     [
@@ -398,15 +411,12 @@ def test_a_native_descriptor_costs_no_garbage_collection(
 ) -> None:
     # No Python object holds a native descriptor: no collection can close it, so none is run
     # (a full one costs ≈ 20 ms on a big heap). A bare number a Python call made is checked.
+    pytester.makeconftest(COUNT_FULL_COLLECTIONS)
     pytester.makepyfile(
         test_it=f"""
-        import ctypes, gc, os
+        import ctypes, os
+        from conftest import FULL
 
-        gc.disable()  # only leakguard's own collections run
-        FULL = []
-        gc.callbacks.append(
-            lambda phase, info: phase == "start" and info["generation"] == 2 and FULL.append(1)
-        )
         KEEP = []
 
         def test_makes_one():
@@ -440,15 +450,12 @@ def test_a_leak_a_loaded_module_keeps_costs_no_full_garbage_collection(
     # The holder search a leak gets anyway runs before the full collection: a file a loaded
     # module keeps cannot be freed by one, so none is run (≈ 15 ms on a small heap, more on a
     # big one). Garbage in an old cycle still gets its collection, and is garbage-only.
+    pytester.makeconftest(COUNT_FULL_COLLECTIONS)
     pytester.makepyfile(
         test_it=f"""
         import gc, os
+        from conftest import FULL
 
-        gc.disable()  # only leakguard's own collections run
-        FULL = []
-        gc.callbacks.append(
-            lambda phase, info: phase == "start" and info["generation"] == 2 and FULL.append(1)
-        )
         KEEP = []
 
         def test_opens_one():
@@ -463,6 +470,62 @@ def test_a_leak_a_loaded_module_keeps_costs_no_full_garbage_collection(
         "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
     )
     result.assert_outcomes(**outcomes)
+
+
+def test_a_creation_site_that_left_garbage_is_collected_before_it_is_searched(
+    pytester: pytest.Pytester,
+) -> None:
+    # Searching the holders of what turns out to be garbage is wasted (the collection frees it
+    # anyway): a site that left garbage once is collected first from then on, while another
+    # site's real leaks are still searched first (and spared the collection).
+    pytester.makeconftest(
+        COUNT_FULL_COLLECTIONS
+        + """
+import json
+import leakguard.core.holders as holders
+
+SEARCHES = []
+_real = holders.find_holders
+
+def find_holders(targets, root, **kwargs):
+    SEARCHES.append(len(targets))
+    return _real(targets, root, **kwargs)
+
+holders.find_holders = find_holders
+
+def pytest_unconfigure(config):
+    with open("counts.json", "w") as f:
+        json.dump({"searches": len(SEARCHES), "full": len(FULL)}, f)
+"""
+    )
+    pytester.makepyfile(
+        test_it="""
+        import gc, os
+        import pytest
+
+        KEEP = []
+
+        def kept():
+            KEEP.append(open(os.devnull))
+
+        def garbage():
+            cycle = [open(os.devnull)]
+            cycle.append(cycle)
+            gc.collect(1)  # into the oldest generation while still reachable
+
+        @pytest.mark.parametrize("leak", [garbage, kept] * 3)
+        def test_leaks(leak):
+            leak()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
+    )
+    result.assert_outcomes(passed=6, errors=3)
+    counts = json.loads(Path(pytester.path, "counts.json").read_text())
+    # Garbage: searched once (its site not met yet), then collected first (3 full collections).
+    # Kept: searched before the collection, which is skipped, every time (3 searches).
+    assert counts == {"searches": 4, "full": 3}
 
 
 def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pytester) -> None:

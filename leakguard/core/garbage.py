@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from leakguard.core.leakpath import CollectorPause
@@ -82,16 +82,24 @@ def sort_out_garbage(
     after = poll()
     if passive <= {(r.tracker, r.key) for r in after}:
         kept: set[tuple[str, Any]] = set()
-        if search_holders is not None and (order is None or order.search_first()):
-            search_holders([c for c in found if (c.tracker, c.key) in passive])
-            kept = passive & {(c.tracker, c.key) for c in found if c.reachable}
+        first = [
+            c
+            for c in found
+            if (c.tracker, c.key) in passive and (order is None or order.search_first(c))
+        ]
+        if search_holders is not None and first:
+            search_holders(first)
+            kept = {(c.tracker, c.key) for c in first if c.reachable}
             passive -= kept
         if passive:
             said += collect(None)
             after = poll()
         if order is not None:
-            still = passive & {(r.tracker, r.key) for r in after}
-            order.learn(freed=len(passive) - len(still), kept=len(kept) + len(still))
+            still = {(r.tracker, r.key) for r in after}
+            for conclusion in found:
+                key = (conclusion.tracker, conclusion.key)
+                if key in kept or key in passive:
+                    order.learn(conclusion, freed=key in passive and key not in still)
     left = {(r.tracker, r.key) for r in after}
     freed = [c for c in found if (c.tracker, c.key) in passive - left]
     for conclusion in freed:
@@ -104,27 +112,42 @@ def sort_out_garbage(
 
 class CollectionOrder:
     """Search a leak's holders before the full collection, or collect first: by what this run
-    has met so far. A search that proves every leak left kept by a loaded module spares the
-    collection; one made for garbage (an unclosed object in an old reference cycle, which
-    the collection frees anyway) is wasted, and costs more than the collection when it must
-    look past the collector's list (an ``epoll``). Verdicts are the same either way; only
-    the cost differs. Ties search first: real leaks are what a suite's flags mostly are.
+    has met at the leak's creation site. A search that proves every leak left kept by a loaded
+    module spares the collection; one made for garbage (an unclosed object in an old reference
+    cycle, which the collection frees anyway) is wasted, and costs more than the collection
+    when it must look past the collector's list (an ``epoll``). One line of library code tends
+    to leave the same thing every time (110 tests' selectors in a cycle, from one line), so
+    each site decides for itself; a site not met yet searches first (real leaks are what a
+    suite's flags mostly are). Verdicts are the same either way; only the cost differs.
     """
 
-    __slots__ = ("freed", "kept")
+    __slots__ = ("_sites",)
 
     def __init__(self) -> None:
-        self.freed = 0
-        """Leaks a full collection freed (garbage-only)."""
-        self.kept = 0
-        """Leaks proven kept by a module, or that a full collection left in place."""
+        self._sites: dict[Hashable, list[int]] = {}
+        """Creation site -> [freed by a full collection, proven kept or left by one]."""
 
-    def search_first(self) -> bool:
-        return self.kept >= self.freed
+    def search_first(self, conclusion: Conclusion) -> bool:
+        freed, kept = self._sites.get(_site(conclusion), (0, 0))
+        return kept >= freed
 
-    def learn(self, *, freed: int, kept: int) -> None:
-        self.freed += freed
-        self.kept += kept
+    def learn(self, conclusion: Conclusion, *, freed: bool) -> None:
+        sites = self._sites
+        counts = sites.get(site := _site(conclusion))
+        if counts is None:
+            while len(sites) >= _MAX_SITES:
+                del sites[next(iter(sites))]
+            counts = sites[site] = [0, 0]
+        counts[0 if freed else 1] += 1
+
+
+_MAX_SITES = 4096
+
+
+def _site(conclusion: Conclusion) -> Hashable:
+    origin = conclusion.resource.origin
+    where = (origin.filename, origin.lineno) if origin is not None else None
+    return conclusion.tracker, conclusion.kind, where
 
 
 def collections() -> int:
