@@ -530,9 +530,10 @@ def pytest_unconfigure(config):
 
 def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pytester) -> None:
     # Nothing holds a thread the test left but threading's registry (a dead end), its start
-    # call and leakguard's own bookkeeping (which ends in frames): the walk ends within three
-    # levels. It used to follow its own argument tuple upward to its depth bound (eight heap
-    # traversals, ≈ 0.35 s on a big suite's heap) for every leak no module keeps.
+    # call and leakguard's own bookkeeping (which ends in frames; on 3.10 through instance
+    # dicts, one level more): the walk ends within four levels. It used to follow its own
+    # argument tuple upward to its depth bound (eight heap traversals, ≈ 0.35 s on a big
+    # suite's heap) for every leak no module keeps.
     pytester.makeconftest(
         """
         import gc, json
@@ -567,7 +568,7 @@ def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pyt
     )
     result.assert_outcomes(passed=1, errors=1)
     levels = json.loads(Path(pytester.path, "walk.json").read_text())
-    assert 1 <= len(levels) <= 3, levels
+    assert 1 <= len(levels) <= 4, levels
 
 
 # An automatic collection, set off by leakguard's own allocations while it describes the socket
@@ -787,8 +788,11 @@ def test_a_task_on_a_loop_left_open_that_nothing_can_wake_is_decided_without_wai
         test_it="""
         import asyncio, threading, time
 
+        KEEP = []  # held: dropped, the loop is garbage an automatic collection may free first
+
         def test_leaves_a_loop_open():
             loop = asyncio.new_event_loop()
+            KEEP.append(loop)
             event = asyncio.Event()
             async def wait():
                 await event.wait()
