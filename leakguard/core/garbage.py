@@ -33,7 +33,7 @@ def sort_out_garbage(
     the full collection: what a loaded module's globals keep (``Conclusion.reachable``) no
     collection can free, and when that is all that is left the full collection (≈ 15 ms on
     a 100,000-object heap, more on a big one) is skipped; ``order`` says whether searching
-    first is worth it, by what this run has met so far.
+    first is worth it, by what the run has met at each leak's creation site.
 
     ``said``: what finalizers said so far on the leak path. When an automatic collection
     already freed something (a finalizer spoke), what is gone now is that garbage, whatever
