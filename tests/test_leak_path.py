@@ -386,6 +386,13 @@ def test_a_thread_ending_50_ms_late_is_not_a_leak(
     result.assert_outcomes(passed=1, errors=errors)
 
 
+def _run_fds_only(pytester: pytest.Pytester) -> pytest.RunResult:
+    """The file in a process of its own (its collector settings die with it): fds tracker."""
+    return pytester.runpytest_subprocess(
+        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
+    )
+
+
 # Counts the full collections of the run in ``FULL``; with the collector off, only leakguard's
 # own (and the test's explicit ones) run.
 COUNT_FULL_COLLECTIONS = """
@@ -426,9 +433,7 @@ def test_a_native_descriptor_costs_no_garbage_collection(
             assert len(FULL) == {full}
         """
     )
-    result = pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
-    )
+    result = _run_fds_only(pytester)
     assert result.parseoutcomes()["passed"] == 2
 
 
@@ -466,9 +471,7 @@ def test_a_leak_a_loaded_module_keeps_costs_no_full_garbage_collection(
             assert len(FULL) == {full}
         """
     )
-    result = pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
-    )
+    result = _run_fds_only(pytester)
     result.assert_outcomes(**outcomes)
 
 
@@ -518,9 +521,7 @@ def pytest_unconfigure(config):
             leak()
         """
     )
-    result = pytester.runpytest_subprocess(
-        "--leakguard", *QUIET, "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0.05"
-    )
+    result = _run_fds_only(pytester)
     result.assert_outcomes(passed=6, errors=3)
     counts = json.loads(Path(pytester.path, "counts.json").read_text())
     # Garbage: searched once (its site not met yet), then collected first (3 full collections).
