@@ -60,7 +60,6 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         self.replaced: dict[FdKey, FdKey] = {}
         """New descriptors put on a number that was open before, under another identity (a
         ``dup2`` onto it): whatever Python object holds that number is older than the test."""
-        self._chains: tuple[FdScan | None, set[int], dict[int, WeakChains]] | None = None
         self._unowned: tuple[FdScan, Mapping[DescriptorKey, DescriptorHandle], set[int]] | None
         self._unowned = None
         self._loop_fds: tuple[FdScan | None, set[int]] | None = None
@@ -84,6 +83,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         for no partitioning.
         """
         self.install()
+        if phase.name == "before" or phase.name == "live":
+            FOUND_OWNERS.clear()  # a new check: what earlier searches found may have changed
         previous = self._scan
         scan = self._scan = phase.shared(
             _SCAN, lambda: scan_fds(previous, RECORDER.opens, RECORDER.placed)
@@ -168,40 +169,41 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         return made if made is not None else RECORDER.for_mapping(key)
 
     def chains(self, fd: int) -> list[Chain]:
-        """Python objects holding ``fd``: one heap walk per scan serves every new descriptor.
+        """Python objects holding ``fd``: one heap walk serves every new descriptor of the check,
+        whichever descriptor tracker asks, and rescans (after a collection) do not repeat it.
 
         The cache holds its objects weakly: keeping a leaked file alive here would keep its
         descriptor open (and a garbage-only leak would never look like one).
         """
         from leakguard.trackers.descriptors.owners import find_chains
 
-        cached = self._chains
-        if cached is not None and cached[0] is self._scan and fd in cached[1]:
-            revived = _revive(cached[2].get(fd, []), fd)
-            if revived is not None:
-                return revived
+        scan = self._scan
+        keys = FOUND_OWNERS.keys_of(scan)
+        key = keys.get(fd)
+        if key is not None:
+            cached = FOUND_OWNERS.revive(key)
+            if cached is not None:
+                return cached
         unowned = self._unowned_numbers()
         if fd in unowned:
             return []
         wanted = {fd}
-        scan = self._scan
         modes: dict[int, int] = {}
         if scan is not None:
             before = self._before
             for k, mode in scan.fds.items():
                 if k[0] == fd:
                     modes[fd] = mode
-                elif before is not None and k not in before and k[0] not in unowned:
+                elif (
+                    before is not None
+                    and k not in before
+                    and k[0] not in unowned
+                    and k not in FOUND_OWNERS.weak
+                ):
                     wanted.add(k[0])
                     modes[k[0]] = mode
         found = find_chains(wanted, modes)
-        weak: dict[int, WeakChains] = {}
-        for number, chains in found.items():
-            try:
-                weak[number] = [[weakref.ref(o) for o in c.objects] for c in chains]
-            except TypeError:  # ``select.epoll`` takes no weak reference: not cached
-                wanted.discard(number)
-        self._chains = (scan, wanted, weak)
+        FOUND_OWNERS.add(found, {number: keys[number] for number in wanted if number in keys})
         return found.get(fd, [])
 
     def open_loop_fds(self) -> set[int]:
@@ -294,18 +296,17 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
             return self.made(key, _mode_of(key))
 
         def search(fds: set[int]) -> dict[int, list[Chain]]:
-            # The owner search of this phase found these moments ago (one heap walk saved,
+            # The owner search of this check found these moments ago (one heap walk saved,
             # ≈ 7 ms per flagged test); anything it did not cover is searched afresh.
             # Sockets the records prove unowned need no walk (see `_unowned_numbers`).
             fds = fds - self._unowned_numbers()
             if not fds:
                 return {}
-            cached = self._chains
-            if cached is None or cached[0] is not self._scan or not fds <= cached[1]:
-                return find_chains(fds, self._modes(fds))
+            keys = FOUND_OWNERS.keys_of(self._scan)
             found: dict[int, list[Chain]] = {}
             for number in fds:
-                revived = _revive(cached[2].get(number, []), number)
+                key = keys.get(number)
+                revived = FOUND_OWNERS.revive(key) if key is not None else None
                 if revived is None:
                     return find_chains(fds, self._modes(fds))
                 if revived:
@@ -316,6 +317,58 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
             resources, self.outcome_name, made_of, self.replaced, search
         )
         return outcomes
+
+
+class FoundOwners:
+    """What the owner searches of one check found, by descriptor identity, shared by the
+    descriptor trackers: a test that leaks a socket and a file walks the heap once, and the
+    rescans after a garbage collection (a new scan) do not walk it again.
+
+    Objects are held weakly; an identity whose owner is gone, or no longer holds the number,
+    is searched again. "No owner found" is kept for the check (a new owner of a descriptor
+    the test left could only come from code still running: at worst it is reported and left
+    open, never closed). Cleared when a check begins (`own_descriptors`).
+    """
+
+    __slots__ = ("_keys", "weak")
+
+    def __init__(self) -> None:
+        self.weak: dict[FdKey, WeakChains] = {}
+        self._keys: tuple[FdScan | None, dict[int, FdKey]] = (None, {})
+
+    def clear(self) -> None:
+        if self.weak:
+            self.weak.clear()
+        self._keys = (None, {})
+
+    def keys_of(self, scan: FdScan | None) -> dict[int, FdKey]:
+        """Number → identity in ``scan`` (worked out once per scan)."""
+        if scan is None:
+            return {}
+        if self._keys[0] is not scan:
+            self._keys = (scan, {key[0]: key for key in scan.fds})
+        return self._keys[1]
+
+    def revive(self, key: FdKey) -> list[Chain] | None:
+        """The chains found for ``key``, or None when never searched or no longer valid."""
+        chains = self.weak.get(key)
+        if chains is None:
+            return None
+        revived = _revive(chains, key[0])
+        if revived is None:
+            del self.weak[key]
+        return revived
+
+    def add(self, found: dict[int, list[Chain]], keys: dict[int, FdKey]) -> None:
+        for number, key in keys.items():
+            chains = found.get(number, [])
+            try:
+                self.weak[key] = [[weakref.ref(o) for o in c.objects] for c in chains]
+            except TypeError:  # ``select.epoll`` takes no weak reference: not kept
+                self.weak.pop(key, None)
+
+
+FOUND_OWNERS = FoundOwners()
 
 
 def _revive(chains: WeakChains, fd: int) -> list[Chain] | None:
