@@ -193,8 +193,8 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
 
         if isinstance(handle, LoopInfo):
             return handle.epoch
-        watch = self._watch
-        return watch.creators.get(key) if watch is not None else None
+        made = self._watch.tasks.get(key) if self._watch is not None else None
+        return made[1] if made is not None else None
 
     def _by_own_loop(self, tasks: Sequence[Any]) -> list[tuple[Any, list[Any]]]:
         """Tasks grouped by loop, for the loops this thread made (the ones it may run)."""
@@ -210,7 +210,8 @@ class TaskTracker(Tracker[TaskKey, TaskHandle]):
         if isinstance(handle, LoopInfo):
             return self._describe_loop(key, handle)
         watch = self._watch
-        origin_raw = watch.origins.get(key) if watch is not None else None
+        made = watch.tasks.get(key) if watch is not None else None
+        origin_raw = made[0] if made is not None else None
         origin = Origin.from_raw(origin_raw) if origin_raw else None
         if watch is not None:
             watch.reported.add(key)
