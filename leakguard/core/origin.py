@@ -173,6 +173,10 @@ def is_package_file(filename: str) -> bool:
     return filename.startswith(PACKAGE_PREFIXES) or "-packages" + os.sep in filename
 
 
+_in_package = functools.lru_cache(maxsize=8192)(is_package_file)
+"""`is_package_file`, cached: asked once per capture (every task, thread and socket)."""
+
+
 @functools.lru_cache(maxsize=8192)
 def _outside_users_code(filename: str) -> bool:
     """The stdlib, leakguard or an installed package: one cached call per frame of the walk
@@ -207,7 +211,7 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
         return None
     lineno = -1 - f.f_lasti  # resolved when formatted (see `RawOrigin`)
     on_thread = _thread_info()
-    if is_package_file(code.co_filename):
+    if _in_package(code.co_filename):
         outside = _outside_users_code
         user = f.f_back
         while user is not None and limit > 0:
