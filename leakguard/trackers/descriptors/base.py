@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from leakguard.trackers.descriptors.owners import Chain
 
 _MAX_REPLACED = 1024
-WeakChains = list[list["weakref.ref[Any]"]]
+WeakChains = list[list[Callable[[], Any]]]
 
 DescriptorKey = FdKey | ChildKey
 """``(fd, st_dev, st_ino)`` for this process's descriptors; ``("pid", pid, inode)`` for a
@@ -202,8 +202,10 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 ):
                     wanted.add(k[0])
                     modes[k[0]] = mode
-        found = find_chains(wanted, modes)
-        FOUND_OWNERS.add(found, {number: keys[number] for number in wanted if number in keys})
+        selectors = RECORDER.selectors_holding(wanted)
+        found = find_chains(wanted, modes, _polling(selectors))
+        numbered = {number: keys[number] for number in wanted if number in keys}
+        FOUND_OWNERS.add(found, numbered, selectors)
         return found.get(fd, [])
 
     def open_loop_fds(self) -> set[int]:
@@ -308,7 +310,8 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 key = keys.get(number)
                 revived = FOUND_OWNERS.revive(key) if key is not None else None
                 if revived is None:
-                    return find_chains(fds, self._modes(fds))
+                    polling = _polling(RECORDER.selectors_holding(fds))
+                    return find_chains(fds, self._modes(fds), polling)
                 if revived:
                     found[number] = revived
             return found
@@ -359,13 +362,53 @@ class FoundOwners:
             del self.weak[key]
         return revived
 
-    def add(self, found: dict[int, list[Chain]], keys: dict[int, FdKey]) -> None:
+    def add(
+        self,
+        found: dict[int, list[Chain]],
+        keys: dict[int, FdKey],
+        selectors: Mapping[int, Any] | None = None,
+    ) -> None:
+        """Keep what a search found for ``keys`` (number → identity). ``selectors``: the
+        recorded selector holding a number's ``epoll``, which takes no weak reference itself
+        and is kept through its selector; an ``epoll`` no selector holds is not kept."""
+        selectors = selectors or {}
         for number, key in keys.items():
             chains = found.get(number, [])
             try:
-                self.weak[key] = [[weakref.ref(o) for o in c.objects] for c in chains]
-            except TypeError:  # ``select.epoll`` takes no weak reference: not kept
+                self.weak[key] = [
+                    [_weak(o, selectors.get(number)) for o in c.objects] for c in chains
+                ]
+            except TypeError:
                 self.weak.pop(key, None)
+
+
+class _ThroughSelector:
+    """A weak reference to a selector's ``epoll``, by way of the selector: calling it gives the
+    ``epoll`` while the selector lives and still has it, else None."""
+
+    __slots__ = ("_selector",)
+
+    def __init__(self, selector: Any) -> None:
+        self._selector = weakref.ref(selector)
+
+    def __call__(self) -> Any:
+        return getattr(self._selector(), "_selector", None)
+
+
+def _weak(obj: Any, selector: Any) -> Callable[[], Any]:
+    """A weak reference to ``obj``; through ``selector`` when ``obj`` is its ``epoll``.
+    TypeError when neither can be made."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        if selector is None or getattr(selector, "_selector", None) is not obj:
+            raise
+        return _ThroughSelector(selector)
+
+
+def _polling(selectors: Mapping[int, Any]) -> dict[int, Any]:
+    """Number → the ``epoll`` (``devpoll``, ``kqueue``) object of the selector holding it."""
+    return {number: selector._selector for number, selector in selectors.items()}
 
 
 FOUND_OWNERS = FoundOwners()

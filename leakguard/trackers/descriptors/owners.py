@@ -102,7 +102,9 @@ def _chains(claimants: list[Any]) -> list[Chain]:
 
 
 def find_chains(
-    fds: Collection[int], modes: Mapping[int, int] | None = None
+    fds: Collection[int],
+    modes: Mapping[int, int] | None = None,
+    polling: Mapping[int, Any] | None = None,
 ) -> dict[int, list[Chain]]:
     """Every live Python object holding each of ``fds`` open, grouped into chains (one pass).
 
@@ -113,6 +115,9 @@ def find_chains(
     skipped. So is it for sockets: ``socket.socket`` and its subclasses are always tracked, only
     a bare ``_socket.socket`` would be missed, and a descriptor with no owner found is left open
     and reported, never closed.
+
+    ``polling``: ``epoll`` objects already known to hold some of ``fds`` (through the selector
+    that made them, `OriginRecorder.polling_objects`): no second pass for those.
     """
     wanted = set(fds)
     found: dict[int, list[Any]] = {}
@@ -129,6 +134,11 @@ def find_chains(
     owner_types = {cls for cls in types if _is_owner_type(cls, kinds)}
     if owner_types:
         _collect([o for o in tracked if type(o) in owner_types], wanted, found)
+    for fd, obj in (polling or {}).items():
+        if fd in wanted:
+            claims = found.setdefault(fd, [])
+            if not any(o is obj for o in claims):
+                claims.append(obj)
     missing = {fd for fd in wanted - found.keys() if _untracked_owner_possible(fd, modes)}
     untracked = {cls for cls in kinds if not cls.__flags__ & _HAVE_GC}
     if missing and untracked:

@@ -71,6 +71,9 @@ class OriginRecorder:
         self._hooked = False
         self.paths: dict[str, Made] = {}
         self.sockets: weakref.WeakKeyDictionary[Any, Made] = weakref.WeakKeyDictionary()
+        # Selectors made while recording: their ``epoll``/``devpoll``/``kqueue`` (which the
+        # collector does not list, and takes no weak reference) is found through them.
+        self.selectors: weakref.WeakSet[Any] = weakref.WeakSet()
         self.created: dict[FdKey, Made] = {}
         # ``mmap`` duplicates the descriptor it maps: the copy is known by (st_dev, st_ino).
         self.mapped: dict[tuple[int, int], Made] = {}
@@ -121,6 +124,7 @@ class OriginRecorder:
                 patching.uninstall(cls, "__init__")
         if self.users == 0:
             self.paths.clear()
+            self.selectors.clear()
             self.created.clear()
             self.mapped.clear()
             self.views.clear()
@@ -221,6 +225,7 @@ class OriginRecorder:
                 with contextlib.suppress(Exception):
                     made = _made("selector", capture(sys._getframe(1)))
                     recorder._remember((selector.fileno(),), made)
+                    recorder.selectors.add(selector)
 
         functools.update_wrapper(__init__, original, assigned=(), updated=())
         return __init__
@@ -325,6 +330,28 @@ class OriginRecorder:
         if "multiprocessing.connection" in sys.modules:
             return False
         return self.socket_for(key[0]) is None
+
+    def selectors_holding(self, fds: set[int]) -> dict[int, Any]:
+        """The selector made while recording whose ``epoll`` (``devpoll``, ``kqueue``: the
+        stdlib's ``selector._selector`` since 3.4) holds each of ``fds``, where one does."""
+        found: dict[int, Any] = {}
+        for _ in range(3):  # a collection may shrink the set while we copy it
+            try:
+                selectors_now = list(self.selectors)
+                break
+            except RuntimeError:
+                continue
+        else:
+            return found
+        for selector in selectors_now:
+            polling: Any = getattr(selector, "_selector", None)
+            try:
+                fd = polling.fileno()
+            except Exception:  # closed (ValueError), or not what the stdlib makes
+                continue
+            if fd in fds:
+                found[fd] = selector
+        return found
 
     def socket_for(self, fd: int) -> tuple[Any, Made] | None:
         """The live Python socket object that owns ``fd`` now, with how it was made."""
