@@ -529,6 +529,29 @@ def pytest_unconfigure(config):
     assert counts == {"searches": 4, "full": 3}
 
 
+def _counting_gc_calls(function: str, caller: str, out: str) -> str:
+    """A conftest that writes to ``out`` (JSON) how many objects each ``gc.<function>`` call
+    that ``caller`` (a module name) made was given: one heap traversal per call."""
+    return f"""
+import gc, json, sys
+
+CALLS = []
+_real = gc.{function}
+
+def {function}(*objects):
+    if sys._getframe(1).f_globals.get("__name__") == "{caller}":
+        CALLS.append(len(objects))
+    return _real(*objects)
+
+gc.{function} = {function}
+
+def pytest_unconfigure(config):
+    gc.{function} = _real
+    with open("{out}", "w") as f:
+        json.dump(CALLS, f)
+"""
+
+
 def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pytester) -> None:
     # Nothing holds a thread the test left but threading's registry (a dead end), its start
     # call and leakguard's own bookkeeping (which ends in frames; on 3.10 through instance
@@ -536,25 +559,7 @@ def test_the_holder_search_ends_where_the_referrers_run_out(pytester: pytest.Pyt
     # argument tuple upward to its depth bound (eight heap traversals, ≈ 0.35 s on a big
     # suite's heap) for every leak no module keeps.
     pytester.makeconftest(
-        """
-        import gc, json
-
-        CALLS = []
-        _real = gc.get_referrers
-
-        def get_referrers(*objects):
-            import sys
-            if sys._getframe(1).f_globals.get("__name__") == "leakguard.core.holders":
-                CALLS.append(len(objects))
-            return _real(*objects)
-
-        gc.get_referrers = get_referrers
-
-        def pytest_unconfigure(config):
-            gc.get_referrers = _real
-            with open("walk.json", "w") as f:
-                json.dump(CALLS, f)
-        """
+        _counting_gc_calls("get_referrers", "leakguard.core.holders", "walk.json")
     )
     pytester.makepyfile(
         test_it="""
@@ -641,26 +646,8 @@ def test_an_epoll_a_selector_made_is_found_without_the_second_heap_pass(
     # kept for the rest of the check the same way; a bare select.epoll() takes the pass at
     # each step that asks (describing, the owner object, cleanup: no weak reference keeps
     # it). Either way the owner is found and closed.
-    pytester.makeconftest(
-        """
-        import gc, json, sys
-
-        PASSES = []
-        _real = gc.get_referents
-
-        def get_referents(*objects):
-            if sys._getframe(1).f_globals.get("__name__", "").endswith("descriptors.owners"):
-                PASSES.append(len(objects))
-            return _real(*objects)
-
-        gc.get_referents = get_referents
-
-        def pytest_unconfigure(config):
-            gc.get_referents = _real
-            with open("passes.json", "w") as f:
-                json.dump(PASSES, f)
-        """
-    )
+    owners = "leakguard.trackers.descriptors.owners"
+    pytester.makeconftest(_counting_gc_calls("get_referents", owners, "passes.json"))
     pytester.makepyfile(
         test_it=f"""
         import select, selectors
