@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_tasks import run_tasks
+from tests.test_tasks import asyncio_ini, run_tasks
 
 # A server whose event loop is made inside its own thread (as uvicorn's ``Server.run`` does):
 # on its first request it starts a long-lived watcher task of its own.
@@ -47,6 +47,7 @@ class Server:
 def test_a_task_a_session_servers_loop_creates_during_a_test_is_not_the_tests(
     pytester: pytest.Pytester,
 ) -> None:
+    asyncio_ini(pytester)  # pytest-asyncio, loaded in this in-process run, warns without it
     pytester.makepyfile(loops=LOOP_THREAD)
     pytester.makeconftest(
         """
