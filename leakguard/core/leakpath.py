@@ -51,6 +51,7 @@ WHEN_LOADED: dict[str, tuple[str, ...]] = {
     "leakguard.trackers.descriptors.base": (
         "leakguard.trackers.descriptors.describe",
         "leakguard.trackers.descriptors.owners",
+        "leakguard.trackers.descriptors.found",
         "leakguard.trackers.descriptors.cleanup",
     ),
 }

@@ -2,17 +2,17 @@
 shared scan, deciding which new descriptors are the test's (lineage), whether one is native,
 its Python owner, and safe cleanup.
 
-Describing, the owner search and cleanup (`describe`, `owners`, `cleanup` beside this module)
-are imported on the leak path only (`leakguard.core.leakpath`)."""
+Describing, the owner search, what it found and cleanup (`describe`, `owners`, `found`,
+`cleanup` beside this module) are imported on the leak path only (`leakguard.core.leakpath`)."""
 
 from __future__ import annotations
 
 import os
 import stat
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
 from leakguard.core.tracker import Phase, Resource, Tracker
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from leakguard.trackers.descriptors.owners import Chain
 
 _MAX_REPLACED = 1024
-WeakChains = list[list[Callable[[], Any]]]
 
 DescriptorKey = FdKey | ChildKey
 """``(fd, st_dev, st_ino)`` for this process's descriptors; ``("pid", pid, inode)`` for a
@@ -84,7 +83,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         """
         self.install()
         if phase.name == "before" or phase.name == "live":
-            FOUND_OWNERS.clear()  # a new check: what earlier searches found may have changed
+            _forget_found_owners()  # a new check: what earlier searches found may have changed
         previous = self._scan
         scan = self._scan = phase.shared(
             _SCAN, lambda: scan_fds(previous, RECORDER.opens, RECORDER.placed)
@@ -175,6 +174,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         The cache holds its objects weakly: keeping a leaked file alive here would keep its
         descriptor open (and a garbage-only leak would never look like one).
         """
+        from leakguard.trackers.descriptors.found import FOUND_OWNERS, polling_of
         from leakguard.trackers.descriptors.owners import find_chains
 
         scan = self._scan
@@ -203,7 +203,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                     wanted.add(k[0])
                     modes[k[0]] = mode
         selectors = RECORDER.selectors_holding(wanted)
-        found = find_chains(wanted, modes, _polling(selectors))
+        found = find_chains(wanted, modes, polling_of(selectors))
         numbered = {number: keys[number] for number in wanted if number in keys}
         FOUND_OWNERS.add(found, numbered, selectors)
         return found.get(fd, [])
@@ -292,6 +292,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
 
     def close(self, resources: Sequence[Resource[DescriptorKey]]) -> list[str]:
         from leakguard.trackers.descriptors.cleanup import close_descriptors
+        from leakguard.trackers.descriptors.found import FOUND_OWNERS, polling_of
         from leakguard.trackers.descriptors.owners import find_chains
 
         def made_of(key: FdKey) -> Made | None:
@@ -310,7 +311,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
                 key = keys.get(number)
                 revived = FOUND_OWNERS.revive(key) if key is not None else None
                 if revived is None:
-                    polling = _polling(RECORDER.selectors_holding(fds))
+                    polling = polling_of(RECORDER.selectors_holding(fds))
                     return find_chains(fds, self._modes(fds), polling)
                 if revived:
                     found[number] = revived
@@ -322,115 +323,16 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         return outcomes
 
 
-class FoundOwners:
-    """What the owner searches of one check found, by descriptor identity, shared by the
-    descriptor trackers: a test that leaks a socket and a file walks the heap once, and the
-    rescans after a garbage collection (a new scan) do not walk it again.
-
-    Objects are held weakly; an identity whose owner is gone, or no longer holds the number,
-    is searched again. "No owner found" is kept for the check (a new owner of a descriptor
-    the test left could only come from code still running: at worst it is reported and left
-    open, never closed). Cleared when a check begins (`own_descriptors`).
-    """
-
-    __slots__ = ("_keys", "weak")
-
-    def __init__(self) -> None:
-        self.weak: dict[FdKey, WeakChains] = {}
-        self._keys: tuple[FdScan | None, dict[int, FdKey]] = (None, {})
-
-    def clear(self) -> None:
-        if self.weak:
-            self.weak.clear()
-        self._keys = (None, {})
-
-    def keys_of(self, scan: FdScan | None) -> dict[int, FdKey]:
-        """Number → identity in ``scan`` (worked out once per scan)."""
-        if scan is None:
-            return {}
-        if self._keys[0] is not scan:
-            self._keys = (scan, {key[0]: key for key in scan.fds})
-        return self._keys[1]
-
-    def revive(self, key: FdKey) -> list[Chain] | None:
-        """The chains found for ``key``, or None when never searched or no longer valid."""
-        chains = self.weak.get(key)
-        if chains is None:
-            return None
-        revived = _revive(chains, key[0])
-        if revived is None:
-            del self.weak[key]
-        return revived
-
-    def add(
-        self,
-        found: dict[int, list[Chain]],
-        keys: dict[int, FdKey],
-        selectors: Mapping[int, Any] | None = None,
-    ) -> None:
-        """Keep what a search found for ``keys`` (number → identity). ``selectors``: the
-        recorded selector holding a number's ``epoll``, which takes no weak reference itself
-        and is kept through its selector; an ``epoll`` no selector holds is not kept."""
-        selectors = selectors or {}
-        for number, key in keys.items():
-            chains = found.get(number, [])
-            try:
-                self.weak[key] = [
-                    [_weak(o, selectors.get(number)) for o in c.objects] for c in chains
-                ]
-            except TypeError:
-                self.weak.pop(key, None)
-
-
-class _ThroughSelector:
-    """A weak reference to a selector's ``epoll``, by way of the selector: calling it gives the
-    ``epoll`` while the selector lives and still has it, else None."""
-
-    __slots__ = ("_selector",)
-
-    def __init__(self, selector: Any) -> None:
-        self._selector = weakref.ref(selector)
-
-    def __call__(self) -> Any:
-        return getattr(self._selector(), "_selector", None)
-
-
-def _weak(obj: Any, selector: Any) -> Callable[[], Any]:
-    """A weak reference to ``obj``; through ``selector`` when ``obj`` is its ``epoll``.
-    TypeError when neither can be made."""
-    try:
-        return weakref.ref(obj)
-    except TypeError:
-        if selector is None or getattr(selector, "_selector", None) is not obj:
-            raise
-        return _ThroughSelector(selector)
-
-
-def _polling(selectors: Mapping[int, Any]) -> dict[int, Any]:
-    """Number → the ``epoll`` (``devpoll``, ``kqueue``) object of the selector holding it."""
-    return {number: selector._selector for number, selector in selectors.items()}
-
-
-FOUND_OWNERS = FoundOwners()
-
-
-def _revive(chains: WeakChains, fd: int) -> list[Chain] | None:
-    """The cached chains, or None when one of their objects is gone or no longer holds ``fd``
-    (closed since, and the number perhaps reused: look again)."""
-    from leakguard.trackers.descriptors.owners import Chain
-    from leakguard.trackers.descriptors.owners import _fileno as holds
-
-    revived = []
-    for refs in chains:
-        objects = [ref() for ref in refs]
-        if any(o is None or holds(o) != fd for o in objects):
-            return None
-        revived.append(Chain(objects))
-    return revived
-
-
 def _mode_of(key: FdKey) -> int:
     try:
         return os.fstat(key[0]).st_mode
     except OSError:
         return 0
+
+
+def _forget_found_owners() -> None:
+    """Clear the owner searches' findings (`found.FOUND_OWNERS`), if a leak path made any: the
+    clean path never imports that module."""
+    found = sys.modules.get("leakguard.trackers.descriptors.found")
+    if found is not None:
+        found.FOUND_OWNERS.clear()
