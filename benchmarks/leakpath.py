@@ -1,16 +1,18 @@
 """What a flagged test costs against a clean one, with default settings (issue 11, item 7).
 
-Run:  python benchmarks/leakpath.py [--n 20] [--rounds 3] [-- EXTRA PYTEST ARGS]
+Run:  python benchmarks/leakpath.py [--n 20] [--rounds 3] [--heap 100000] [-- EXTRA PYTEST ARGS]
 
 One generated test file, its tests interleaved by kind: each leaks one descriptor (a file), one
-socket (a connection to a module fixture's listener), one listening port, one thread that ends
-5 ms after the test, one garbage-only cycle (a selector dropped in a reference cycle, young or
-already in the oldest generation), or nothing (the clean test). Each test's whole protocol
-(setup, call, teardown with leakguard's check, grace and cleanup) is timed in the pytest
-process; the table shows the median per kind in ms (wall time: the grace period is waiting),
-what it adds over the clean test, the ratio, the same in CPU time of the pytest process (what
-other load on a shared machine disturbs far less; a grace wait is not CPU), and what leakguard
-concluded (from its JSON report).
+socket (a connection to a module fixture's listener), one listening port, one selector (an
+epoll, whose owner the collector does not list), one thread that ends 5 ms after the test, one
+garbage-only cycle (a selector dropped in a reference cycle, young or already in the oldest
+generation), or nothing (the clean test). ``--heap``: the test module also keeps that many
+small dicts and lists, for a heap the size of a big suite's (the leak path's searches walk it).
+Each test's whole protocol (setup, call, teardown with leakguard's check, grace and cleanup) is
+timed in the pytest process; the table shows the median per kind in ms (wall time: the grace
+period is waiting), what it adds over the clean test, the ratio, the same in CPU time of the
+pytest process (what other load on a shared machine disturbs far less; a grace wait is not
+CPU), and what leakguard concluded (from its JSON report).
 
 Goal from the issue: a flagged test whose leaks cannot end by themselves (fd, socket, port,
 garbage) costs at most ~20 ms more than a clean test.
@@ -28,7 +30,16 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-KINDS = ["clean", "fd", "socket", "port", "thread 5 ms", "garbage (young)", "garbage (old)"]
+KINDS = [
+    "clean",
+    "fd",
+    "socket",
+    "port",
+    "selector",
+    "thread 5 ms",
+    "garbage (young)",
+    "garbage (old)",
+]
 
 TESTS = """
 import gc
@@ -41,6 +52,8 @@ import time
 import pytest
 
 KEEP = []  # a module global of the user's: what it holds is the test's leak
+# A heap of the size a big suite has (the owner and holder searches walk all of it).
+BALLAST = [{{"n": [n]}} for n in range(int(os.environ["LEAKPATH_HEAP"]))]
 CASES = [(i, kind) for i in range(int(os.environ["LEAKPATH_N"])) for kind in {kinds!r}]
 
 
@@ -70,6 +83,8 @@ def test_case(i, kind, listener):
         server.bind(("127.0.0.1", 0))
         server.listen()
         KEEP.append(server)
+    elif kind == "selector":  # an epoll: its owner is not in the collector's list
+        KEEP.append(selectors.DefaultSelector())
     elif kind == "thread 5 ms":
         threading.Thread(target=time.sleep, args=(0.005,)).start()
     elif kind.startswith("garbage"):
@@ -103,10 +118,10 @@ def kind_of(nodeid: str) -> str:
 Samples = dict[str, list[tuple[float, float]]]
 
 
-def run(folder: Path, n: int, extra: list[str]) -> tuple[Samples, Counter[str]]:
+def run(folder: Path, n: int, heap: int, extra: list[str]) -> tuple[Samples, Counter[str]]:
     out = folder / "times.json"
     report = folder / "leakguard.json"
-    env = dict(os.environ, LEAKPATH_N=str(n), LEAKPATH_OUT=str(out))
+    env = dict(os.environ, LEAKPATH_N=str(n), LEAKPATH_OUT=str(out), LEAKPATH_HEAP=str(heap))
     env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")])
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
@@ -132,6 +147,9 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=20, help="tests of each kind per run")
     parser.add_argument("--rounds", type=int, default=3, help="runs; all tests pooled")
+    parser.add_argument(
+        "--heap", type=int, default=0, help="objects the test module adds to the heap (×2)"
+    )
     parser.add_argument("extra", nargs="*", help="extra pytest arguments (after --)")
     opts = parser.parse_args()
     samples: Samples = {}
@@ -142,7 +160,7 @@ def main() -> None:
         (folder / "leakpath_timer.py").write_text(TIMER)
         (folder / "pytest.ini").write_text("[pytest]\n")
         for _ in range(opts.rounds):
-            times, found = run(folder, opts.n, opts.extra)
+            times, found = run(folder, opts.n, opts.heap, opts.extra)
             for kind, values in times.items():
                 samples.setdefault(kind, []).extend(values)
             verdicts.update(found)
@@ -150,7 +168,8 @@ def main() -> None:
     clean_cpu = statistics.median(c for _, c in samples["clean"]) * 1e3
     runs = opts.n * opts.rounds
     print(
-        f"leak path: {opts.n} tests of each kind per run, {opts.rounds} runs, default settings "
+        f"leak path: {opts.n} tests of each kind per run, {opts.rounds} runs, "
+        f"{2 * opts.heap:,} objects added to the heap, default settings "
         f"{' '.join(opts.extra)}; median ms per test (wall, whole protocol)"
     )
     header = (
