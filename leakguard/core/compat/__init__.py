@@ -114,6 +114,12 @@ def shared_memory_arenas() -> list[Any]:
     return list(arenas) if arenas else []
 
 
+def selector_poller(selector: object) -> Any:
+    """``selectors.EpollSelector._selector`` (``DevpollSelector``, ``KqueueSelector`` alike,
+    3.4–3.13): the ``epoll``/``devpoll``/``kqueue`` object the selector holds, or None."""
+    return getattr(selector, "_selector", None)
+
+
 def weak_key_data(mapping: weakref.WeakKeyDictionary[K, V]) -> dict[weakref.ref[K], V]:
     """``WeakKeyDictionary.data`` (3.10–3.13): ``{weakref: value}``; iterating it costs a third
     of iterating the mapping itself (no ref is dereferenced). Copy before changing it."""

@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from leakguard.core.compat import selector_poller
 from leakguard.trackers.descriptors.owners import Chain
 from leakguard.trackers.descriptors.owners import _fileno as holds
 from leakguard.trackers.descriptors.scan import FdKey, FdScan
@@ -86,7 +87,7 @@ class _ThroughSelector:
         self._selector = weakref.ref(selector)
 
     def __call__(self) -> Any:
-        return getattr(self._selector(), "_selector", None)
+        return selector_poller(self._selector())
 
 
 def _weak(obj: Any, selector: Any) -> Callable[[], Any]:
@@ -95,14 +96,14 @@ def _weak(obj: Any, selector: Any) -> Callable[[], Any]:
     try:
         return weakref.ref(obj)
     except TypeError:
-        if selector is None or getattr(selector, "_selector", None) is not obj:
+        if selector is None or selector_poller(selector) is not obj:
             raise
         return _ThroughSelector(selector)
 
 
 def polling_of(selectors: Mapping[int, Any]) -> dict[int, Any]:
     """Number → the ``epoll`` (``devpoll``, ``kqueue``) object of the selector holding it."""
-    return {number: selector._selector for number, selector in selectors.items()}
+    return {number: selector_poller(selector) for number, selector in selectors.items()}
 
 
 FOUND_OWNERS = FoundOwners()

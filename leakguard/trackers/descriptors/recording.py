@@ -19,9 +19,9 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from leakguard.core import patching
+from leakguard.core import compat, patching
 from leakguard.core.lineage import LINEAGE, NO_EPOCH
 from leakguard.core.origin import LEAKGUARD_DIR, RawOrigin, capture
 from leakguard.trackers.descriptors.scan import FdKey
@@ -38,6 +38,8 @@ _WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup", "dup2", "openpty"
 _SELECTORS = ("EpollSelector", "DevpollSelector", "KqueueSelector")
 # Audit events that make a descriptor: each bumps ``opens`` (see `scan.scan_fds`).
 _OPENING_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect", "mmap.__new__"})
+
+T = TypeVar("T")
 
 
 class Made(NamedTuple):
@@ -332,19 +334,11 @@ class OriginRecorder:
         return self.socket_for(key[0]) is None
 
     def selectors_holding(self, fds: set[int]) -> dict[int, Any]:
-        """The selector made while recording whose ``epoll`` (``devpoll``, ``kqueue``: the
-        stdlib's ``selector._selector`` since 3.4) holds each of ``fds``, where one does."""
+        """The selector made while recording whose ``epoll`` (``devpoll``, ``kqueue``:
+        `compat.selector_poller`) holds each of ``fds``, where one does."""
         found: dict[int, Any] = {}
-        for _ in range(3):  # a collection may shrink the set while we copy it
-            try:
-                selectors_now = list(self.selectors)
-                break
-            except RuntimeError:
-                continue
-        else:
-            return found
-        for selector in selectors_now:
-            polling: Any = getattr(selector, "_selector", None)
+        for selector in _copied(lambda: list(self.selectors)):
+            polling = compat.selector_poller(selector)
             try:
                 fd = polling.fileno()
             except Exception:  # closed (ValueError), or not what the stdlib makes
@@ -356,7 +350,7 @@ class OriginRecorder:
     def socket_for(self, fd: int) -> tuple[Any, Made] | None:
         """The live Python socket object that owns ``fd`` now, with how it was made."""
         found: tuple[Any, Made] | None = None
-        for sock, made in _items(self.sockets):
+        for sock, made in _copied(lambda: list(self.sockets.items())):
             try:
                 if sock.fileno() == fd:
                     found = (sock, made)  # the newest match wins: older ones were closed
@@ -382,11 +376,12 @@ def _audit_hook(handle: Callable[[str, tuple[Any, ...]], None]) -> Callable[...,
     return hook
 
 
-def _items(weak: weakref.WeakKeyDictionary[Any, Made]) -> list[tuple[Any, Made]]:
-    """A copy of a weak dictionary's items (a collection may shrink it while we iterate)."""
+def _copied(copy: Callable[[], list[T]]) -> list[T]:
+    """``copy()`` of a weak collection, tried again if a garbage collection shrank the
+    collection while it was being copied; empty if it kept doing so."""
     for _ in range(3):
         try:
-            return list(weak.items())
+            return copy()
         except RuntimeError:
             continue
     return []
