@@ -277,6 +277,41 @@ def test_an_origin_reads_the_code_only_of_the_frames_it_names(
     )
 
 
+def test_the_walk_to_the_users_code_ends_at_the_test_runner(pytester: pytest.Pytester) -> None:
+    # An installed plugin's fixture opens a file the test keeps: no user frame lies between
+    # the plugin and pytest's runner, and the script above the runner (which called
+    # pytest.main) is not the plugin's caller. The walk once went on through pytest's ~30
+    # frames and named that script; it now stops at the runner's first frame.
+    lib = pytester.mkdir("site-packages")
+    (lib / "logplug.py").write_text(
+        "import os\n"
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def log_file():\n"
+        "    return open(os.devnull)\n"
+    )
+    pytester.makepyfile(
+        test_it="""
+        KEEP = []
+
+        def test_keeps(log_file):
+            KEEP.append(log_file)
+        """
+    )
+    args = [*QUIET, "--leakguard", "-o", "leakguard_trackers=fds", "-o", "leakguard_grace=0"]
+    pytester.makepyfile(
+        run=f"""
+        import sys
+        sys.path.insert(0, {str(lib)!r})
+        import pytest
+        sys.exit(pytest.main({[*args, "-p", "logplug", "test_it.py"]!r}))
+        """
+    )
+    result = pytester.runpython(pytester.path / "run.py")
+    result.stdout.fnmatch_lines(["  fd * opened at *site-packages/logplug.py:5 in log_file"])
+    result.stdout.no_fnmatch_line("*called from*")
+
+
 def test_an_origin_on_a_thread_the_test_started_names_that_thread(
     pytester: pytest.Pytester,
 ) -> None:

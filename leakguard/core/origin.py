@@ -8,7 +8,7 @@ import os
 import site
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import CodeType, FrameType
 from typing import Any
 
@@ -177,17 +177,46 @@ _in_package = functools.lru_cache(maxsize=8192)(is_package_file)
 """`is_package_file`, cached: asked once per capture (every task, thread and socket)."""
 
 
+_USERS, _LIBRARY, _RUNNER = 0, 1, 2
+"""What a frame is to the walk up to the user's code (`_walk_kind`): the user's code (the walk
+ends there, found), a library (it goes on), the test runner (it ends there, nothing found)."""
+
+_RUNNER_PREFIXES: tuple[str, ...] = ()
+
+
+def set_test_runner(folders: Iterable[str]) -> None:
+    """The folders of the test runner's own code (pytest's ``_pytest``): the walk from a
+    library frame up to the user's code stops at the first frame in them.
+
+    Everything above such a frame is the runner and whatever started it, never code that
+    called the library: a test and its fixtures run *below* the runner's frames, and a user's
+    frame found above them (a script calling ``pytest.main()``) would be the wrong answer. It
+    is also the cost: a resource a library makes with no user frame below the runner (a
+    fixture of an installed plugin, a test suite that ships inside its package) walked the
+    ~30 frames of pytest's runner to the walk's bound, on every socket, task and thread.
+    pluggy is not a runner: applications are built on it too.
+    """
+    global _RUNNER_PREFIXES
+    _RUNNER_PREFIXES = _prefixes(set(folders))
+    _walk_kind.cache_clear()
+
+
 @functools.lru_cache(maxsize=8192)
-def _outside_users_code(filename: str) -> bool:
-    """The stdlib, leakguard or an installed package: one cached call per frame of the walk
-    up to the user's code (a task made deep in a server's event loop walks ~30 frames)."""
-    return is_library_frame_file(filename) or is_package_file(filename)
+def _walk_kind(filename: str) -> int:
+    """`_USERS`, `_LIBRARY` (the stdlib, leakguard, an installed package) or `_RUNNER`: one
+    cached call per frame of the walk up to the user's code."""
+    if _RUNNER_PREFIXES and filename.startswith(_RUNNER_PREFIXES):
+        return _RUNNER
+    if is_library_frame_file(filename) or is_package_file(filename):
+        return _LIBRARY
+    return _USERS
 
 
 def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None:
     """The first frame above ``frame`` (default: the caller) outside the stdlib and leakguard;
     if that one is in an installed package, also the user's frame that called into it; and the
-    thread, when it is not the main one.
+    thread, when it is not the main one. The walk up to the user's frame ends at the test
+    runner's code (`set_test_runner`).
 
     A raw walk over ``f_back`` costs ≈ 1–2 µs; ``traceback.extract_stack`` costs ~10×.
 
@@ -212,14 +241,18 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
     lineno = -1 - f.f_lasti  # resolved when formatted (see `RawOrigin`)
     on_thread = _thread_info()
     if _in_package(code.co_filename):
-        outside = _outside_users_code
+        kind_of = _walk_kind
         user = f.f_back
         while user is not None and limit > 0:
             module_file = user.f_globals.get("__file__")
-            if type(module_file) is not str or not outside(module_file):
+            kind = kind_of(module_file) if type(module_file) is str else _USERS
+            if kind == _USERS:
                 user_code = user.f_code
-                if not outside(user_code.co_filename):
+                kind = kind_of(user_code.co_filename)
+                if kind == _USERS:
                     return code, lineno, user_code, -1 - user.f_lasti, on_thread
+            if kind == _RUNNER:
+                break
             user = user.f_back
             limit -= 1
     return (code, lineno) if on_thread is None else (code, lineno, None, 0, on_thread)

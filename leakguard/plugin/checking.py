@@ -9,12 +9,15 @@ nothing checked never imports this module.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+import _pytest
 import pytest
 
+from leakguard.core import origin
 from leakguard.core.engine import Engine
 from leakguard.core.faults import InternalProblem
 from leakguard.core.lineage import LINEAGE
@@ -65,6 +68,8 @@ def start_run(config: pytest.Config) -> Run:
         record_problem(config, problem.to_dict())
 
     engine = Engine(config.stash[REGISTRY], on_problem)
+    # Where the walk from a library's frame up to the user's code gives up: pytest's runner.
+    origin.set_test_runner([os.path.dirname(_pytest.__file__)])
     run = Run(engine, root=str(config.rootpath), baseline=config.stash.get(BASELINE, None))
 
     def reproduce(nodeid: str, earlier: list[str]) -> str:
