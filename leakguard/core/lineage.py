@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 from leakguard.core import compat, patching
 from leakguard.core.origin import THREAD_ORIGIN_ATTR, capture
@@ -158,7 +160,12 @@ def _stamping_start(
     def start(self: threading.Thread) -> None:
         # Where and by whom the thread was started: a raw frame walk (≈ 1–2 µs) and one dict
         # lookup. Nothing here touches the file system: this runs inside event loops too.
-        setattr(self, ORIGIN_ATTR, capture())
+        # The caller's frame, handed over: the walk makes no frame object for this one.
+        try:
+            caller: FrameType | None = sys._getframe(1)
+        except ValueError:  # started from C with no Python frame above: walk from here
+            caller = None
+        setattr(self, ORIGIN_ATTR, capture(caller))
         setattr(self, EPOCH_ATTR, LINEAGE.creator())
         try:
             original(self)

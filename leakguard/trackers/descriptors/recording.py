@@ -19,6 +19,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, NamedTuple, TypeVar
 
 from leakguard.core import compat, patching
@@ -141,17 +142,24 @@ class OriginRecorder:
         # An exception in an audit hook aborts the audited call (the user's open()): recording
         # is best effort and must never raise, whatever another thread does meanwhile.
         with contextlib.suppress(Exception):
+            # The frame that raised the event: the hook (called from C) is the frame above
+            # this one. Handed to the walk, which then need not make frame objects for these
+            # two (each ``f_back`` past a running frame allocates one).
+            try:
+                raised_in: FrameType | None = sys._getframe(2)
+            except ValueError:  # no Python frame above the hook: the walk starts here
+                raised_in = None
             if event == "open":
-                self._opened(args)
+                self._opened(args, raised_in)
             elif event == "socket.__new__":
-                self.sockets[args[0]] = _made("socket", capture())
+                self.sockets[args[0]] = _made("socket", capture(raised_in))
             elif event == "mmap.__new__" and isinstance(args[0], int) and args[0] >= 0:
                 st = os.fstat(args[0])
-                self.mapped[st.st_dev, st.st_ino] = _made("mmap", capture())
+                self.mapped[st.st_dev, st.st_ino] = _made("mmap", capture(raised_in))
                 if len(self.mapped) > _MAX_PATHS:
                     del self.mapped[next(iter(self.mapped))]
 
-    def _opened(self, args: tuple[Any, ...]) -> None:
+    def _opened(self, args: tuple[Any, ...], raised_in: FrameType | None) -> None:
         path = args[0] if args else None
         if isinstance(path, int):
             self._viewed(path)  # open(fd): made elsewhere, now held by a file object too
@@ -164,7 +172,7 @@ class OriginRecorder:
         mode = args[1] if len(args) > 1 and isinstance(args[1], str) else None
         paths = self.paths
         paths.pop(name, None)  # the newest opening of a path wins
-        paths[name] = _made("open", capture(), mode)
+        paths[name] = _made("open", capture(raised_in), mode)
         if len(paths) > _MAX_PATHS:
             del paths[next(iter(paths))]
 
