@@ -1,17 +1,26 @@
-"""Who made each descriptor, where, and on which thread: Python's ``open``, ``socket.__new__`` and
-``mmap.__new__`` audit events, plus light wrappers around the calls that make descriptors
-without an audit event (``os.pipe`` and friends, ``socket.socketpair``, epoll selectors).
+"""Who made each descriptor, where, and on which thread: light wrappers around the Python calls
+that make one (``open``, ``os.open``, ``socket.socket``, ``os.pipe`` and friends,
+``socket.socketpair``, epoll selectors).
 
 Recording is cheap (a frame walk, ≈ 1–2 µs, and one lineage lookup, on calls that open
 something); matching a record to a leaked descriptor happens only when one is reported. Each
 record keeps the creating code's lineage epoch (`LINEAGE.creator`): a descriptor made by a
 class-scoped server's thread or a session fixture's thread is that older owner's, not the test's.
+
+Wrappers, not an audit hook: once any audit hook exists, CPython builds an argument tuple and
+calls the hooks for *every* audit event of the process, for the rest of its life — each read of
+a frame's ``f_code`` or a traceback's ``tb_frame`` among them. A suite whose tooling walks
+stacks (blockbuster, in anyio's) raises ~900 such events a test, and an audit hook, even one
+written in C, made anyio's ``test_fileio.py`` run 7 % more instructions. A wrapper costs only
+the calls it wraps, and it is removed when recording stops.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
+import io
 import os
 import selectors
 import socket
@@ -33,12 +42,12 @@ _MAX_CREATED = 4096
 _MAX_VIEWS = 4096
 """File objects made over a bare number (``open(fd)``) remembered; past it, no proof of "no
 owner" is drawn from the records (see `OriginRecorder.unowned`)."""
-# ``os`` functions that return fresh descriptors without raising an audit event.
+# ``os`` functions that return fresh descriptors (recorded by identity, after the call).
 _WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup", "dup2", "openpty", "pidfd_open")
-# Selector classes whose own descriptor (epoll, devpoll, kqueue) raises no audit event.
+# Selector classes whose own descriptor is an epoll, devpoll or kqueue.
 _SELECTORS = ("EpollSelector", "DevpollSelector", "KqueueSelector")
-# Audit events that make a descriptor: each bumps ``opens`` (see `scan.scan_fds`).
-_OPENING_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect", "mmap.__new__"})
+# Where ``open`` is looked up: the builtin, and ``io.open`` (pathlib, tempfile, zipfile).
+_OPENS = ((builtins, "open"), (io, "open"))
 
 T = TypeVar("T")
 
@@ -71,15 +80,12 @@ class OriginRecorder:
 
     def __init__(self) -> None:
         self.users = 0
-        self._hooked = False
         self.paths: dict[str, Made] = {}
         self.sockets: weakref.WeakKeyDictionary[Any, Made] = weakref.WeakKeyDictionary()
         # Selectors made while recording: their ``epoll``/``devpoll``/``kqueue`` (which the
         # collector does not list, and takes no weak reference) is found through them.
         self.selectors: weakref.WeakSet[Any] = weakref.WeakSet()
         self.created: dict[FdKey, Made] = {}
-        # ``mmap`` duplicates the descriptor it maps: the copy is known by (st_dev, st_ino).
-        self.mapped: dict[tuple[int, int], Made] = {}
         # Identities a file object was made over by number (``open(fd)``, ``os.fdopen``): such
         # an object holds the number without a record of its own.
         self.views: set[FdKey] = set()
@@ -94,15 +100,15 @@ class OriginRecorder:
 
     # --- on / off ----------------------------------------------------------------------------
     def start(self) -> None:
-        if not self._hooked:
-            # An audit hook cannot be removed: it is added once and idles while ``users`` is 0.
-            sys.addaudithook(_audit_hook(self._handle))
-            self._hooked = True
         self.users += 1
         # Calls made while nobody counted, any number of them: neither earlier identities nor
         # earlier numbers are proven (`scan.scan_fds`).
         self.opens += 1
         self.placed += 1
+        for owner, name in _OPENS:
+            patching.install(owner, name, functools.partial(self._recording_open, owner=owner))
+        patching.install(os, "open", self._recording_os_open)
+        patching.install(socket.socket, "__init__", self._recording_socket)
         for name in _WRAPPED:
             if hasattr(os, name):
                 wrap = self._recording_dup2 if name == "dup2" else self._recording(name)
@@ -116,6 +122,10 @@ class OriginRecorder:
 
     def stop(self) -> None:
         self.users = max(0, self.users - 1)
+        for owner, name in _OPENS:
+            patching.uninstall(owner, name)
+        patching.uninstall(os, "open")
+        patching.uninstall(socket.socket, "__init__")
         for name in _WRAPPED:
             if hasattr(os, name):
                 patching.uninstall(os, name)
@@ -129,38 +139,61 @@ class OriginRecorder:
             self.paths.clear()
             self.selectors.clear()
             self.created.clear()
-            self.mapped.clear()
             self.views.clear()
             self.views_overflowed = False
 
     # --- recording ---------------------------------------------------------------------------
-    def _handle(self, event: str, args: tuple[Any, ...]) -> None:
-        """One audit event that makes a descriptor (see `_audit_hook`)."""
-        if self.users <= 0:
-            return
-        self.opens += 1
-        # An exception in an audit hook aborts the audited call (the user's open()): recording
-        # is best effort and must never raise, whatever another thread does meanwhile.
-        with contextlib.suppress(Exception):
-            # The frame that raised the event: the hook (called from C) is the frame above
-            # this one. Handed to the walk, which then need not make frame objects for these
-            # two (each ``f_back`` past a running frame allocates one).
-            try:
-                raised_in: FrameType | None = sys._getframe(2)
-            except ValueError:  # no Python frame above the hook: the walk starts here
-                raised_in = None
-            if event == "open":
-                self._opened(args, raised_in)
-            elif event == "socket.__new__":
-                self.sockets[args[0]] = _made("socket", capture(raised_in))
-            elif event == "mmap.__new__" and isinstance(args[0], int) and args[0] >= 0:
-                st = os.fstat(args[0])
-                self.mapped[st.st_dev, st.st_ino] = _made("mmap", capture(raised_in))
-                if len(self.mapped) > _MAX_PATHS:
-                    del self.mapped[next(iter(self.mapped))]
+    def _recording_open(self, original: Callable[..., Any], owner: Any) -> Callable[..., Any]:
+        """``open`` (the builtin and ``io.open``): the path and mode, after the call. Each
+        gets its own wrapper, named after the module it sits in (pickled by reference, each is
+        then found where it was taken from)."""
+        recorder = self
 
-    def _opened(self, args: tuple[Any, ...], raised_in: FrameType | None) -> None:
-        path = args[0] if args else None
+        def open(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            recorder.opens += 1
+            if recorder.users > 0:
+                with contextlib.suppress(Exception):  # never break the caller's open()
+                    file = args[0] if args else kwargs.get("file")
+                    mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
+                    recorder._opened(file, mode, sys._getframe(1))
+            return result
+
+        _like(open, original)
+        open.__module__ = owner.__name__
+        return open
+
+    def _recording_os_open(self, original: Callable[..., int]) -> Callable[..., int]:
+        """``os.open``: the path, after the call (a bare number, no mode)."""
+        recorder = self
+
+        def open(*args: Any, **kwargs: Any) -> int:
+            fd: int = original(*args, **kwargs)
+            recorder.opens += 1
+            if recorder.users > 0:
+                with contextlib.suppress(Exception):  # never break the caller's os.open()
+                    path = args[0] if args else kwargs.get("path")
+                    recorder._opened(path, None, sys._getframe(1))
+            return fd
+
+        return _like(open, original)
+
+    def _recording_socket(self, original: Callable[..., None]) -> Callable[..., None]:
+        """``socket.socket.__init__``: every socket object, ``accept()``'s, ``fromfd()``'s and
+        ``dup()``'s included, and those of subclasses (``ssl.SSLSocket``)."""
+        recorder = self
+
+        def __init__(sock: Any, *args: Any, **kwargs: Any) -> None:
+            original(sock, *args, **kwargs)
+            recorder.opens += 1
+            if recorder.users > 0:
+                with contextlib.suppress(Exception):  # never break the caller's socket()
+                    recorder.sockets[sock] = _made("socket", capture(sys._getframe(1)))
+
+        functools.update_wrapper(__init__, original, assigned=(), updated=())
+        return __init__
+
+    def _opened(self, path: Any, mode: Any, caller: FrameType) -> None:
         if isinstance(path, int):
             self._viewed(path)  # open(fd): made elsewhere, now held by a file object too
             return
@@ -169,10 +202,9 @@ class OriginRecorder:
         name = os.fsdecode(path)
         if not os.path.isabs(name):
             name = os.path.join(os.getcwd(), name)
-        mode = args[1] if len(args) > 1 and isinstance(args[1], str) else None
         paths = self.paths
         paths.pop(name, None)  # the newest opening of a path wins
-        paths[name] = _made("open", capture(raised_in), mode)
+        paths[name] = _made("open", capture(caller), mode if isinstance(mode, str) else None)
         if len(paths) > _MAX_PATHS:
             del paths[next(iter(paths))]
 
@@ -323,17 +355,25 @@ class OriginRecorder:
         return None
 
     def for_mapping(self, key: FdKey) -> Made | None:
-        """Who made an ``mmap`` of the file behind ``key`` (its private copy of the number)."""
-        return self.mapped.get((key[1], key[2]))
+        """For an ``mmap``'s private copy of the number it maps (no call of ours sees it made):
+        the record of the recorded descriptor of the same file (``memfd_create``, ``os.pipe``
+        …), newest first. A file opened by path is found by its path before this is asked."""
+        file = (key[1], key[2])
+        for (_, dev, ino), made in reversed(list(self.created.items())):
+            if (dev, ino) == file:
+                return made
+        return None
 
     def unowned(self, key: FdKey) -> bool:
         """Proven from the records alone that no Python object of the kinds that own sockets
         holds ``key``: no recorded socket object has its number, no file object was made over
         it, and multiprocessing's ``Connection`` (which holds bare ints) is not in use.
 
-        Every socket object made while recording raised ``socket.__new__``, and one made
-        earlier cannot hold a descriptor that is new since. Saves the heap walk (≈ 50 ms on a
-        large heap) that would prove the same; when in doubt (``False``), the walk decides.
+        Every socket object made while recording went through ``socket.socket.__init__``
+        (only a bare ``_socket.socket``, which nothing in the stdlib makes, would not), and
+        one made earlier cannot hold a descriptor that is new since. Saves the heap walk
+        (≈ 50 ms on a large heap) that would prove the same; when in doubt (``False``), the
+        walk decides.
         """
         if self.users <= 0 or self.views_overflowed or key in self.views:
             return False
@@ -367,21 +407,13 @@ class OriginRecorder:
         return found
 
 
-def _audit_hook(handle: Callable[[str, tuple[Any, ...]], None]) -> Callable[..., None]:
-    """The audit hook: a plain function that drops every event but the four that open.
-
-    It runs on *every* audit event of the process, for the rest of it: ``sys._getframe``
-    (each logging call, asyncio's debug mode), ``object.__getattr__`` on frames and
-    tracebacks — ≈ 1,500 per test in anyio's suite. Called from C, a bound method costs
-    ≈ 670 ns an event where a plain function with one set lookup costs ≈ 190 ns.
-    """
-    opening = _OPENING_EVENTS
-
-    def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event in opening:
-            handle(event, args)
-
-    return hook
+def _like(wrapper: Callable[..., T], original: Callable[..., Any]) -> Callable[..., T]:
+    """``wrapper`` named as ``original`` (module, name, qualified name, doc), so pickling it by
+    reference and ``help()`` find what they found before."""
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(wrapper, attr, getattr(original, attr))
+    return wrapper
 
 
 def _copied(copy: Callable[[], list[T]]) -> list[T]:
@@ -396,4 +428,4 @@ def _copied(copy: Callable[[], list[T]]) -> list[T]:
 
 
 RECORDER = OriginRecorder()
-# The process's one recorder: audit hooks are process-wide and permanent, so there is only one.
+# The process's one recorder: the functions it wraps are process-wide, so there is only one.
