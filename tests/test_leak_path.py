@@ -284,11 +284,7 @@ def test_the_walk_to_the_users_code_ends_at_the_test_runner(pytester: pytest.Pyt
     # frames and named that script; it now stops at the runner's first frame.
     lib = pytester.mkdir("site-packages")
     (lib / "logplug.py").write_text(
-        "import os\n"
-        "import pytest\n"
-        "@pytest.fixture\n"
-        "def log_file():\n"
-        "    return open(os.devnull)\n"
+        "import os\nimport pytest\n@pytest.fixture\ndef log_file():\n    return open(os.devnull)\n"
     )
     pytester.makepyfile(
         test_it="""

@@ -7,9 +7,9 @@ test leaked) belongs to that older owner, however new the resource is.
 
 Each checked test (and each ``leakguard.check`` block) opens an *epoch*, a number that only ever
 grows. A thread is stamped at ``start()`` with the epoch of the code that started it, so lineage
-follows threads that start threads with no walk at all. Recorders (audit hook, spawn records,
-pool constructors) ask `Lineage.creator` for the calling code's epoch (≈ 0.3 µs) and keep it next
-to their record; a check compares it with the test's epoch.
+follows threads that start threads with no walk at all. Recorders (the descriptor wrappers,
+spawn records, pool constructors) ask `Lineage.creator` for the calling code's epoch (≈ 0.3 µs)
+and keep it next to their record; a check compares it with the test's epoch.
 
 The one instance, `LINEAGE`, is process-wide by nature: the patch on ``Thread.start`` is.
 """

@@ -222,9 +222,10 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
 
     Frames are skipped by their module's ``__file__`` where it has one, and only a frame that
     may be kept has its ``f_code`` read: reading ``f_code`` raises an audit event, and with any
-    audit hook in the process (the descriptor trackers add one) each read costs ≈ 0.2 µs, not
-    0.02 µs, on walks that pass ~30 frames up from a server's event loop. The kept frame's own
-    file decides (code a library ``exec``s in a module's namespace is ``<string>``).
+    audit hook in the process (leakguard adds none, but the user's tools may) each read costs
+    ≈ 0.2 µs, not 0.02 µs, on walks that pass ~30 frames up from a server's event loop. The
+    kept frame's own file decides (code a library ``exec``s in a module's namespace is
+    ``<string>``).
     """
     f: FrameType | None = frame if frame is not None else sys._getframe(1)
     skipped = is_library_frame_file

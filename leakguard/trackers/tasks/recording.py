@@ -151,7 +151,7 @@ def _make_create_task(original: Callable[..., Any]) -> Callable[..., Any]:
         if getattr(coro, "cr_code", None) in skip_coros:
             return task
         # One frame fetch, no ``f_code`` read unless kept: with an audit hook in the process
-        # (the descriptor trackers') each raises an event (≈ 0.2 µs), on every task.
+        # (a user's tool's) each raises an event (≈ 0.2 µs), on every task.
         caller = getframe(1)
         if caller.f_globals is runner_globals:
             return task
