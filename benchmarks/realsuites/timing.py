@@ -27,6 +27,8 @@ def timing_pairs(
     pairs: int,
 ) -> list[dict[str, Any]]:
     """``pairs`` more runs without and with leakguard, in turn: wall and CPU seconds of each.
+    Odd pairs run leakguard first (ABBA), so a drift of the machine's speed during the runs
+    does not count for or against it.
 
     With leakguard as a user turns it on: ``--leakguard`` and ``leakguard_extra``, but no report
     file (it records a timeline of every test, an opt-in feature the outcome run needs).
@@ -36,7 +38,10 @@ def timing_pairs(
     found = []
     for i in range(pairs):
         timed = {}
-        for mode, args in (("baseline", extra), ("leakguard", leakguard_extra)):
+        order = [("baseline", extra), ("leakguard", leakguard_extra)]
+        if i % 2:  # in turn: a machine slowing down (or warming up) favours neither side
+            order.reverse()
+        for mode, args in order:
             stem = f"timing-{mode}-{stamp}-{i}"
             meta = run(
                 python, suite, home, cwd, site, mode, stem, args, timeout, write_report=False
