@@ -552,13 +552,16 @@ def test_recording_adds_no_audit_hook_and_restores_what_it_wraps(
     )
     pytester.makepyfile(
         test_it="""
-        import os, socket
+        import io, os, pickle, socket
         KEEP = []
 
         def test_opens(tmp_path):
             KEEP.append((tmp_path / "kept.txt").open("w"))
             KEEP.append(os.open(tmp_path / "bare.txt", os.O_CREAT | os.O_WRONLY))
             KEEP.append(socket.socket())
+            # Wrapped, each still pickles by reference to itself.
+            for call in (open, io.open, os.open):
+                assert pickle.loads(pickle.dumps(call)) is call
         """
     )
     result = pytester.runpytest_subprocess(

@@ -176,7 +176,9 @@ class OriginRecorder:
                     recorder._opened(path, None, sys._getframe(1))
             return fd
 
-        return _like(open, original)
+        _like(open, original)
+        open.__module__ = "os"  # where it sits (the original says ``posix``, which keeps its own)
+        return open
 
     def _recording_socket(self, original: Callable[..., None]) -> Callable[..., None]:
         """``socket.socket.__init__``: every socket object, ``accept()``'s, ``fromfd()``'s and
