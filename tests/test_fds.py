@@ -606,3 +606,36 @@ def test_a_file_opened_around_the_recorders_wrappers_is_reported_and_left_open(
     )
     result.stdout.no_fnmatch_line("*around.log*opened at*")
     result.stdout.fnmatch_lines(["*through.log (mode w)*opened at test_it.py:8 in test_through"])
+
+
+def test_a_descriptor_made_in_c_does_not_take_the_record_of_another_of_its_kind(
+    pytester: pytest.Pytester,
+) -> None:
+    # Every epoll, eventfd and inotify descriptor shares one anonymous inode: an mmap's copy of
+    # a number is matched to its file's record by (st_dev, st_ino), and that match must never
+    # hand a selector's record (line 5) to an epoll no recorded call made (line 6). Real suite:
+    # watchfiles' native epoll, eventfd and inotify were named as an anyio loop's, made during
+    # an earlier test. Control: a memfd mapped by mmap, whose copy takes the memfd's record.
+    pytester.makepyfile(
+        test_it="""
+        import mmap, os, select, selectors
+        KEEP = []
+
+        def test_bare_epoll():
+            sel = selectors.DefaultSelector()
+            KEEP.append(select.epoll())
+            sel.close()
+
+        def test_mapped_memfd():
+            fd = os.memfd_create("kept")
+            os.ftruncate(fd, 4096)
+            KEEP.append(mmap.mmap(fd, 4096))
+        """
+    )
+    result = run(pytester, "-o", "leakguard_cleanup=false")
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.no_fnmatch_line("*epoll*opened at*")
+    result.stdout.fnmatch_lines(["*test_bare_epoll leaked 1 resource", "  fd * epoll"])
+    # The memfd and the mmap's copy of its number: both at the memfd's line.
+    memfd = "memfd kept   opened at test_it.py:10 in test_mapped_memfd"
+    assert str(result.stdout).count(memfd) == 2

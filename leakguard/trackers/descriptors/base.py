@@ -165,7 +165,7 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         path = target(key[0])
         if path.startswith("/"):
             made = RECORDER.for_path(path.removesuffix(" (deleted)"), resolve=resolve)
-        return made if made is not None else RECORDER.for_mapping(key)
+        return made if made is not None else RECORDER.for_mapping(key, st_mode)
 
     def chains(self, fd: int) -> list[Chain]:
         """Python objects holding ``fd``: one heap walk serves every new descriptor of the check,

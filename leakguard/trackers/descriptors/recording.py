@@ -24,6 +24,7 @@ import io
 import os
 import selectors
 import socket
+import stat
 import sys
 import threading
 import weakref
@@ -356,13 +357,20 @@ class OriginRecorder:
                 continue
         return None
 
-    def for_mapping(self, key: FdKey) -> Made | None:
+    def for_mapping(self, key: FdKey, st_mode: int) -> Made | None:
         """For an ``mmap``'s private copy of the number it maps (no call of ours sees it made):
-        the record of the recorded descriptor of the same file (``memfd_create``, ``os.pipe``
-        …), newest first. A file opened by path is found by its path before this is asked."""
+        the record of the ``memfd_create`` that made the same file, newest first. A file opened
+        by path is found by its path before this is asked.
+
+        Only for a regular file: every epoll, eventfd, inotify … shares one anonymous inode, so
+        matching those by ``(st_dev, st_ino)`` would hand a selector's record to an epoll made
+        in C (which cannot be mapped anyway).
+        """
+        if not stat.S_ISREG(st_mode):
+            return None
         file = (key[1], key[2])
         for (_, dev, ino), made in reversed(list(self.created.items())):
-            if (dev, ino) == file:
+            if (dev, ino) == file and made.how == "memfd_create":
                 return made
         return None
 
