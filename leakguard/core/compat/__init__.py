@@ -114,6 +114,22 @@ def shared_memory_arenas() -> list[Any]:
     return list(arenas) if arenas else []
 
 
+def open_lookups() -> list[tuple[Any, str]]:
+    """Where ``open`` is looked up when called: the builtin, ``io.open`` (pathlib from 3.11,
+    tempfile, zipfile) and, on 3.10, pathlib's private accessor, which kept ``io.open`` from
+    its import (``Path.open`` went through it)."""
+    import builtins
+    import io
+    import sys
+
+    found: list[tuple[Any, str]] = [(builtins, "open"), (io, "open")]
+    pathlib = sys.modules.get("pathlib")
+    accessor = getattr(pathlib, "_normal_accessor", None)
+    if accessor is not None and getattr(accessor, "open", None) is io.open:
+        found.append((accessor, "open"))  # an instance: a function set on it is not bound
+    return found
+
+
 def selector_poller(selector: object) -> Any:
     """``selectors.EpollSelector._selector`` (``DevpollSelector``, ``KqueueSelector`` alike,
     3.4–3.13): the ``epoll``/``devpoll``/``kqueue`` object the selector holds, or None."""

@@ -17,10 +17,8 @@ the calls it wraps, and it is removed when recording stops.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import functools
-import io
 import os
 import selectors
 import socket
@@ -47,8 +45,6 @@ owner" is drawn from the records (see `OriginRecorder.unowned`)."""
 _WRAPPED = ("pipe", "pipe2", "eventfd", "memfd_create", "dup", "dup2", "openpty", "pidfd_open")
 # Selector classes whose own descriptor is an epoll, devpoll or kqueue.
 _SELECTORS = ("EpollSelector", "DevpollSelector", "KqueueSelector")
-# Where ``open`` is looked up: the builtin, and ``io.open`` (pathlib, tempfile, zipfile).
-_OPENS = ((builtins, "open"), (io, "open"))
 
 T = TypeVar("T")
 
@@ -81,6 +77,8 @@ class OriginRecorder:
 
     def __init__(self) -> None:
         self.users = 0
+        self._opens: list[tuple[Any, str]] = []
+        """Where ``open`` was wrapped (`compat.open_lookups`)."""
         self.paths: dict[str, Made] = {}
         self.sockets: weakref.WeakKeyDictionary[Any, Made] = weakref.WeakKeyDictionary()
         # Selectors made while recording: their ``epoll``/``devpoll``/``kqueue`` (which the
@@ -106,7 +104,9 @@ class OriginRecorder:
         # earlier numbers are proven (`scan.scan_fds`).
         self.opens += 1
         self.placed += 1
-        for owner, name in _OPENS:
+        if not self._opens:  # the first user: later ones wrap (and unwrap) the same places
+            self._opens = compat.open_lookups()
+        for owner, name in self._opens:
             patching.install(owner, name, functools.partial(self._recording_open, owner=owner))
         patching.install(os, "open", self._recording_os_open)
         patching.install(socket.socket, "__init__", self._recording_socket)
@@ -123,7 +123,7 @@ class OriginRecorder:
 
     def stop(self) -> None:
         self.users = max(0, self.users - 1)
-        for owner, name in _OPENS:
+        for owner, name in self._opens:
             patching.uninstall(owner, name)
         patching.uninstall(os, "open")
         patching.uninstall(socket.socket, "__init__")
@@ -137,6 +137,7 @@ class OriginRecorder:
             if cls is not None:
                 patching.uninstall(cls, "__init__")
         if self.users == 0:
+            self._opens = []
             self.paths.clear()
             self.selectors.clear()
             self.created.clear()
@@ -161,7 +162,7 @@ class OriginRecorder:
             return result
 
         _like(open, original)
-        open.__module__ = owner.__name__
+        open.__module__ = getattr(owner, "__name__", open.__module__)
         return open
 
     def _recording_os_open(self, original: Callable[..., int]) -> Callable[..., int]:
