@@ -153,6 +153,7 @@ ON_USE = {
     "leakguard.plugin.reports": "loaded with the run's machinery (a problem needs a run)",
     "leakguard.servers.ports": "free_port and its fixture, on first use",
     "leakguard.servers.fixtures": "the server fixtures, on first use",
+    "leakguard.servers.pytest_plugin": "registered with leakguard's hook specs, at start-up",
     "leakguard.trackers.tasks.recording": "the tasks tracker's hooks, when asyncio is imported",
     "leakguard.trackers.tasks.loops": "with the tasks tracker's hooks (recording imports it)",
 }

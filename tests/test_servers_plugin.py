@@ -238,3 +238,18 @@ def test_servers_raise_no_leak_reports_when_leak_checking_is_on(pytester: pytest
     pytester.makepyfile(test_x=KILL_MID_RUN, test_y=function_server)
     result = pytester.runpytest_subprocess("-p", "no:asyncio", "--leakguard")
     result.assert_outcomes(passed=3, warnings=1)
+
+
+def test_the_server_fixtures_come_with_leakguard_and_go_with_their_plugins_name(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_port(free_port):
+            assert 1024 <= free_port < 65536
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    blocked = pytester.runpytest_subprocess("-p", "no:leakguard.servers.pytest_plugin")
+    blocked.assert_outcomes(errors=1)
+    blocked.stdout.fnmatch_lines(["*fixture 'free_port' not found*"])

@@ -46,14 +46,23 @@ from leakguard.plugin.summary import Summary  # noqa: E402
 if TYPE_CHECKING:
     from leakguard.plugin.handle import LeakguardHandle
 
-# The server helpers' two fixtures ride along; everything else of theirs joins on first use.
-pytest_plugins = ["leakguard.servers.pytest_plugin"]
+SERVERS_PLUGIN = "leakguard.servers.pytest_plugin"
+"""The server helpers' two fixtures, which ride along; everything else of theirs joins on first
+use. Registered here rather than named in ``pytest_plugins``: pytest looks a name there up
+among every installed distribution's entry points first, a second pass over all of them on
+every run (≈ 3 M instructions of start-up)."""
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from leakguard.plugin import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+    if not pluginmanager.is_blocked(SERVERS_PLUGIN) and not pluginmanager.has_plugin(
+        SERVERS_PLUGIN
+    ):
+        from leakguard.servers import pytest_plugin
+
+        pluginmanager.register(pytest_plugin, SERVERS_PLUGIN)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
