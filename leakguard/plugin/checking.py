@@ -116,7 +116,8 @@ def stop_run(config: pytest.Config) -> None:
 def register_test_hooks(config: pytest.Config) -> None:
     """The hooks around each checked test. What reports a leak (`TestReporter`) joins with the
     first leak or problem to carry (`_carry`, `record_problem`)."""
-    _register(config, CheckedTestHooks, PHASES_NAME)
+    if config.pluginmanager.get_plugin(PHASES_NAME) is None:
+        config.pluginmanager.register(CheckedTestHooks(config.stash[RUN]), PHASES_NAME)
 
 
 def _register(config: pytest.Config, plugin: Callable[[], object], name: str) -> None:
@@ -154,7 +155,14 @@ class FixtureEnds:
 
 class CheckedTestHooks:
     """The hooks around each checked test: snapshot at setup, attribute higher-scoped fixtures,
-    check at the end of teardown."""
+    check at the end of teardown.
+
+    Holds the run it serves (one per pytest run, made before these hooks are registered): a
+    ``config.stash`` lookup is a Python-level call, and these run around every test.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -162,13 +170,13 @@ class CheckedTestHooks:
         # less); pytest's own setup, which makes the test's fixtures, runs after it.
         plan = item.stash.get(PLAN, None)
         if plan is not None:
+            run = self.run
             try:
-                run = item.config.stash[RUN]
-                item.stash[STATE] = run.begin_test(item.nodeid, plan.settings)
+                state = item.stash[STATE] = run.begin_test(item.nodeid, plan.settings)
                 if run.timeline is not None:  # timeline (issue 15)
                     from leakguard.plugin import timeline
 
-                    timeline.begun(run, item.stash[STATE])
+                    timeline.begun(run, state)
             except Exception as exc:  # a fault in leakguard must never become the user's error
                 internal_problem(item, exc)
 
@@ -181,9 +189,9 @@ class CheckedTestHooks:
         # ``scope`` reads an enum's value through a Python-level property, ≈ 1,500 instructions).
         if getattr(fixturedef, "_scope", None) is _FUNCTION_SCOPE or fixturedef.scope == "function":
             return (yield)
-        run = request.config.stash.get(RUN, None)
-        state = run.current if run is not None else None
-        if run is None or state is None:
+        run = self.run
+        state = run.current
+        if state is None:
             return (yield)
         with LINEAGE.fixture_setup():
             try:
@@ -224,7 +232,7 @@ class CheckedTestHooks:
             GUARD.test_ended()
             raise error
         try:
-            findings = _end_test(item, state)
+            findings = _end_test(item, self.run, state)
         except INTERRUPTS as exc:  # during the grace wait: it ends at once
             GUARD.stop(state, GUARD.cause_of(exc))
             raise
@@ -232,6 +240,8 @@ class CheckedTestHooks:
             GUARD.test_ended()
         if error is not None:
             raise error  # the user's own teardown failure is the story; the summary keeps the leaks
+        if not findings:
+            return None
         failures = [f.message for f in findings if f.action == "fail"]
         for finding in findings:
             if finding.action == "warn":
@@ -240,8 +250,7 @@ class CheckedTestHooks:
             pytest.fail("\n\n".join(failures), pytrace=False)
 
 
-def _end_test(item: pytest.Item, state: TestState) -> list[Finding]:
-    run = item.config.stash[RUN]
+def _end_test(item: pytest.Item, run: Run, state: TestState) -> list[Finding]:
     try:
         findings = run.end_test(state)
     except Exception as exc:  # a fault in leakguard must never hide the user's result
