@@ -199,6 +199,7 @@ def set_test_runner(folders: Iterable[str]) -> None:
     global _RUNNER_PREFIXES
     _RUNNER_PREFIXES = _prefixes(set(folders))
     _walk_kind.cache_clear()
+    _MODULE_KINDS.clear()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -210,6 +211,23 @@ def _walk_kind(filename: str) -> int:
     if is_library_frame_file(filename) or is_package_file(filename):
         return _LIBRARY
     return _USERS
+
+
+_MODULE_KINDS: dict[object, int] = {}
+"""`_walk_kind` of a module's ``__file__``, as the walk up to the user's code meets them.
+
+A plain dict read through its bound ``get``: the walk asks once per frame, ~15 frames a
+capture from an event loop's callbacks up to pytest's runner, and calling an ``lru_cache``
+builds an argument tuple each time. It holds one entry per module file met (and ``None``, for
+modules without one), so it stays as small as the set of loaded modules."""
+
+
+def _module_kind(module_file: object) -> int:
+    """What a frame of a module whose ``__file__`` is ``module_file`` is to the walk (learnt
+    once). A module with no file of its own is decided by its code's file (`_USERS` here)."""
+    kind = _walk_kind(module_file) if type(module_file) is str else _USERS
+    _MODULE_KINDS[module_file] = kind
+    return kind
 
 
 def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None:
@@ -242,20 +260,30 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
     lineno = -1 - f.f_lasti  # resolved when formatted (see `RawOrigin`)
     on_thread = _thread_info()
     if _in_package(code.co_filename):
-        kind_of = _walk_kind
+        known = _MODULE_KINDS.get
         user = f.f_back
-        while user is not None and limit > 0:
+        for _ in range(limit):  # the fewest operations a frame: this loop is most of a capture
+            if user is None:
+                break
             module_file = user.f_globals.get("__file__")
-            kind = kind_of(module_file) if type(module_file) is str else _USERS
+            try:
+                kind = known(module_file)
+            except TypeError:  # an unhashable ``__file__``: decided by the code's file
+                kind = _USERS
+            if kind is None:
+                kind = _module_kind(module_file)
+            if kind == _LIBRARY:
+                user = user.f_back
+                continue
+            if kind == _RUNNER:
+                break
+            user_code = user.f_code  # the user's module: the code's own file decides
+            kind = _walk_kind(user_code.co_filename)
             if kind == _USERS:
-                user_code = user.f_code
-                kind = kind_of(user_code.co_filename)
-                if kind == _USERS:
-                    return code, lineno, user_code, -1 - user.f_lasti, on_thread
+                return code, lineno, user_code, -1 - user.f_lasti, on_thread
             if kind == _RUNNER:
                 break
             user = user.f_back
-            limit -= 1
     return (code, lineno) if on_thread is None else (code, lineno, None, 0, on_thread)
 
 
