@@ -213,20 +213,20 @@ def _walk_kind(filename: str) -> int:
     return _USERS
 
 
-_MODULE_KINDS: dict[object, int] = {}
+_MODULE_KINDS: dict[str, int] = {}
 """`_walk_kind` of a module's ``__file__``, as the walk up to the user's code meets them.
 
 A plain dict read through its bound ``get``: the walk asks once per frame, ~15 frames a
 capture from an event loop's callbacks up to pytest's runner, and calling an ``lru_cache``
-builds an argument tuple each time. It holds one entry per module file met (and ``None``, for
-modules without one), so it stays as small as the set of loaded modules."""
+builds an argument tuple each time. It holds one entry per module file met, so it stays as
+small as the set of loaded modules. Only ``str`` keys: a module's ``__file__`` of another type
+is never hashed or compared (that would run its class's code inside the walk)."""
 
 
-def _module_kind(module_file: object) -> int:
+def _module_kind(module_file: str) -> int:
     """What a frame of a module whose ``__file__`` is ``module_file`` is to the walk (learnt
-    once). A module with no file of its own is decided by its code's file (`_USERS` here)."""
-    kind = _walk_kind(module_file) if type(module_file) is str else _USERS
-    _MODULE_KINDS[module_file] = kind
+    once)."""
+    kind = _MODULE_KINDS[module_file] = _walk_kind(module_file)
     return kind
 
 
@@ -266,12 +266,12 @@ def capture(frame: FrameType | None = None, limit: int = 40) -> RawOrigin | None
             if user is None:
                 break
             module_file = user.f_globals.get("__file__")
-            try:
+            if type(module_file) is str:
                 kind = known(module_file)
-            except TypeError:  # an unhashable ``__file__``: decided by the code's file
+                if kind is None:
+                    kind = _module_kind(module_file)
+            else:  # no file of its own (or not a str): the code's file decides, below
                 kind = _USERS
-            if kind is None:
-                kind = _module_kind(module_file)
             if kind == _LIBRARY:
                 user = user.f_back
                 continue
