@@ -792,6 +792,52 @@ def test_what_the_collectors_finalizers_say_on_the_leak_path_is_not_the_next_tes
     control.stdout.fnmatch_lines(["* test_it.py::test_next - *Unraisable*"])
 
 
+def test_what_a_finalizer_says_during_the_grace_wait_is_not_the_next_tests_error(
+    pytester: pytest.Pytester,
+) -> None:
+    # The same socket in a cycle, and a thread of the test that collects garbage and ends
+    # 50 ms after the test: both end during the grace wait, so the wait leaves nothing found.
+    # What the finalizer said then is this test's garbage still, never the next test's error.
+    pytester.makepyfile(
+        test_it="""
+        import gc
+        import socket
+        import threading
+        import time
+
+        gc.set_threshold(1_000_000)  # no automatic collection: see the test above
+
+        class Holder:
+            def __init__(self):
+                self.me = self
+                self.sock = socket.socket()
+
+        def collect_later():
+            time.sleep(0.05)
+            gc.collect()
+
+        def test_drops_a_socket_in_a_cycle():
+            Holder()
+            threading.Thread(target=collect_later).start()
+
+        def test_next():
+            pass
+        """
+    )
+    args = ("-W", "error::ResourceWarning", "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    result = pytester.runpytest_subprocess(*QUIET, "--leakguard", *args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "freed only by the garbage collector*",
+            "    1 test: socket *",
+            "  what their finalizers said when the collector freed them:",
+            "    Exception ignored in: <socket.socket *ResourceWarning: unclosed *"
+            "(during test_it.py::test_drops_a_socket_in_a_cycle)",
+        ]
+    )
+
+
 # Prints the timeout of every run of a loop the tasks tracker gives its grace period in, and the
 # number of sleeps leakguard's grace loop took (a pair's two runs share one folder: no files).
 DRIVE_WATCH = """

@@ -250,13 +250,14 @@ class Engine:
         epoch: int | None,
         said: list[str],
     ) -> list[Conclusion]:
-        from leakguard.core.garbage import CollectionOrder, sort_out_garbage
+        from leakguard.core.garbage import CollectionOrder, freed_while_waiting, sort_out_garbage
         from leakguard.core.grace import settle
         from leakguard.core.polling import waiting_helps
 
         # What a tracker proves a library's cache (trio's idle workers) is decided now: waiting
         # for it cannot help, and searching its holders would only find that library.
         self._keepers_now().classify_known(found)
+        first = found
         if not _no_leak(found) and (
             epoch is None or waiting_helps(found, self._trackers, epoch, wait)
         ):
@@ -278,15 +279,18 @@ class Engine:
             if stats is not None:  # describing and searching, timed apart, are not waiting
                 nested = stats.seconds["describe"] + stats.seconds["owners"] - nested_before
                 stats.seconds["grace"] += time.perf_counter() - start - nested
+        freed = (
+            freed_while_waiting(first, found, self._trackers, said) if found is not first else []
+        )
         if not found:
-            return found
+            return freed
         stats = self.stats
         start = time.perf_counter()
         owners_before = stats.seconds["owners"] if stats is not None else 0.0
         if self._collection_order is None:
             self._collection_order = CollectionOrder()
         try:
-            return sort_out_garbage(
+            return freed + sort_out_garbage(
                 found,
                 poll,
                 self._trackers,

@@ -110,6 +110,41 @@ def sort_out_garbage(
     return after + freed
 
 
+def freed_while_waiting(
+    first: list[Conclusion],
+    found: list[Conclusion],
+    trackers: Mapping[str, AnyTracker],
+    said: list[str],
+) -> list[Conclusion]:
+    """What the grace wait saw go (of ``first``, not in ``found``) while a finalizer spoke:
+    garbage the collector freed meanwhile (an automatic collection, or one a thread of the test
+    ran), with what the finalizers said as its notes; ``said`` is emptied.
+
+    Without this, a wait that ends with nothing left would return before `sort_out_garbage`,
+    and what the finalizer said (an unclosed socket's ResourceWarning under -W error) went on
+    to pytest, which reports it on the next test: an error for a test that did nothing.
+    Only kinds that do not end by themselves, and not what no Python object holds (the
+    collector frees neither), as in `sort_out_garbage`.
+    """
+    if not said:
+        return []
+    left = {(c.tracker, c.key) for c in found}
+    gone = [
+        c
+        for c in first
+        if (c.tracker, c.key) not in left
+        and c.category != "native"
+        and not c.resource.ownerless
+        and not getattr(trackers.get(c.tracker), "ends_by_itself", True)
+    ]
+    if gone:
+        for conclusion in gone:
+            conclusion.category = "garbage"
+            conclusion.notes.extend(said)
+        said.clear()
+    return gone
+
+
 class CollectionOrder:
     """Search a leak's holders before the full collection, or collect first: by what this run
     has met at the leak's creation site. A search that proves every leak left kept by a loaded
