@@ -838,6 +838,87 @@ def test_what_a_finalizer_says_during_the_grace_wait_is_not_the_next_tests_error
     )
 
 
+# A tracker of objects whose finalizer warns (as an unclosed socket's does): the registry holds
+# the only strong reference, which the holder search takes over (owner_object pops it), so the
+# object is freed when the search lets go of it. ``WEAK`` holds those left in a reference cycle.
+DROPS_CONFTEST = """
+import gc
+import warnings
+import weakref
+
+from leakguard import Resource, Tracker
+
+gc.set_threshold(1_000_000)  # only leakguard's collections: see the tests above
+
+STRONG = {}
+WEAK = weakref.WeakValueDictionary()
+
+
+class Drop:
+    def __init__(self, key):
+        self.key = key
+
+    def __del__(self):
+        warnings.warn(f"unclosed drop {self.key}", ResourceWarning)
+
+
+class DropTracker(Tracker):
+    name = "drops"
+    ends_by_itself = False
+
+    def snapshot(self, phase):
+        return dict.fromkeys([*STRONG, *WEAK])
+
+    def describe(self, key, handle):
+        return Resource(self.name, key, "drop", key, verb="made")
+
+    def owner_object(self, resource):
+        return STRONG.pop(resource.key, None) or WEAK.get(resource.key)
+
+
+def pytest_leakguard_register_trackers(registry):
+    registry.register(DropTracker)
+"""
+
+
+def test_what_a_finalizer_says_during_the_reports_holder_search_is_not_the_next_tests_error(
+    pytester: pytest.Pytester,
+) -> None:
+    # The first test's drop, in a cycle, is freed by leakguard's full collection: its creation
+    # site then collects before it searches. The second test's drop is not garbage (held by
+    # the registry), so it reaches the report, whose holder search frees it on letting go.
+    pytester.makeconftest(DROPS_CONFTEST)
+    pytester.makepyfile(
+        test_it="""
+        from conftest import STRONG, WEAK, Drop
+
+        def test_drops_one_in_a_cycle():
+            drop = Drop("first")
+            drop.me = drop
+            WEAK["first"] = drop
+
+        def test_keeps_one():
+            STRONG["second"] = Drop("second")
+
+        def test_next():
+            pass
+        """
+    )
+    args = ("-W", "error::ResourceWarning", "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    result = pytester.runpytest_subprocess(
+        *QUIET, "--leakguard", "-o", "leakguard_trackers=drops", *args
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "freed only by the garbage collector*",
+            "  what their finalizers said when the collector freed them:",
+            "    *ResourceWarning: unclosed drop first*(during test_it.py::test_drops_one_in_a_cycle)",
+            "    *ResourceWarning: unclosed drop second*(during test_it.py::test_keeps_one)",
+        ]
+    )
+
+
 # Prints the timeout of every run of a loop the tasks tracker gives its grace period in, and the
 # number of sleeps leakguard's grace loop took (a pair's two runs share one folder: no files).
 DRIVE_WATCH = """
