@@ -127,3 +127,25 @@ def test_resources_from_before_the_test_never_count(
         ["  thread 'early' (daemon)   started at test_it.py:* in test_nothing"]
     )
     pair.case.assert_outcomes(passed=1)
+
+
+def test_the_leakguard_fixture_joins_the_check_begun_at_setup(
+    pytester: pytest.Pytester, run_leakguard: RunLeakguard
+) -> None:
+    # The test is checked from the start of its setup: the ``leakguard`` fixture, set up after
+    # another function fixture, hands out that check, not a new one that would miss the thread
+    # the earlier fixture started. The handle's ``check()`` finds it (and reports it once).
+    pytester.makeconftest(FIXTURE.format(scope="function", teardown="pass"))
+    pytester.makepyfile(
+        test_it="""
+        import pytest
+        from leakguard import LeakError
+
+        def test_uses(server, leakguard):
+            with pytest.raises(LeakError, match="thread 'function-server'"):
+                leakguard.check()
+        """
+    )
+    result = run_leakguard()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*leaked*")

@@ -35,7 +35,6 @@ from leakguard.plugin.stash import (
     REGISTRY,
     RUN,
     RUN_OPTIONS,
-    STATE,
     SUMMARY,
     globally_on,
     internal_problem,
@@ -131,7 +130,8 @@ def handle_for(request: pytest.FixtureRequest) -> LeakguardHandle:
 
     config = request.config
     item = request.node
-    state = item.stash.get(STATE, None)
+    hooks = config.pluginmanager.get_plugin(PHASES_NAME)
+    state = hooks.state_of(item) if isinstance(hooks, CheckedTestHooks) else None
     if state is None and isinstance(item, pytest.Item):
         state = _check_from_now(item)
     return LeakguardHandle(config.stash[RUN], state, config.stash[REGISTRY].names())
@@ -163,6 +163,17 @@ class CheckedTestHooks:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        # The checked test between its setup and its teardown, and its state: here rather than
+        # in the item's stash, whose every access is a Python-level call (six a test).
+        self.item: pytest.Item | None = None
+        self.state: TestState | None = None
+
+    def state_of(self, item: pytest.Item) -> TestState | None:
+        """``item``'s state, if it is the checked test now running."""
+        return self.state if self.item is item else None
+
+    def started(self, item: pytest.Item, state: TestState) -> None:
+        self.item, self.state = item, state
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -172,7 +183,8 @@ class CheckedTestHooks:
         if plan is not None:
             run = self.run
             try:
-                state = item.stash[STATE] = run.begin_test(item.nodeid, plan.settings)
+                state = run.begin_test(item.nodeid, plan.settings)
+                self.item, self.state = item, state
                 if run.timeline is not None:  # timeline (issue 15)
                     from leakguard.plugin import timeline
 
@@ -216,11 +228,11 @@ class CheckedTestHooks:
     def pytest_runtest_teardown(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, None, None]:
-        state = item.stash.get(STATE, None)
-        if state is None:
+        state = self.state
+        if state is None or self.item is not item:
             return (yield)
         # Dropped now: the snapshot references the test's objects, which must be free to go.
-        del item.stash[STATE]
+        self.item = self.state = None
         error: BaseException | None = None
         try:
             yield
@@ -302,7 +314,9 @@ def _check_from_now(item: pytest.Item) -> TestState:
     start_run(config)
     register_test_hooks(config)
     state = config.stash[RUN].begin_test(item.nodeid, plan.settings)
-    item.stash[STATE] = state
+    hooks = config.pluginmanager.get_plugin(PHASES_NAME)
+    assert isinstance(hooks, CheckedTestHooks)  # registered just now
+    hooks.started(item, state)
     if config.stash[RUN].timeline is not None:  # timeline (issue 15)
         from leakguard.plugin import timeline
 

@@ -9,9 +9,9 @@ import pytest
 
 from leakguard.plugin.stash import (
     PAYLOADS,
+    PHASES_NAME,
     POLLUTERS_NAME,
     RUN,
-    STATE,
     SUMMARY,
     TEST_REPORTER_NAME,
     internal_problem,
@@ -46,7 +46,8 @@ class PolluterReporter:
         """For a failing test: the residue it ran with, and the earlier tests whose leftovers
         explain its failure (here, while the exception and the frames it names are at hand)."""
         run = self.run
-        state = item.stash.get(STATE, None)
+        hooks = item.config.pluginmanager.get_plugin(PHASES_NAME)
+        state = hooks.state_of(item) if hooks is not None else None
         note = state.residue_note if state is not None else None
         aftermath = run.aftermath  # None until the first leak path
         after = aftermath is not None and bool(aftermath.ports or aftermath.pools)

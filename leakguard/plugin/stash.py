@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from leakguard.core import active
     from leakguard.core.baseline import Baseline
     from leakguard.core.registry import TrackerRegistry
-    from leakguard.core.runstate import Run, TestState
+    from leakguard.core.runstate import Run
     from leakguard.plugin import markers, options
     from leakguard.plugin.summary import Summary
 
@@ -28,7 +28,6 @@ RUN_OPTIONS: pytest.StashKey[options.RunOptions] = pytest.StashKey()
 REGISTRY: pytest.StashKey[TrackerRegistry] = pytest.StashKey()
 SUMMARY: pytest.StashKey[Summary] = pytest.StashKey()
 PLAN: pytest.StashKey[markers.Plan | None] = pytest.StashKey()
-STATE: pytest.StashKey[TestState] = pytest.StashKey()
 PAYLOADS: pytest.StashKey[dict[str, list[dict[str, Any]]]] = pytest.StashKey()
 """Per node id, a checked test's finding payloads, from its teardown check to its teardown
 report (which carries them to the summary, and under xdist to the controller)."""
