@@ -36,10 +36,10 @@ class TestEpochs:
 
     def end(self, epoch: int) -> None:
         starts = self._starts
-        # Tests end in the order they began: the last one, but for a nested oddity.
-        index = (
-            len(starts) - 1 if starts and starts[-1] == epoch else bisect.bisect_left(starts, epoch)
-        )
+        if starts and starts[-1] == epoch:  # tests end in the order they began: the last one
+            self._spans[-1] = (LINEAGE.latest, self._spans[-1][1])
+            return
+        index = bisect.bisect_left(starts, epoch)  # but for a nested oddity
         if index < len(starts) and starts[index] == epoch:
             self._spans[index] = (LINEAGE.latest, self._spans[index][1])
 
