@@ -81,13 +81,17 @@ class ScanningTracker(Tracker[DescriptorKey, DescriptorHandle]):
         included: each tracker sorts out its own among *new* keys only, so the clean path pays
         for no partitioning.
         """
-        self.install()
-        if phase.name == "before" or phase.name == "live":
-            _forget_found_owners()  # a new check: what earlier searches found may have changed
-        previous = self._scan
-        scan = self._scan = phase.shared(
-            _SCAN, lambda: scan_fds(previous, RECORDER.opens, RECORDER.placed)
-        )
+        if not self._installed:
+            self.install()
+        # `Phase.shared` by hand: this runs three times in each phase of every test, and the
+        # call and the closure it needs cost more than the lookup.
+        shared = phase._shared
+        scan: FdScan | None = shared.get(_SCAN)
+        if scan is None:  # the first descriptor tracker asked in this phase takes the scan
+            if phase.name == "before" or phase.name == "live":
+                _forget_found_owners()  # a new check: what earlier searches found may have changed
+            scan = shared[_SCAN] = scan_fds(self._scan, RECORDER.opens, RECORDER.placed)
+        self._scan = scan
         self._note = scan.note
         # A dict's key type is invariant: ``dict[FdKey, int]`` is not a mapping of the wider
         # key type to mypy, though nothing ever writes through this one.

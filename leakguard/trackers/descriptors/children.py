@@ -18,10 +18,19 @@ _UDP_UNCONNECTED = "07"
 _UNIX_ACCEPTCON = 0x00010000
 
 
+_ANY_CHILD_NOW = (
+    (os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) if hasattr(os, "waitid") else None
+)
+"""``waitid`` arguments that ask about any child without reaping it (made once: read at every
+snapshot of ``ports``)."""
+
+
 def has_children() -> bool:
     """Whether this process has any child at all, in ≈ 1 µs and without reaping anything."""
+    if _ANY_CHILD_NOW is None:
+        return True  # cannot tell cheaply: look
     try:
-        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        os.waitid(*_ANY_CHILD_NOW)
     except ChildProcessError:
         return False
     except (AttributeError, OSError):
