@@ -16,6 +16,11 @@ stack on every blocking call: ~900 audit events a test) and ``test_taskgroups.py
 tornado's web and HTTP server tests (sockets, a loop per test, tests inside the package),
 starlette's form parsers (temporary files). To compare two leakguard trees, check each out in
 the tree the suites' environments install from, and run this script once per tree.
+
+``--whole NAME`` counts a whole suite instead, as ``benchmarks.realsuites`` runs it: the answer
+for a suite whose timing pairs range over ±0.2 (trio, starlette), at ≈ 40× its run time. Under
+valgrind a suite's timing-sensitive tests may fail; the outcome column says so, and a failure
+that differs between the two runs moves the count a little.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ FILES: dict[str, tuple[str, ...]] = {
     "tornado": ("{site}/tornado/test/web_test.py", "{site}/tornado/test/httpserver_test.py"),
     "starlette": ("tests/test_formparsers.py",),
 }
+WHOLE = ""
+"""The path of a job that counts the suite as a whole (its own paths and selections)."""
 MODES: dict[str, Mode] = {"without": "baseline", "with": "leakguard"}
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 _OUTCOME = re.compile(r"^=*\s*(\d+ (passed|failed).*?)\s*=*$", re.MULTILINE)
@@ -48,7 +55,8 @@ def count(workdir: Path, suite_name: str, path: str, mode: str) -> tuple[int, st
     home = workdir / suite.name
     python = home / "venv" / "bin" / "python"
     site = site_packages(home / "venv")
-    args = command(python, suite, site, MODES[mode], [], None, 600, [path.format(site=site)])
+    paths = None if path == WHOLE else [path.format(site=site)]
+    args = command(python, suite, site, MODES[mode], [], None, 600, paths)
     with tempfile.TemporaryDirectory(prefix="leakguard-suite-instructions-") as tmp:
         env = dict(os.environ, PYTHONHASHSEED="0", ASYNC_TEST_TIMEOUT="300")
         env[RECORD_VARIABLE] = str(Path(tmp) / "records.jsonl")
@@ -83,11 +91,19 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True, help="benchmarks.realsuites' own")
     parser.add_argument("--suite", nargs="*", choices=sorted(FILES), default=sorted(FILES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--whole",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="count these suites whole instead (any suite benchmarks.realsuites knows)",
+    )
     opts = parser.parse_args()
+    files = {name: [WHOLE] for name in opts.whole} or {n: list(FILES[n]) for n in opts.suite}
     jobs = [
         (name, path, mode)
-        for name in opts.suite
-        for path in FILES[name]
+        for name, paths in files.items()
+        for path in paths
         for mode in MODES
         if (opts.workdir / name / "venv").is_dir()
     ]
@@ -96,15 +112,15 @@ def main() -> None:
         counted = dict(zip(jobs, found, strict=True))
     print("| suite | file | outcome | without leakguard | with | added | ratio |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
-    for name in opts.suite:
-        for path in FILES[name]:
+    for name, paths in files.items():
+        for path in paths:
             if (name, path, "without") not in counted:
                 continue
             (base, outcome), (with_, _) = (
                 counted[name, path, "without"],
                 counted[name, path, "with"],
             )
-            shown = path.replace("{site}/", "")
+            shown = path.replace("{site}/", "") if path != WHOLE else "(whole suite)"
             print(
                 f"| {name} | `{shown}` | {outcome} | {base / 1e6:,.0f} M | {with_ / 1e6:,.0f} M "
                 f"| +{(with_ - base) / 1e6:,.0f} M | {with_ / base:.3f}× |"
