@@ -225,9 +225,8 @@ class CheckedTestHooks:
                     internal_problem(request.node, exc, "fixture setup")
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_teardown(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, None, None]:
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        # Only the arguments it reads (not ``nextitem``): pluggy builds each call's list.
         state = self.state
         if state is None or self.item is not item:
             return (yield)
