@@ -165,6 +165,37 @@ def test_child_holding_a_port_is_reported_as_a_process_and_a_port(
     )
 
 
+def test_port_of_a_child_started_from_a_thread_is_found_through_the_processes_look(
+    pytester: pytest.Pytester,
+) -> None:
+    # With the processes tracker on, ports asks it (not the kernel) whether any child exists:
+    # a child started from another thread than the main one must still count.
+    pytester.makepyfile(server_child=SERVER_CHILD)
+    pytester.makepyfile(
+        test_it="""
+        import threading
+        from server_child import start_server_child
+
+        def test_start_server():
+            global proc
+            started = []
+            worker = threading.Thread(target=lambda: started.append(start_server_child()))
+            worker.start()
+            worker.join()
+            proc, port = started[0]
+        """
+    )
+    result = run(pytester, trackers="threads processes ports")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leakguard: test_it.py::test_start_server leaked 2 resources",
+            "  process * *",
+            "  port * tcp 127.0.0.1:* LISTEN (pid *)*",
+        ]
+    )
+
+
 def test_port_of_a_child_started_by_a_session_fixture_is_not_blamed(
     pytester: pytest.Pytester,
 ) -> None:

@@ -92,7 +92,10 @@ class ProcessTracker(Tracker[ProcKey, ProcHandle]):
             # would miss both (a daemon left by a grandchild shell went unseen under load).
             self._cache.invalidate()
         taken_at = procfs.now()
-        return ProcSnapshot(self._cache.read(self._me, log), taken_at, LINEAGE.current)
+        snap = ProcSnapshot(self._cache.read(self._me, log), taken_at, LINEAGE.current)
+        if phase is not None:  # for ``ports``, whose look at children it spares (see there)
+            phase._shared[proctree.SEEN_IN_PHASE] = snap
+        return snap
 
     def _adopt(self, log: SpawnLog) -> None:
         """Tests run in a forked copy of the process that installed us (pytest-forked): the

@@ -7,6 +7,11 @@ import os
 
 from leakguard.trackers.processes.procfs import LINUX, read_proc, read_stat
 
+SEEN_IN_PHASE = "processes"
+"""The key under which the ``processes`` tracker leaves its snapshot in the phase it took it for
+(`Phase.shared`): ``ports`` reads it rather than asking the kernel again whether any child
+exists."""
+
 
 def child_pids(pid: int) -> list[int]:
     """Direct children of ``pid``: ``/proc/PID/task/*/children`` (≈ 2 µs + 2 µs per thread).
