@@ -47,6 +47,39 @@ def test_descriptor_made_in_c_with_no_python_owner_is_native(pytester: pytest.Py
     assert pair.case.ret == pytest.ExitCode.OK
 
 
+def test_a_descriptor_made_in_c_above_others_closed_again_is_still_seen(
+    pytester: pytest.Pytester,
+) -> None:
+    # Nothing Python-level is opened, so the check trusts a quick probe of the lowest free
+    # numbers: C code that made six descriptors and closed the first five kept one on the
+    # sixth free number, which the probe must still watch.
+    pytester.makepyfile(
+        test_it="""
+        import ctypes
+        KEEP = []
+
+        def test_makes_six_keeps_one():
+            libc = ctypes.CDLL(None)
+            made = [libc.eventfd(0, 0) for _ in range(6)]
+            for fd in made[:5]:
+                libc.close(fd)
+            KEEP.append(made[5])
+
+        def test_it_is_still_open():
+            import os
+            os.fstat(KEEP[0])
+        """
+    )
+    result = run(pytester, trackers="fds")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "native descriptors (made in C, no Python owner; never closed): 1",
+            "    fd * eventfd (during test_it.py::test_makes_six_keeps_one) [[]report[]]",
+        ]
+    )
+
+
 def test_descriptor_claimed_by_two_python_objects_is_left_open(pytester: pytest.Pytester) -> None:
     # Closing one socket object lets the other close the (reused) number later.
     pytester.makepyfile(
