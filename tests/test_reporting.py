@@ -416,7 +416,11 @@ def test_stats_name_the_tests_whose_leak_path_cost_time_but_found_nothing(
             pass
         """
     )
-    result = run_leakguard("--leakguard-stats", "-o", "leakguard_report=out.json")
+    # A grace far past the thread's 50 ms: on a loaded machine 50 ms of grace (the suite's
+    # short default) was not always enough, and the late thread became a leak.
+    result = run_leakguard(
+        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_grace=2"
+    )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -502,9 +506,12 @@ def test_stats_count_the_grace_a_runner_gave_a_tests_tasks_as_that_tests_wait(
 
 
 def _tasks_stats(pytester: pytest.Pytester, run_leakguard: RunLeakguard) -> dict[str, Any]:
-    """The stats of a run of the one passing test in ``test_it.py``, tasks tracker only."""
+    """The stats of a run of the one passing test in ``test_it.py``, tasks tracker only (a grace
+    far past the 50 ms its tasks take: on a loaded machine the suite's short one was not)."""
     result = run_leakguard(
-        "--leakguard-stats", "-o", "leakguard_report=out.json", "-o", "leakguard_trackers=tasks"
+        "--leakguard-stats",
+        *("-o", "leakguard_report=out.json", "-o", "leakguard_trackers=tasks"),
+        *("-o", "leakguard_grace=2"),
     )
     result.assert_outcomes(passed=1)
     stats: dict[str, Any] = json.loads(Path(pytester.path, "out.json").read_text())["stats"]
