@@ -41,18 +41,8 @@ def sort_out_garbage(
     as one no Python object holds).
     """
     if said:
-        now = {(r.tracker, r.key) for r in poll()}
-        gone = [
-            c
-            for c in found
-            if (c.tracker, c.key) not in now
-            and not getattr(trackers.get(c.tracker), "ends_by_itself", True)
-        ]
+        gone = _claim_gone(found, {(r.tracker, r.key) for r in poll()}, trackers, said)
         if gone:
-            for conclusion in gone:
-                conclusion.category = "garbage"
-                conclusion.notes.extend(said)
-            said.clear()
             rest = [c for c in found if not any(c is g for g in gone)]
             return sort_out_garbage(rest, poll, trackers) + gone if rest else gone
     # A native descriptor (no Python object holds it: the owner search looked at every
@@ -129,18 +119,25 @@ def freed_while_waiting(
     Without this, a wait that ends with nothing left would return before `sort_out_garbage`,
     and what the finalizer said (an unclosed socket's ResourceWarning under -W error) went on
     to pytest, which reports it on the next test: an error for a test that did nothing.
-    Only kinds that do not end by themselves, and not what no Python object holds (the
-    collector frees neither), as in `sort_out_garbage`.
     """
     if not said:
         return []
-    left = {(c.tracker, c.key) for c in found}
+    return _claim_gone(first, {(c.tracker, c.key) for c in found}, trackers, said)
+
+
+def _claim_gone(
+    candidates: list[Conclusion],
+    left: set[tuple[str, Any]],
+    trackers: Mapping[str, AnyTracker],
+    said: list[str],
+) -> list[Conclusion]:
+    """Of ``candidates``, those not ``left`` that cannot end by themselves, claimed as garbage
+    with what the finalizers ``said`` (emptied if any is claimed). Whatever category each was
+    taken for: one closed under its description reads as one no Python object holds."""
     gone = [
         c
-        for c in first
+        for c in candidates
         if (c.tracker, c.key) not in left
-        and c.category != "native"
-        and not c.resource.ownerless
         and not getattr(trackers.get(c.tracker), "ends_by_itself", True)
     ]
     if gone:
